@@ -1,0 +1,5 @@
+"""analysis stage of nodered-causal."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,100 @@
+"""Command line interface: ``nodered-causal <command> ...``.
+
+Thin by design (see STYLE.md): each command lives in its own module of this package with two
+functions, ``register(subparsers)`` that adds its argparse sub-parser (help text with examples)
+and sets ``func``, and ``run(args) -> int`` that calls the public API and prints. Heavy libraries
+(dowhy, pandas) are imported inside ``run`` only, so ``--help`` stays fast.
+
+Exit codes: 0 ok, 1 a run failed or an analysis found nothing where that matters, 2 bad input or
+usage. Errors print as ``ErrorName: message`` on stderr, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from nodered_causal.errors import NoderedCausalError
+
+__all__ = ["build_parser", "main"]
+
+#: Modules of this package that provide a command, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "graph",
+    "nodered",
+    "tap",
+    "collect",
+    "record",
+    "runs",
+    "attribute",
+    "explain",
+    "inject",
+    "restore",
+    "experiment",
+    "whatif",
+    "demo",
+)
+
+EPILOG = """\
+examples:
+  nodered-causal graph flows/sensor-pipeline.json          # the causal graph of a flow export
+  nodered-causal graph --url http://127.0.0.1:1880 --format json
+  nodered-causal demo                                       # the whole loop on this machine
+
+Run 'nodered-causal COMMAND --help' for the options and examples of one command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nodered-causal",
+        description="Find why a Node-RED flow misbehaves: every wire is a causal arrow.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"nodered_causal.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"nodered_causal.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nodered-causal {version('nodered-causal')}"
+    except PackageNotFoundError:
+        return "nodered-causal (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+    except NoderedCausalError as exc:
+        if args.debug:
+            raise
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code

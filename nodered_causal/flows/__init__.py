@@ -1,0 +1,5 @@
+"""flows stage of nodered-causal."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,68 @@
+"""Shared fixtures.
+
+- ``run_cli(*args, input=None)`` runs ``python -m nodered_causal`` in a subprocess (the real CLI, as
+  a user runs it) with this checkout on PYTHONPATH, and returns the CompletedProcess.
+- ``node_red_dir`` / ``node_red_examples``: Node-RED 4 installed from npm into the user cache
+  (``nodered_causal.nodered.install``), so its bundled example flows are real fixtures.
+- ``mqtt_prefix``: a unique topic prefix, since the machine's Mosquitto is shared by all tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FLOWS = REPO / "flows"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("NODERED_CAUSAL_") and key != "NODERED_CAUSAL_CACHE":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(
+        *args: str, input: str | None = None, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "nodered_causal", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def node_red_dir() -> Path:
+    from nodered_causal.nodered.install import ensure_node_red
+
+    return ensure_node_red("4")
+
+
+@pytest.fixture(scope="session")
+def node_red_examples(node_red_dir: Path) -> list[Path]:
+    root = node_red_dir / "node_modules" / "@node-red" / "nodes" / "examples"
+    return sorted(root.rglob("*.json"))
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    return f"nrc-test-{uuid.uuid4().hex[:12]}"
