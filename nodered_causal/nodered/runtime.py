@@ -30,7 +30,12 @@ from typing import Any
 
 import requests
 
-from nodered_causal.errors import MissingNodeTypesError, NodeRedError, RuntimeStartError
+from nodered_causal.errors import (
+    MissingNodeTypesError,
+    NodeRedError,
+    RuntimeStartError,
+    TapError,
+)
 from nodered_causal.nodered.client import NodeRedClient
 from nodered_causal.nodered.install import (
     _locked,
@@ -40,12 +45,21 @@ from nodered_causal.nodered.install import (
     node_binary,
 )
 
-__all__ = ["CREDENTIAL_SECRET", "LocalNodeRed", "install_plugins", "read_flows_file"]
+__all__ = [
+    "CREDENTIAL_SECRET",
+    "PLUGIN_DIR",
+    "LocalNodeRed",
+    "install_plugins",
+    "read_flows_file",
+    "tap_settings",
+]
 
 logger = logging.getLogger(__name__)
 
 #: ``credentialSecret`` of every managed instance (fixed, so credentials survive restarts).
 CREDENTIAL_SECRET = "nodered-causal-local"
+#: The wire-tap plugin (an npm package dir) of this checkout.
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 _HASH_SKIP = {"node_modules", ".git", "__pycache__"}
@@ -106,6 +120,11 @@ class LocalNodeRed:
         if self._client is None:
             raise RuntimeStartError("LocalNodeRed is not running: use it as a context manager")
         return self._client
+
+    @property
+    def running(self) -> bool:
+        """Whether the Node-RED process is alive."""
+        return self._proc is not None and self._proc.poll() is None
 
     @property
     def log_path(self) -> Path:
@@ -281,6 +300,17 @@ class LocalNodeRed:
             url=self.url or None,
             action=f"start Node-RED {self.major}",
         )
+
+
+def tap_settings(url: str, **options: Any) -> dict[str, Any]:
+    """The ``causalTap`` settings block sending records to ``url``: ``mqtt://host:port`` (a
+    broker) or ``http(s)://host:port`` (a collector). ``options`` (``topic``, ``batchSize``,
+    ``flushMs``, ``queueMax``) are passed through."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    transport = {"mqtt": "mqtt", "mqtts": "mqtt", "http": "http", "https": "http"}.get(scheme)
+    if transport is None:
+        raise TapError(f"tap URL {url!r} must start with mqtt://, mqtts://, http:// or https://")
+    return {"causalTap": {"transport": transport, "url": url, **options}}
 
 
 def read_flows_file(path: str | Path) -> list[dict[str, Any]]:
