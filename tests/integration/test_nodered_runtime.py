@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,3 +236,48 @@ def test_plugin_installed_with_its_dependencies(tmp_path: Path) -> None:
             assert 'nrc-test-plugin ms=2000 cfg={"a":1}' in nr.log_text()
             assert (nr.user_dir / "node_modules" / "ms" / "package.json").exists()
     assert not (pkg / "node_modules").exists()  # the package dir itself is left alone
+
+
+def test_install_module_from_tgz_then_deploy(nr: LocalNodeRed, tmp_path: Path) -> None:
+    pkg = tmp_path / "node-red-contrib-nrc-double"
+    pkg.mkdir()
+    (pkg / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "node-red-contrib-nrc-double",
+                "version": "1.0.0",
+                "keywords": ["node-red"],
+                "node-red": {"nodes": {"nrc-double": "double.js"}},
+            }
+        )
+    )
+    (pkg / "double.js").write_text(
+        "module.exports = function (RED) {\n"
+        "  function Double(config) {\n"
+        "    RED.nodes.createNode(this, config);\n"
+        "    this.on('input', (msg, send, done) => { msg.payload *= 2; send(msg); done(); });\n"
+        "  }\n"
+        "  RED.nodes.registerType('nrc-double', Double);\n"
+        "};\n"
+    )
+    (pkg / "double.html").write_text("<script>RED.nodes.registerType('nrc-double',{})</script>")
+    proc = subprocess.run(
+        ["npm", "pack", "--silent", "--pack-destination", str(tmp_path), str(pkg)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tgz = tmp_path / proc.stdout.strip().splitlines()[-1]
+    flows = counter_flow("m") + [
+        {"id": "m-dbl", "type": "nrc-double", "z": "m", "x": 500, "y": 80, "wires": [[]]}
+    ]
+    flows[1]["wires"] = [["m-dbl", "m-fn"]]
+    with pytest.raises(MissingNodeTypesError, match="lacks the node types nrc-double;"):
+        nr.client.deploy(flows)
+    info = nr.client.install_module(tgz)
+    assert info["name"] == "node-red-contrib-nrc-double"
+    assert "nrc-double" in nr.client.installed_types()
+    nr.client.deploy(flows)
+    nr.client.wait_until_started()
+    nr.client.deploy(counter_flow("a"))
+    nr.client.wait_until_started()
