@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from nodered_causal import config
+from nodered_causal.nodered import LocalNodeRed
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO / "flows"
@@ -33,7 +34,11 @@ CORE_TYPES = {
     "mqtt-broker",
 }  # fmt: skip
 #: Startup warnings every fresh Node-RED 4 userDir prints; anything else is a failure.
-BENIGN_WARNINGS = ("Projects disabled", "Using unencrypted credentials")
+BENIGN_WARNINGS = (
+    "Projects disabled",
+    "Using unencrypted credentials",
+    "Encrypted credentials not found",
+)
 METRICS_SETTINGS = {"logging": {"console": {"level": "info", "metrics": True, "audit": False}}}
 METRIC_RE = re.compile(r"\[metric\] (\{.*\})\s*$")
 
@@ -198,66 +203,6 @@ def mqtt_messages(mqtt_prefix: str) -> Iterator[list[dict[str, Any]]]:
         client.disconnect()
 
 
-def _local_node_red(flows: list[dict[str, Any]], env: dict[str, str]) -> Any:
-    from nodered_causal import nodered
-
-    if hasattr(nodered, "LocalNodeRed"):
-        return nodered.LocalNodeRed(version="4", flows=flows, settings=METRICS_SETTINGS, env=env)
-    return _InterimNodeRed(flows, env)  # until the runtime branch lands LocalNodeRed
-
-
-class _InterimNodeRed:
-    """Minimal stand-in for LocalNodeRed: Node-RED 4 on a free 127.0.0.1 port, temp userDir."""
-
-    def __init__(self, flows: list[dict[str, Any]], env: dict[str, str]) -> None:
-        self._flows, self._env = flows, env
-
-    def log_text(self) -> str:
-        return self._log.read_text(errors="replace")
-
-    def __enter__(self) -> _InterimNodeRed:
-        import os
-        import socket
-        import subprocess
-        import tempfile
-
-        from nodered_causal.nodered.install import ensure_node_red
-
-        red_js = ensure_node_red("4") / "node_modules" / "node-red" / "red.js"
-        self._tmp = tempfile.TemporaryDirectory(prefix="nrc-flows-")
-        user_dir = Path(self._tmp.name)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        settings = {"uiHost": "127.0.0.1", "uiPort": port, "flowFile": "flows.json",
-                    "credentialSecret": False, **METRICS_SETTINGS}  # fmt: skip
-        (user_dir / "settings.js").write_text(f"module.exports = {json.dumps(settings)};\n")
-        (user_dir / "flows.json").write_text(json.dumps(self._flows))
-        self._log = user_dir / "node-red.log"
-        with open(self._log, "w") as out:
-            self._proc = subprocess.Popen(
-                ["node", str(red_js), "--userDir", str(user_dir), "--settings",
-                 str(user_dir / "settings.js")],
-                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self._env},
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "Started flows" not in self.log_text():
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError("Node-RED did not start:\n" + self.log_text()[-3000:])
-            time.sleep(0.1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(10)
-        except Exception:
-            self._proc.kill()
-            self._proc.wait()
-        self._tmp.cleanup()
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
 def test_flow_runs_on_node_red(
@@ -267,7 +212,7 @@ def test_flow_runs_on_node_red(
     quiet = _behind_catch(nodes) | {n["id"] for n in nodes if n["type"] == "catch"}
     expected = {n["id"] for n in _flow_nodes(nodes)} - quiet
     env = {config.FLOW_MQTT_PREFIX.name: mqtt_prefix}
-    with _local_node_red(nodes, env) as nr:
+    with LocalNodeRed("4", flows=nodes, settings=METRICS_SETTINGS, env=env) as nr:
         deadline = time.monotonic() + 30
         while True:
             metrics = _Metrics(nr.log_text())
