@@ -13,6 +13,7 @@ userDir of every instance, so starting many instances stays cheap.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ CREDENTIAL_SECRET = "nodered-causal-local"
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
+#: Instances with a live process: stopped at interpreter exit if their owner forgot.
+_LIVE: weakref.WeakSet[LocalNodeRed] = weakref.WeakSet()
 _HASH_SKIP = {"node_modules", ".git", "__pycache__"}
 
 
@@ -260,6 +264,7 @@ class LocalNodeRed:
                 env=env,
                 start_new_session=True,
             )
+        _LIVE.add(self)
         logger.debug("started %s (pid %d)", " ".join(cmd), self._proc.pid)
 
     def _wait_for_api(self) -> bool:
@@ -281,6 +286,7 @@ class LocalNodeRed:
         )
 
     def _kill(self) -> None:
+        _LIVE.discard(self)
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -313,6 +319,12 @@ def tap_settings(url: str, **options: Any) -> dict[str, Any]:
     if transport is None:
         raise TapError(f"tap URL {url!r} must start with mqtt://, mqtts://, http:// or https://")
     return {"causalTap": {"transport": transport, "url": url, **options}}
+
+
+@atexit.register
+def _stop_all() -> None:
+    for instance in list(_LIVE):
+        instance.stop()
 
 
 def read_flows_file(path: str | Path) -> list[dict[str, Any]]:
