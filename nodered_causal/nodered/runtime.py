@@ -364,7 +364,9 @@ def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: s
         f"node_modules/{names[-1]}/package.json",
         env=env,
     )
+    os.utime(prepared)  # recently used: kept by _prune_plugin_cache
     _link_tree(prepared / "node_modules", user_dir / "node_modules")
+    _prune_plugin_cache(keep=key)
     pkg_json = user_dir / "package.json"
     manifest: dict[str, Any] = (
         json.loads(pkg_json.read_text())
@@ -384,22 +386,37 @@ def _pack(dirs: Sequence[Path], target: Path) -> list[Path]:
         with _locked(target.name):
             if not done.exists():
                 target.mkdir(parents=True, exist_ok=True)
-                for pkg in dirs:
+                for i, pkg in enumerate(dirs):
                     cmd = ["npm", "pack", "--silent", "--pack-destination", str(target), str(pkg)]
                     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if proc.returncode != 0:
                         raise RuntimeStartError(
                             f"'npm pack {pkg}' failed:\n{(proc.stderr or proc.stdout)[-2000:]}"
                         )
-                    (target / f"{pkg.name}.pack").write_text(proc.stdout.strip().splitlines()[-1])
+                    (target / f"{i}.pack").write_text(proc.stdout.strip().splitlines()[-1])
                 done.write_text("")
-    return [target / (target / f"{pkg.name}.pack").read_text().strip() for pkg in dirs]
+    return [target / (target / f"{i}.pack").read_text().strip() for i in range(len(dirs))]
+
+
+def _prune_plugin_cache(*, keep: str, newest: int = 8, min_age_s: float = 3600) -> None:
+    """Remove prepared plugin installs beyond the ``newest`` few that were not used for an hour
+    (every edit of a plugin makes a new one). Instances keep their hard-linked copies."""
+    root = cache_dir()
+    entries = sorted(root.glob("plugins-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    for old in entries[newest:]:
+        key = old.name.removeprefix("plugins-")
+        if key == keep or now - old.stat().st_mtime < min_age_s:
+            continue
+        logger.info("removing the unused plugin install %s", old)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(root / "plugin-packs" / key, ignore_errors=True)
 
 
 def _content_hash(dirs: Sequence[Path], version: str) -> str:
     digest = hashlib.sha256(f"node-red-{version}".encode())
     for root in dirs:
-        digest.update(str(root).encode())
+        digest.update(b"\1")  # content only: the same package from another path shares it
         for here, subdirs, files in os.walk(root):
             subdirs[:] = sorted(d for d in subdirs if d not in _HASH_SKIP)
             for name in sorted(files):
