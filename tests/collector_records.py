@@ -14,14 +14,34 @@ def rec(
     """One valid record; ``values=`` sets payload values, other keywords override fields."""
     values = fields.pop("values", {"payload": float(seq)})
     out: dict[str, Any] = {
-        "v": 1, "tap": tap, "boot": boot, "seq": seq, "ts_ns": T0 + seq * 1000, "kind": kind,
-        "src": "a1", "port": 0, "dst": "b2", "trace": seq, "parent": None,
+        "v": 1,
+        "tap": tap,
+        "boot": boot,
+        "seq": seq,
+        "ts_ns": T0 + seq * 1000,
+        "kind": kind,
+        "src": "a1",
+        "port": 0,
+        "dst": "b2",
+        "trace": seq,
+        "parent": None,
         "payload": {"type": "number", "len": None, "values": values},
-        "bytes": 8, "latency_ns": 1500, "error": None,
-    }  # fmt: skip
+        "bytes": 8,
+        "latency_ns": 1500,
+        "error": None,
+    }
     if kind == "stats":
-        out.update(src=None, port=None, dst=None, trace=None, payload=None, recorded=seq + 1,
-                   dropped=0, failed=0, queue=0)  # fmt: skip
+        out.update(
+            src=None,
+            port=None,
+            dst=None,
+            trace=None,
+            payload=None,
+            recorded=seq + 1,
+            dropped=0,
+            failed=0,
+            queue=0,
+        )
     out.update(fields)
     return out
 

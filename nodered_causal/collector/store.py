@@ -319,13 +319,15 @@ class Store:
         run_id = run.id if isinstance(run, Run) else self.run(run).id
         now = time.time_ns() if received_ns is None else received_ns
         all_values = [_values(rec) for rec in records]
+        paths = list(dict.fromkeys(p for values in all_values for p in values))
         with self._write():
-            self._ensure_columns(run_id, {p for values in all_values for p in values})
-            groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
-            for rec, values in zip(records, all_values, strict=True):
-                row = self._row(run_id, rec, values)
-                groups[tuple(values)].append(row)
-            inserted = sum(self._insert_rows(paths, rows) for paths, rows in groups.items())
+            self._ensure_columns(run_id, paths)
+            columns = [p for p in paths if p in self._columns]
+            rows = [
+                self._row(run_id, rec, values, columns)
+                for rec, values in zip(records, all_values, strict=True)
+            ]
+            inserted = self._insert_rows(columns, rows) if rows else 0
             if rejected:
                 self._conn.executemany(
                     "INSERT INTO rejected (run_id, received_ns, reason, tap, boot, seq, raw) "
@@ -335,13 +337,14 @@ class Store:
         return InsertResult(inserted, len(records) - inserted, len(rejected))
 
     def _row(
-        self, run_id: int, rec: Mapping[str, Any], values: dict[str, float]
+        self, run_id: int, rec: Mapping[str, Any], values: dict[str, float], columns: list[str]
     ) -> tuple[Any, ...]:
-        """The row of ``rec``; moves value paths without a column out of ``values`` into JSON."""
+        """The row of ``rec``: its fields, then its value of each of ``columns`` (value paths
+        without a column of their own go into the ``extra_values`` JSON)."""
         stream = self._stream_id(run_id, rec["tap"], rec["boot"])
         payload = rec.get("payload") or {}
         stats = [rec.get(n) for n in STATS_FIELDS] if rec["kind"] == "stats" else [None] * 4
-        extra = {p: values.pop(p) for p in list(values) if p not in self._columns}
+        extra = {p: v for p, v in values.items() if p not in self._columns}
         return (
             stream,
             run_id,
@@ -350,10 +353,10 @@ class Store:
             payload.get("len"),
             *stats,
             json.dumps(extra) if extra else None,
-            *values.values(),
+            *(values.get(p) for p in columns),
         )
 
-    def _insert_rows(self, paths: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
+    def _insert_rows(self, paths: list[str], rows: list[tuple[Any, ...]]) -> int:
         cols = [self._columns[p] for p in paths]
         names = ", ".join([_RECORD_INSERT, *cols])
         marks = ", ".join("?" * (20 + len(cols)))
@@ -373,8 +376,8 @@ class Store:
             self._streams[key] = stream
         return stream
 
-    def _ensure_columns(self, run_id: int, paths: set[str]) -> None:
-        missing = paths - self._columns.keys()
+    def _ensure_columns(self, run_id: int, paths: list[str]) -> None:
+        missing = set(paths) - self._columns.keys()
         if missing:
             self._columns = dict(self._conn.execute("SELECT path, col FROM value_columns"))
             for path in sorted(missing - self._columns.keys()):

@@ -72,7 +72,9 @@ class Writer:
         self.run = store.run(run)
         self.known_nodes = frozenset(known_nodes) if known_nodes is not None else None
         self._max_bytes = max_bytes_per_transaction
-        self._queue: queue.Queue[tuple[bytes | bytearray, Done | None] | None] = queue.Queue(max_pending)
+        self._queue: queue.Queue[tuple[bytes | bytearray, Done | None] | None] = queue.Queue(
+            max_pending
+        )
         self._lock = threading.Lock()
         self._counts = IngestCounts()
         self._thread = threading.Thread(

@@ -73,7 +73,9 @@ class Batch:
     body_ok: bool = True
 
 
-def parse_batch(data: bytes | bytearray | str, *, known_nodes: Collection[str] | None = None) -> Batch:
+def parse_batch(
+    data: bytes | bytearray | str, *, known_nodes: Collection[str] | None = None
+) -> Batch:
     """Parse one shipped batch (a JSON array of records) and validate every record.
 
     ``known_nodes``: the runtime ids of the DAG the run was recorded against; records naming

@@ -176,11 +176,17 @@ def test_wal_mode_and_readable_by_another_process_while_writing(tmp_path: Path) 
         code = (
             "import sys, json; sys.path.insert(0, sys.argv[2]);"
             "from nodered_causal.collector.store import Store;"
-            "s = Store(sys.argv[1], create=False); print(json.dumps(s.record_columns('live')['seq']))"
+            "s = Store(sys.argv[1], create=False);"
+            "print(json.dumps(s.record_columns('live')['seq']))"
         )
         root = str(Path(__file__).resolve().parents[2])
-        out = subprocess.run([sys.executable, "-c", code, str(path), root], capture_output=True,
-                             text=True, check=True, timeout=60)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path), root],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         assert json.loads(out.stdout) == list(range(50))
         writer.insert("live", [rec(50)])  # still writable after the reader
 
@@ -199,3 +205,15 @@ def test_rejected_objects_roundtrip(store: Store) -> None:
     store.start_run("r")
     store.insert("r", [], [Rejected("why", "{}", None, None, None)])
     assert store.rejected("r")[0].reason == "why"
+
+
+def test_arrival_order_is_kept_across_payload_shapes(store: Store) -> None:
+    store.start_run("r")
+    shapes = [{"payload": 1.0}, {}, {"payload.a": 2.0}, {"payload": 3.0, "payload.a": 4.0}, {}]
+    store.insert("r", [rec(10 - i, values=v) for i, v in enumerate(shapes)])
+    cols = store.record_columns("r")
+    assert cols["seq"] == [10, 9, 8, 7, 6]
+    assert (cols["payload"], cols["payload.a"]) == (
+        [1.0, None, None, 3.0, None],
+        [None, None, 2.0, 4.0, None],
+    )

@@ -64,7 +64,8 @@ def test_bad_elements_are_kept_aside_with_their_identity() -> None:
         (b"not json", "batch is not JSON: Expecting value: line 1 column 1 (char 0)"),
         (
             b"\xff\xff",
-            "batch is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+            "batch is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
+            "invalid start byte",
         ),
         (b'"text"', "batch is not a JSON array (str)"),
     ],
