@@ -76,7 +76,10 @@ def flow_snapshot(
     """Read the deployed flows of the Node-RED at ``url`` and build the runtime causal DAG."""
     import networkx as nx
 
-    from nodered_causal.flows import load_flow, to_causal_dag
+    from nodered_causal.flows import (  # type: ignore[attr-defined, unused-ignore]
+        load_flow,
+        to_causal_dag,
+    )
     from nodered_causal.nodered import NodeRedClient
 
     with NodeRedClient(url, token=token, username=username, password=password) as client:
