@@ -1,4 +1,4 @@
-"""End to end: real Node-RED + the tap plugin -> real Mosquitto -> ``nodered-causal record`` -> store.
+"""End to end: Node-RED + the tap plugin -> Mosquitto -> ``nodered-causal record`` -> the store.
 
 Uses the topology flow of the plugin's own tests (junction, switch with two outputs, link out/in,
 a subflow, a function building new objects, a delay): the store must hold exactly the expected
