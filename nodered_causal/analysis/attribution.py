@@ -22,9 +22,10 @@ are wired to their children, so paths survive; each one is noted), then run an e
   mechanism-change test (``change_test``), ``num_samples`` and Shapley settings from the config.
 
 Confidence: ``n_bootstrap`` resamples of the rows (baseline and incident independently); each
-replicate re-runs the test and the scores, so a node flagged by chance gets an interval touching
-zero. A node is **blamed** only if (1) its mechanism test is significant at ``alpha`` (Bonferroni
-over the nodes) with an effect of at least ``min_effect`` residual sds, (2) its bootstrap interval
+replicate refits the changed nodes' old/new mechanisms and recomputes their Shapley scores (the
+changed set stays the main run's: the test, not the bootstrap, controls the family-wise error;
+nodes that did not change are dummy players, score and interval exactly 0). A node is **blamed**
+only if (1) its mechanism test is significant at ``alpha`` (Bonferroni over the nodes) with an effect of at least ``min_effect`` residual sds, (2) its bootstrap interval
 excludes zero, (3) its score is at least ``min_share`` of the total, and (4) the target itself
 moved by at least ``min_total`` nats. Otherwise the verdict is "no significant change".
 """
@@ -61,7 +62,7 @@ class AttributionConfig:
     ``alpha``: family-wise significance of the mechanism-change tests (Bonferroni over nodes).
     ``min_effect``: smallest material mechanism change, in baseline residual sds (mean) or
     ``|log sd ratio|`` (spread). ``min_share``: a blamed node explains at least this share of the
-    total score. ``min_total``: the target must move by at least this many nats (0.005 ≈ a 0.1 sd
+    total score. ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
     mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
     see the module docstring. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed
     change of the target's mean). ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the
@@ -69,10 +70,10 @@ class AttributionConfig:
     ``z_threshold``: anomaly — a node's noise must be at least this many sds off.
     """
 
-    alpha: float = 0.05
+    alpha: float = 0.01
     min_effect: float = 0.1
     min_share: float = 0.1
-    min_total: float = 0.005
+    min_total: float = 0.001
     n_bootstrap: int = 50
     confidence: float = 0.95
     seed: int = 0
@@ -232,25 +233,25 @@ def _fast_shift(
     x1: np.ndarray,
     cfg: AttributionConfig,
     base: dict[int, linear.NodeTest] | None = None,
-    candidates: list[int] | None = None,
+    players: tuple[int, ...] | None = None,
 ) -> _ShiftRun:
-    m = len(s.nodes)
-    nodes: range | list[int] = range(m) if candidates is None else candidates
-    tests = dict(base or {})
-    tests.update(_test_nodes(s, x0, x1, nodes, cfg.min_rows))
-    threshold = cfg.alpha / m
-    changed = tuple(
-        i
-        for i in sorted(nodes)
-        if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
-    )
-    old, new = linear.mechanisms_from(tests, set(changed), m)
-    phi, total = _shapley(s, old, new, changed, cfg)
+    """Test every node (Bonferroni) and score the changed ones; with ``players`` (a bootstrap
+    replicate) only refit and score those nodes, the changed set staying the main run's."""
     import numpy as np
 
+    m = len(s.nodes)
+    tests = dict(base or {})
+    tests.update(_test_nodes(s, x0, x1, range(m) if players is None else players, cfg.min_rows))
+    if players is None:
+        threshold = cfg.alpha / m
+        players = tuple(
+            i for i in range(m) if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
+        )
+    old, new = linear.mechanisms_from(tests, set(players), m)
+    phi, total = _shapley(s, old, new, players, cfg)
     scores = np.zeros(m)
-    scores[list(changed)] = phi
-    return _ShiftRun(tests, changed, scores, total)
+    scores[list(players)] = phi
+    return _ShiftRun(tests, players, scores, total)
 
 
 def _bootstrap(
@@ -422,16 +423,17 @@ def attribute_shift(
     if cfg.engine == "fast":
         run = _fast_shift(s, x0, x1, cfg)
         p_values = {i: t.p_value for i, t in run.tests.items()}
-        candidates = sorted(set(run.changed) | {i for i, p in p_values.items() if p <= cfg.alpha})
         boot = None
-        if cfg.n_bootstrap:
+        if cfg.n_bootstrap and run.changed:
             boot = _bootstrap(
-                lambda b0, b1: _fast_shift(s, b0, b1, cfg, run.tests, candidates).scores,
+                lambda b0, b1: _fast_shift(s, b0, b1, cfg, run.tests, run.changed).scores,
                 x0,
                 x1,
                 cfg,
                 len(s.nodes),
             )
+        elif cfg.n_bootstrap:
+            boot = np.zeros((cfg.n_bootstrap, len(s.nodes)))
         scores, changed, total = run.scores, run.changed, run.total
     else:
         from nodered_causal.analysis import gcm_engine

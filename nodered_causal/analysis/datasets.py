@@ -210,7 +210,8 @@ def windowed(
     ``value_p50`` / ``value_p95`` = mean / median / 95th percentile of the node's value,
     ``latency`` = mean ``latency_ns`` of its sends in seconds, ``errors`` = its error records.
     Window ``i`` covers ``[start_ns + i*window, start_ns + (i+1)*window)``; ``start_ns`` defaults
-    to the first record's time. Every window up to the last record is a row, traffic or not.
+    to the first record's time rounded down to a multiple of the window (windows align to the
+    wall clock, like a metrics system's). Every window up to the last record is a row, traffic or not.
     """
     import numpy as np
     import pandas as pd
@@ -221,7 +222,7 @@ def windowed(
     if len(frame) == 0:
         raise MissingDataError("no records to build a windowed dataset from")
     window_ns = int(round(window_s * 1e9))
-    t0 = int(frame["ts_ns"].min()) if start_ns is None else int(start_ns)
+    t0 = int(frame["ts_ns"].min()) // window_ns * window_ns if start_ns is None else int(start_ns)
     frame = frame[frame["ts_ns"] >= t0]
     rows = _node_rows(frame)
     fields = choose_fields(frame, field)

@@ -83,26 +83,30 @@ def node_columns(data: pd.DataFrame, graph: nx.DiGraph, metric: str) -> pd.DataF
     return pd.DataFrame(columns, index=data.index)
 
 
-def node_label(attrs: Mapping[str, Any], node: str) -> str:
-    """``name (type)``; subflow-internal nodes add ``in subflow <instance> › <inner>``."""
+def node_label(dag: nx.DiGraph, node: str) -> str:
+    """``name (type)``; a subflow-internal node adds ``in subflow instance <name> [<id>]`` per level
+    (``subflow_path`` holds the instance ids, outermost first); a condensed cycle lists members."""
+    attrs: Mapping[str, Any] = dag.nodes[node] if node in dag else {}
     name = attrs.get("name") or ""
     kind = attrs.get("type") or "node"
     label = f"{name} ({kind})" if name else f"{node} ({kind})"
-    path = attrs.get("subflow_path")
+    path = attrs.get("subflow_path") or ()
+    if isinstance(path, str):
+        path = (path,)
     if path:
-        if isinstance(path, str):
-            text = path
-        else:
-            text = " › ".join(
-                str(p.get("name") or p.get("id")) if isinstance(p, Mapping) else str(p)
-                for p in path
-            )
-        label = f"{label} in subflow {text} [{node}]"
+        levels = []
+        for instance in path:
+            inst = dag.nodes[instance] if instance in dag else {}
+            levels.append(f"{inst.get('name') or inst.get('type') or 'instance'} [{instance}]")
+        label = f"{label} in subflow instance {' › '.join(levels)}"
+    members = attrs.get("members")
+    if members:
+        label = f"{label} cycle of {', '.join(str(m) for m in members)}"
     return label
 
 
 def node_labels(dag: nx.DiGraph, nodes: Iterable[str]) -> dict[str, str]:
-    return {n: node_label(dag.nodes[n] if n in dag else {}, n) for n in nodes}
+    return {n: node_label(dag, n) for n in nodes}
 
 
 def require_target(data: pd.DataFrame, target: str, which: str) -> None:

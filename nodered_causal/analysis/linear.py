@@ -11,6 +11,8 @@ for all 2^k subsets at once. Roots keep their empirical mean and variance.
 The test of one node (``mechanism_test``): a Chow F-test (same intercept and coefficients on the
 parents in both datasets) and a Brown-Forsythe test (same residual spread), Bonferroni-combined.
 It conditions on the parents, so a node that only *inherits* an upstream change is not flagged.
+Windows of a time series are autocorrelated: both statistics are divided by the variance inflation
+``(1 + rho) / (1 - rho)`` of the residuals' lag-1 autocorrelation, else the tests over-reject.
 """
 
 from __future__ import annotations
@@ -139,18 +141,47 @@ def mechanism_test(
     k = rank0 + rank1 - rankp
     dof = max(n - rank0 - rank1, 1)
     within = (rss0 + rss1) / dof
+    inflation = _inflation(r0, r1)
     if k > 0 and within > 0:
-        f_stat = max(rssp - rss0 - rss1, 0.0) / k / within
+        f_stat = max(rssp - rss0 - rss1, 0.0) / k / within / inflation
         p_chow = float(stats.f.sf(f_stat, k, dof))
     else:
         p_chow = 1.0
-    p_var = float(stats.levene(r0, r1, center="median").pvalue) if sd0 + sd1 > 0 else 1.0
-    if math.isnan(p_var):
-        p_var = 1.0
+    z0, z1 = np.abs(r0 - np.median(r0)), np.abs(r1 - np.median(r1))
+    p_var = _two_group_anova(z0, z1, _inflation(z0 - z0.mean(), z1 - z1.mean()))
     p_value = min(1.0, 2.0 * min(p_chow, p_var))
     ref_sd = max(sd0, 1e-9 * scale)
     effect = max(abs(shift) / ref_sd, abs(math.log(max(sd1, 1e-9 * scale) / ref_sd)))
     return NodeTest(p_value, effect, old, new, pooled)
+
+
+def _lag1(r: np.ndarray) -> float:
+    import numpy as np
+
+    if len(r) < 3:
+        return 0.0
+    denom = float(r @ r)
+    return float(np.dot(r[1:], r[:-1]) / denom) if denom > 0 else 0.0
+
+
+def _inflation(r0: np.ndarray, r1: np.ndarray) -> float:
+    """Variance inflation of a mean of autocorrelated rows (windows of a time series):
+    ``(1 + rho) / (1 - rho)`` for the pooled lag-1 autocorrelation ``rho`` clipped to [0, 0.9]."""
+    rho = min(max((_lag1(r0) * len(r0) + _lag1(r1) * len(r1)) / (len(r0) + len(r1)), 0.0), 0.9)
+    return (1 + rho) / (1 - rho)
+
+
+def _two_group_anova(z0: np.ndarray, z1: np.ndarray, inflation: float) -> float:
+    """One-way ANOVA p-value of two groups (Brown-Forsythe when ``z`` = |residual - median|)."""
+    from scipy import stats
+
+    n0, n1 = len(z0), len(z1)
+    grand = (z0.sum() + z1.sum()) / (n0 + n1)
+    between = n0 * (z0.mean() - grand) ** 2 + n1 * (z1.mean() - grand) ** 2
+    within = float(((z0 - z0.mean()) ** 2).sum() + ((z1 - z1.mean()) ** 2).sum()) / (n0 + n1 - 2)
+    if within <= 0:
+        return 0.0 if between > 0 else 1.0
+    return float(stats.f.sf(between / within / inflation, 1, n0 + n1 - 2))
 
 
 def target_moments(
