@@ -23,11 +23,12 @@ are wired to their children, so paths survive; each one is noted), then run an e
 
 Confidence: ``n_bootstrap`` resamples of the rows (baseline and incident independently); each
 replicate refits the changed nodes' old/new mechanisms and recomputes their Shapley scores (the
-changed set stays the main run's: the test, not the bootstrap, controls the family-wise error;
-nodes that did not change are dummy players, score and interval exactly 0). A node is **blamed**
-only if (1) its mechanism test is significant at ``alpha`` (Bonferroni over the nodes) with an effect of at least ``min_effect`` residual sds, (2) its bootstrap interval
-excludes zero, (3) its score is at least ``min_share`` of the total, and (4) the target itself
-moved by at least ``min_total`` nats. Otherwise the verdict is "no significant change".
+changed set stays the main run's: the test, not the bootstrap, controls the family-wise error; nodes
+that did not change are dummy players, score and interval exactly 0). A node is **blamed** only if
+(1) its mechanism test is significant at ``alpha`` (Bonferroni over the nodes) with an effect of at
+least ``min_effect`` residual sds, (2) its bootstrap interval excludes zero, (3) its score is at
+least ``min_share`` of the total, and (4) the target itself moved by at least ``min_total`` nats.
+Otherwise the verdict is "no significant change".
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class AttributionConfig:
     see the module docstring. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed
     change of the target's mean). ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the
     dowhy engines' knobs. ``window_s``/``field``: how records are turned into windows.
-    ``z_threshold``: anomaly — a node's noise must be at least this many sds off.
+    ``z_threshold``: anomaly — a node's noise must be at least this many sds off; ``target_z``:
+    the target itself at least this many (marginal) sds off its normal mean.
     """
 
     alpha: float = 0.01
@@ -88,6 +90,7 @@ class AttributionConfig:
     window_s: float = 1.0
     field: str | None = None
     z_threshold: float = 3.0
+    target_z: float = 0.5
     min_rows: int = 8
 
     def __post_init__(self) -> None:
@@ -125,6 +128,7 @@ class _Prepared:
     structure: linear.Structure
     frames: tuple[pd.DataFrame, ...]
     notes: tuple[str, ...]
+    off_path: tuple[str, ...] = ()
 
 
 def _prepare(
@@ -144,8 +148,16 @@ def _prepare(
         g.require_target(f, target, name)
     notes: list[str] = []
     drop: list[str] = []
+    off_path: list[str] = []
     for node in g.topological(sub):
         if node == target:
+            continue
+        if drop_if_missing_in is not None and (
+            node not in drop_if_missing_in or drop_if_missing_in[node].isna().all()
+        ):
+            drop.append(node)
+            off_path.append(node)
+            notes.append(f"{node}: not on the anomalous message's path, left out")
             continue
         missing = [
             name
@@ -161,18 +173,13 @@ def _prepare(
             drop.append(node)
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
-        if drop_if_missing_in is not None and (
-            node not in drop_if_missing_in or drop_if_missing_in[node].isna().all()
-        ):
-            drop.append(node)
-            notes.append(f"{node}: not on the anomalous message's path, left out")
     sub = g.contract(sub, drop)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}
     parents = tuple(tuple(sorted(index[str(p)] for p in sub.predecessors(n))) for n in order)
     structure = linear.Structure(nodes=tuple(order), parents=parents, target=index[target])
     frames_out = tuple(f[list(order)] for f in cols)
-    return _Prepared(sub, structure, frames_out, tuple(notes))
+    return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path))
 
 
 # --------------------------------------------------------------------------- fast engine
@@ -187,7 +194,11 @@ class _ShiftRun:
 
 
 def _test_nodes(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, nodes: range | list[int], min_rows: int
+    s: linear.Structure,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    nodes: range | list[int] | tuple[int, ...],
+    min_rows: int,
 ) -> dict[int, linear.NodeTest]:
     out = {}
     for i in nodes:
@@ -245,7 +256,9 @@ def _fast_shift(
     if players is None:
         threshold = cfg.alpha / m
         players = tuple(
-            i for i in range(m) if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
+            i
+            for i in range(m)
+            if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
         )
     old, new = linear.mechanisms_from(tests, set(players), m)
     phi, total = _shapley(s, old, new, players, cfg)
@@ -255,17 +268,31 @@ def _fast_shift(
 
 
 def _bootstrap(
-    run_once: Any, x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig, m: int
+    run_once: Any,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    cfg: AttributionConfig,
+    m: int,
+    *,
+    smooth: bool = False,
 ) -> np.ndarray:
-    """Scores of ``n_bootstrap`` replicates (rows resampled in both datasets), shape (B, m)."""
+    """Scores of ``n_bootstrap`` replicates (rows resampled in both datasets), shape (B, m).
+
+    ``smooth`` adds noise of 0.1 % of each column's sd to the resampled rows (a smoothed
+    bootstrap): dowhy's k-NN KL estimator breaks on the exact duplicates resampling creates.
+    """
     import numpy as np
 
     rng = np.random.default_rng(cfg.seed)
     out = np.zeros((cfg.n_bootstrap, m))
+    sd0, sd1 = np.nanstd(x0, axis=0) * 1e-3, np.nanstd(x1, axis=0) * 1e-3
     for b in range(cfg.n_bootstrap):
-        i0 = rng.integers(0, len(x0), len(x0))
-        i1 = rng.integers(0, len(x1), len(x1))
-        out[b] = run_once(x0[i0], x1[i1])
+        b0 = x0[rng.integers(0, len(x0), len(x0))]
+        b1 = x1[rng.integers(0, len(x1), len(x1))]
+        if smooth:
+            b0 = b0 + rng.normal(size=b0.shape) * sd0
+            b1 = b1 + rng.normal(size=b1.shape) * sd1
+        out[b] = run_once(b0, b1)
     return out
 
 
@@ -444,11 +471,12 @@ def attribute_shift(
         if cfg.n_bootstrap:
             quiet = replace(cfg, n_bootstrap=0)
             boot = _bootstrap(
-                lambda b0, b1: gcm_engine.shift(prep, b0, b1, quiet, []).scores,
+                lambda b0, b1: gcm_engine.shift(prep, b0, b1, quiet, None).scores,
                 x0,
                 x1,
                 cfg,
                 len(s.nodes),
+                smooth=True,
             )
     target_sd = float(np.nanstd(x0[:, s.target]))
     return _assemble(
@@ -501,6 +529,14 @@ def attribute_anomaly(
     prep = _prepare(
         dag, target, [d_norm, d_anom], metric, ("normal", "anomalous"), drop_if_missing_in=d_anom
     )
+    if prep.off_path:
+        # compare with normal messages that took the same route (the off-path nodes missing too)
+        same = d_norm.reindex(columns=list(prep.off_path)).isna().all(axis=1).to_numpy()
+        if same.sum() >= cfg.min_rows:
+            prep = replace(prep, frames=(prep.frames[0][same], *prep.frames[1:]))
+            prep = replace(
+                prep, notes=(*prep.notes, f"{int(same.sum())} normal rows took the same route")
+            )
     s = prep.structure
     xn = prep.frames[0].to_numpy(dtype=float)
     xa = prep.frames[1].to_numpy(dtype=float)
@@ -542,7 +578,7 @@ def attribute_anomaly(
     deviation = float(np.nanmean(xa[:, s.target]) - mean_n[s.target])
     changed = tuple(i for i in range(len(s.nodes)) if abs(z[i]) >= cfg.z_threshold)
     p_values = {i: float(math.erfc(abs(z[i]) / math.sqrt(2))) for i in range(len(s.nodes))}
-    total_ok = abs(deviation) / sd_n[s.target] >= cfg.z_threshold
+    total_ok = abs(deviation) / sd_n[s.target] >= cfg.target_z
     if not total_ok:
         notes.append(
             f"the target is only {abs(deviation) / sd_n[s.target]:.2f} sd off its normal mean"

@@ -209,9 +209,9 @@ def windowed(
     ``throughput`` = deliveries the node sent in the window (received, for sinks), ``value`` /
     ``value_p50`` / ``value_p95`` = mean / median / 95th percentile of the node's value,
     ``latency`` = mean ``latency_ns`` of its sends in seconds, ``errors`` = its error records.
-    Window ``i`` covers ``[start_ns + i*window, start_ns + (i+1)*window)``; ``start_ns`` defaults
-    to the first record's time rounded down to a multiple of the window (windows align to the
-    wall clock, like a metrics system's). Every window up to the last record is a row, traffic or not.
+    Window ``i`` covers ``[start_ns + i*window, start_ns + (i+1)*window)``; ``start_ns`` defaults to
+    the first record's time rounded down to a multiple of the window (windows align to the wall
+    clock, like a metrics system's). Every window up to the last record is a row, traffic or not.
     """
     import numpy as np
     import pandas as pd

@@ -289,7 +289,14 @@ def anomaly(
     for node in s.nodes:
         with _dowhy_errors("fit the mechanism", node):
             gcm.fitting_sampling.fit_causal_model_of_target(model, node, normal)
-    rows = pd.DataFrame(xa, columns=list(s.nodes))
+    complete = ~np.isnan(xa).any(axis=1)
+    if not complete.any():
+        raise MissingDataError(
+            "no anomalous row has a value at every node on its path", node_id=None
+        )
+    if notes is not None and not complete.all():
+        notes.append(f"dowhy engine: {int((~complete).sum())} anomalous rows with a gap left out")
+    rows = pd.DataFrame(xa[complete], columns=list(s.nodes))
     target = s.nodes[s.target]
     with _dowhy_errors("attribute the anomaly", target):
         contributions = gcm.attribute_anomalies(
