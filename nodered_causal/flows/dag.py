@@ -5,11 +5,19 @@ id, one edge per (source, target) pair of :attr:`Flow.edges` (parallel hops are 
 ``ports`` and ``kinds`` lists). It may have cycles (retry loops, feedback, catch nodes wired
 back into their scope).
 
-``to_causal_dag(flow, condensed=True)`` is the *analysis DAG*: junctions are contracted (their
-predecessors wired straight to their successors, the edge remembers them in ``contracted``),
-then every strongly connected component becomes one node ``cycle:<first member>`` with a
-``members`` list (self-loops are dropped). The result is acyclic; ``graph["notes"]`` says what
-was condensed.
+``to_causal_dag(flow, condensed=True)`` is the *analysis DAG*:
+
+1. link calls are split: what a ``link call`` sends on is what came back from the ``return``
+   link out, while its target ``link in`` receives what the call received. So the edge
+   ``call -> link in`` becomes ``<each sender into the call> -> link in`` (kind ``link-call``,
+   ``contracted`` = [call]); ``return -> call`` stays. Without this every link call would be a
+   cycle;
+2. junctions are contracted (their predecessors wired straight to their successors, the edge
+   remembers them in ``contracted``);
+3. every strongly connected component left becomes one node ``cycle:<first member>`` with a
+   ``members`` list (self-loops are dropped).
+
+The result is acyclic; ``graph["notes"]`` says what was condensed.
 
 Node attributes: ``id, type, name, tab`` (label), ``tab_id, z, x, y, subflow_path, alias,
 disabled`` (+ ``members`` on cycle nodes). Edge attributes: ``port`` (source output index, None
@@ -28,7 +36,7 @@ import networkx as nx
 
 from nodered_causal.flows.ir import EDGE_KINDS, Flow, FlowNode
 
-__all__ = ["CYCLE_PREFIX", "condense", "contract_junctions", "to_causal_dag"]
+__all__ = ["CYCLE_PREFIX", "condense", "contract_junctions", "split_link_calls", "to_causal_dag"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,17 +125,47 @@ def to_causal_dag(
         if kinds is None or edge.kind in kinds:
             _merge_edge(graph, edge.source, edge.target, _edge_attrs(edge.port, edge.kind))
     if condensed:
-        graph = condense(contract_junctions(graph))
+        graph = condense(contract_junctions(split_link_calls(graph)))
     return graph
 
 
-def contract_junctions(graph: nx.DiGraph) -> nx.DiGraph:
-    """A copy of ``graph`` with every ``junction`` node replaced by direct edges."""
+def _copy(graph: nx.DiGraph) -> nx.DiGraph:
     out = graph.copy()
     for _, _, data in out.edges(data=True):
         for key, value in data.items():
             if isinstance(value, list):
                 data[key] = list(value)
+    out.graph = {k: (list(v) if isinstance(v, list) else v) for k, v in graph.graph.items()}
+    return out
+
+
+def split_link_calls(graph: nx.DiGraph) -> nx.DiGraph:
+    """A copy of ``graph`` where each ``call -> link in`` edge starts at the call's senders."""
+    out = _copy(graph)
+    calls = [(u, v) for u, v, kind in out.edges(data="kind") if kind == "link-call"]
+    for call, target in calls:
+        data = out.edges[call, target]
+        if data["kinds"] != ["link-call"]:
+            continue
+        out.remove_edge(call, target)
+        for pred, _, pdata in list(out.in_edges(call, data=True)):
+            if pdata["kind"] not in ("wire", "link", "subflow") or pred == call:
+                continue
+            chain = [*pdata.get("contracted", []), call]
+            for port in pdata["ports"]:
+                _merge_edge(out, pred, target, _edge_attrs(port, "link-call", chain))
+    if calls:
+        out.graph["notes"] = [
+            *out.graph.get("notes", []),
+            f"{len(calls)} link calls split: their senders feed the called link in, the "
+            "returns feed the call",
+        ]
+    return out
+
+
+def contract_junctions(graph: nx.DiGraph) -> nx.DiGraph:
+    """A copy of ``graph`` with every ``junction`` node replaced by direct edges."""
+    out = _copy(graph)
     junctions = [n for n, t in out.nodes(data="type") if t == "junction"]
     for junction in junctions:
         preds = [(p, d) for p, _, d in out.in_edges(junction, data=True) if p != junction]
@@ -136,9 +174,10 @@ def contract_junctions(graph: nx.DiGraph) -> nx.DiGraph:
             if pdata["kind"] not in ("wire", "link", "subflow"):
                 continue
             for succ, sdata in succs:
-                if sdata["kind"] not in ("wire", "link", "subflow"):
+                if sdata["kind"] not in ("wire", "link", "subflow", "link-call"):
                     continue
-                kind = "subflow" if "subflow" in (pdata["kind"], sdata["kind"]) else pdata["kind"]
+                kinds = (pdata["kind"], sdata["kind"])
+                kind = next((k for k in ("link-call", "subflow") if k in kinds), pdata["kind"])
                 chain = [*pdata.get("contracted", []), junction, *sdata.get("contracted", [])]
                 for port in pdata["ports"]:
                     _merge_edge(out, pred, succ, _edge_attrs(port, kind, chain))

@@ -63,12 +63,12 @@ def load_flow(
     not exist are dropped with a warning in ``Flow.warnings``; with ``strict=True`` the first one
     raises :class:`~nodered_causal.errors.UnknownWireTargetError` instead.
     """
-    if isinstance(path_or_data, list | dict):
-        data: Any = path_or_data
-        name = source or "<data>"
-    else:
+    if isinstance(path_or_data, str | os.PathLike):
         data, name = read_flow_json(path_or_data)
         name = source or name
+    else:
+        data = path_or_data
+        name = source or "<data>"
     flow = apply_rules(parse_flow(data, source=name), RULES)
     for found in flow.warnings:
         if strict and found.code in STRICT_CODES:
