@@ -91,7 +91,8 @@ def test_warnings_go_to_stderr_and_strict_fails(run_cli) -> None:  # type: ignor
     lines = proc.stderr.splitlines()
     assert len(lines) == 4
     assert lines[0] == (
-        f"warning: wire from 'a' (inject, tab 'Main') port 0 targets unknown node 'gone' in {MISSING}"
+        "warning: wire from 'a' (inject, tab 'Main') port 0 targets unknown node 'gone' in "
+        + MISSING
     )
     strict = run_cli("graph", MISSING, "--strict")
     assert strict.returncode == 2
