@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-__all__ = ["PASSWORD_ENV", "register", "run"]
-
-#: Environment variable with the Admin API password for ``--url`` with ``--username``.
-PASSWORD_ENV = "NODERED_CAUSAL_PASSWORD"
+__all__ = ["register", "run"]
 
 FORMATS = ("text", "json", "dot", "graphml", "png", "svg")
 KINDS = ("wire", "link", "subflow", "link-call", "link-return", "catch", "status", "complete")
@@ -51,7 +47,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--url", help="read the deployed flows of a running Node-RED instead")
     parser.add_argument("--token", help="Admin API bearer token (with --url)")
     parser.add_argument(
-        "--username", help=f"Admin API user (with --url; password from ${PASSWORD_ENV})"
+        "--username",
+        help="Admin API user (with --url; password from $NODERED_CAUSAL_NODERED_PASSWORD)",
     )
     parser.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format")
     parser.add_argument("--json", action="store_true", help="same as --format json")
@@ -80,13 +77,14 @@ def _load(args: argparse.Namespace) -> Any:
 
     if not args.url:
         return load_flow(args.flow, strict=args.strict)
+    from nodered_causal.config import NODERED_PASSWORD
     from nodered_causal.nodered.client import NodeRedClient
 
     client = NodeRedClient(
         args.url,
         token=args.token,
         username=args.username,
-        password=os.environ.get(PASSWORD_ENV) if args.username else None,
+        password=NODERED_PASSWORD.get() if args.username else None,
     )
     flows, rev = client.get_flows()
     return load_flow({"flows": flows, "rev": rev or None}, strict=args.strict, source=args.url)
