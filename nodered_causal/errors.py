@@ -20,8 +20,9 @@ to ``ErrorName: message`` on stderr and exit code 2 (input/usage) or 1 (a run th
     ├── AnalysisError              attribution could not run (node, reason)
     │   ├── CycleError             the analysis graph has a cycle (lists it)
     │   └── MissingDataError       no records / columns for a node the analysis needs
-    └── ExperimentError            fault injection, restore or an experiment campaign failed
-        └── InjectionError         a fault could not be injected or restored
+    ├── ExperimentError            fault injection, restore or an experiment campaign failed
+    │   └── InjectionError         a fault could not be injected or restored
+    └── ReportError                a report could not be drawn or written (e.g. no graphviz)
 
 Errors carry the details as attributes too (``path``, ``node_id``, ``node_type``, ``tab``), like
 sqlglot's ``ParseError.errors``, so callers never parse messages.
@@ -44,6 +45,7 @@ __all__ = [
     "NodeRedConnectionError",
     "NodeRedError",
     "NoderedCausalError",
+    "ReportError",
     "RuntimeStartError",
     "StoreError",
     "TapError",
@@ -179,3 +181,7 @@ class ExperimentError(NoderedCausalError):
 
 class InjectionError(ExperimentError):
     """A fault could not be injected into, or restored from, a live flow."""
+
+
+class ReportError(NoderedCausalError):
+    """A report could not be drawn or written (graphviz missing, unwritable path)."""

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,7 +61,9 @@ def _locked(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _npm_install(target: Path, specs: list[str], marker: str) -> Path:
+def _npm_install(
+    target: Path, specs: list[str], marker: str, *, env: Mapping[str, str] | None = None
+) -> Path:
     """Install ``specs`` into ``target`` (atomically) unless ``target/marker`` exists."""
     if (target / marker).exists():
         return target
@@ -74,7 +76,9 @@ def _npm_install(target: Path, specs: list[str], marker: str) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir()))
         logger.info("installing %s into %s", " ".join(specs), target)
         cmd = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *specs]
-        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            cmd, cwd=tmp, capture_output=True, text=True, check=False, env=env
+        )
         if proc.returncode != 0 or not (tmp / marker).exists():
             shutil.rmtree(tmp, ignore_errors=True)
             tail = (proc.stderr or proc.stdout)[-2000:]

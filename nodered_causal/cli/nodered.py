@@ -1,0 +1,104 @@
+"""``nodered-causal nodered start``: a throwaway local Node-RED until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+__all__ = ["register", "run"]
+
+EPILOG = """\
+Node-RED is installed from npm into ~/.cache/nodered-causal on first use (4.x runs on the system
+Node 20, 5.x on Node 22 from npm); the instance listens on 127.0.0.1 only, in a temporary userDir
+that is removed when it stops (unless --user-dir is given).
+
+examples:
+  nodered-causal nodered start                              # Node-RED 4 on a free port
+  nodered-causal nodered start --version 5 --port 1880 --flows flows/sensor-pipeline.json
+  nodered-causal nodered start --tap mqtt://127.0.0.1:1883  # with the wire-tap plugin -> MQTT
+  nodered-causal nodered start --tap http://127.0.0.1:8765  # ... -> an HTTP collector
+  nodered-causal nodered start --user-dir ./nr --json       # keep the userDir; JSON line on start
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "nodered",
+        help="run a local Node-RED (managed, throwaway)",
+        description="Manage a local Node-RED instance.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="nodered_command", metavar="ACTION", required=True)
+    start = sub.add_parser(
+        "start",
+        help="start Node-RED and keep it running until Ctrl-C",
+        description="Start a local Node-RED, print its URL, run until Ctrl-C, stop cleanly.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    start.add_argument("--version", choices=("4", "5"), default="4", help="Node-RED major")
+    start.add_argument("--flows", metavar="FILE", help="flow export to run")
+    start.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
+    start.add_argument("--user-dir", metavar="DIR", help="userDir to use and keep")
+    start.add_argument(
+        "--tap",
+        metavar="URL",
+        help="load the wire-tap plugin sending to mqtt://HOST:PORT or http://HOST:PORT",
+    )
+    start.add_argument("--json", action="store_true", help="print one JSON line once running")
+    start.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nodered_causal.errors import TapError
+    from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed, tap_settings
+
+    plugins = []
+    settings: dict[str, Any] = {}
+    if args.tap:
+        settings = tap_settings(args.tap)
+        if not (PLUGIN_DIR / "package.json").exists():
+            raise TapError(
+                f"--tap needs the wire-tap plugin, but {PLUGIN_DIR}/package.json is missing"
+            )
+        plugins.append(PLUGIN_DIR)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node_red = LocalNodeRed(
+        args.version,
+        flows=args.flows,
+        plugins=plugins,
+        settings=settings,
+        port=args.port,
+        user_dir=args.user_dir,
+    )
+    try:
+        with node_red as nr:
+            info = {
+                "url": nr.url,
+                "version": nr.version,
+                "port": nr.port,
+                "user_dir": str(nr.user_dir),
+            }
+            if args.json:
+                print(json.dumps(info), flush=True)
+            else:
+                print(f"Node-RED {nr.version} running at {nr.url}", flush=True)
+                print(f"userDir {nr.user_dir}; press Ctrl-C to stop", flush=True)
+            while nr.running:
+                time.sleep(0.2)
+            tail = "\n".join(nr.log_text().splitlines()[-20:])
+            print(f"Node-RED exited unexpectedly; log tail:\n{tail}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

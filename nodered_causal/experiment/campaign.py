@@ -1,0 +1,250 @@
+"""Experiment campaigns: inject known faults, attribute, score how often the right node is named.
+
+The loop is pure orchestration over a :class:`Lab` (something that can record a run, inject and
+restore a fault, and attribute a change), so it is unit-tested with a fake lab and run for real by
+:class:`nodered_causal.experiment.live.LiveLab` (Node-RED + tap plugin + collector + dowhy).
+
+A campaign is a list of :class:`CaseSpec` from :func:`plan_cases`: fault cases (node x fault kind,
+nodes drawn from the target's ancestors) and no-fault cases (two baseline recordings). Each finished
+case is appended to a JSON state file at once (atomically), so an interrupted campaign resumes where
+it stopped when run again with the same plan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from nodered_causal.errors import ExperimentError
+from nodered_causal.experiment.scoring import ac_at_k, rank_of_true, specificity
+from nodered_causal.faults.spec import Fault, parse_fault
+
+__all__ = [
+    "PASS_THROUGH_TYPES",
+    "CampaignResult",
+    "CaseResult",
+    "CaseSpec",
+    "Lab",
+    "LabAttribution",
+    "metric_for",
+    "plan_cases",
+    "run_campaign",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Node types that only forward messages: faulting them is faulting their upstream node.
+PASS_THROUGH_TYPES = frozenset({"junction", "link out", "link in", "link call"})
+#: Metric the analysis should look at for each fault kind.
+METRIC_FOR_KIND = {
+    "bias": "value", "scale": "value", "noise": "value", "constant": "value",
+    "drop": "throughput", "error": "throughput", "delay": "latency",
+}  # fmt: skip
+
+
+def metric_for(fault: Fault) -> str:
+    return METRIC_FOR_KIND[fault.kind]
+
+
+@dataclass(frozen=True)
+class LabAttribution:
+    """What a campaign needs from an attribution: blamed nodes first, then the rest."""
+
+    ranking: Sequence[tuple[str, float, float | None, float | None]]  # (node, score, lo, hi)
+    blamed: Sequence[str]
+    baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> ranking
+
+
+class Lab(Protocol):
+    """Where a campaign runs: a live flow with a tap, or a simulation in tests."""
+
+    def record(self, run: str, seconds: float) -> None: ...
+    def inject(self, node: str, fault: Fault, *, seed: int) -> None: ...
+    def restore(self) -> None: ...
+    def attribute(
+        self, baseline: str, incident: str, target: str, *, metric: str, seed: int
+    ) -> LabAttribution: ...
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    key: str  # stable id used to resume, e.g. "f03-calibrate-bias:2"
+    node: str | None  # None for a no-fault case
+    fault: str | None
+    seed: int
+    metric: str = "value"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    key: str
+    node: str | None
+    fault: str | None
+    metric: str
+    ranking: list[list[Any]]  # [[node, score, lo, hi], ...]
+    blamed: list[str]
+    rank_of_true: int | None
+    baseline_ranks: dict[str, int | None]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    target: str
+    cases: list[CaseResult]
+    no_fault: list[CaseResult]
+
+    def summary(self) -> dict[str, Any]:
+        ranks = [c.rank_of_true for c in self.cases]
+        names = sorted({n for c in self.cases for n in c.baseline_ranks})
+        baselines = {
+            n: {
+                "ac1": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 1),
+                "ac3": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 3),
+            }
+            for n in names
+        }
+        return {
+            "ac1": ac_at_k(ranks, 1),
+            "ac3": ac_at_k(ranks, 3),
+            "specificity": specificity([c.blamed for c in self.no_fault]),
+            "n_cases": len(self.cases),
+            "n_no_fault": len(self.no_fault),
+            "seconds": round(sum(c.seconds for c in [*self.cases, *self.no_fault]), 1),
+            "baselines": baselines,
+        }
+
+    def to_json(self, **extra: Any) -> dict[str, Any]:
+        return {
+            **extra,
+            "target": self.target,
+            "cases": [asdict(c) for c in self.cases],
+            "no_fault": [asdict(c) for c in self.no_fault],
+            "summary": self.summary(),
+        }
+
+
+def plan_cases(
+    candidates: Iterable[tuple[str, str, bool]],
+    *,
+    n_cases: int,
+    faults: Sequence[str],
+    n_no_fault: int,
+    seed: int,
+    field: str = "payload",
+) -> list[CaseSpec]:
+    """Draw ``n_cases`` (node, fault) pairs and ``n_no_fault`` no-fault cases, reproducibly.
+
+    ``candidates`` are ``(node_id, type, is_source)`` of the target's ancestors; pass-through nodes
+    are skipped and ``shift:...`` faults only go to sources. Fault kinds are cycled so every kind
+    gets its share, nodes are drawn without replacement until each was used once.
+    """
+    pool = sorted((n, s) for n, t, s in candidates if t not in PASS_THROUGH_TYPES)
+    if not pool:
+        raise ExperimentError("no node to fault: the target has no ancestors that transform data")
+    parsed = [(f, parse_fault(f, field=field)) for f in faults]
+    rng = random.Random(seed)
+    specs: list[CaseSpec] = []
+    bags: dict[bool, list[str]] = {True: [], False: []}  # source_only -> nodes not yet drawn
+    for i in range(n_cases):
+        text, fault = parsed[i % len(parsed)]
+        eligible = [n for n, is_source in pool if is_source or not fault.source_only]
+        if not eligible:
+            raise ExperimentError(
+                f"fault {text!r} needs a source node among the target's ancestors"
+            )
+        bag = bags[fault.source_only]
+        if not bag:
+            bag.extend(rng.sample(eligible, len(eligible)))
+        node = bag.pop()
+        specs.append(CaseSpec(f"f{i:03d}-{node}-{text}", node, text, seed + i, metric_for(fault)))
+    specs += [CaseSpec(f"n{i:03d}", None, None, seed + 10_000 + i) for i in range(n_no_fault)]
+    return specs
+
+
+def _load_state(path: Path | None, plan: Sequence[CaseSpec]) -> dict[str, CaseResult]:
+    if path is None or not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    keys = {c.key for c in plan}
+    if set(data.get("plan", [])) != keys:
+        raise ExperimentError(
+            f"{path} belongs to a different campaign plan: delete it or use another --state"
+        )
+    return {r["key"]: CaseResult(**r) for r in data.get("done", [])}
+
+
+def _save_state(
+    path: Path | None, plan: Sequence[CaseSpec], done: Mapping[str, CaseResult]
+) -> None:
+    if path is None:
+        return
+    from nodered_causal.report.write import write_atomic
+
+    state = {"plan": [c.key for c in plan], "done": [asdict(r) for r in done.values()]}
+    write_atomic(path, json.dumps(state, indent=1))
+
+
+def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResult:
+    started = time.monotonic()
+    base, incident = f"{case.key}-base", f"{case.key}-incident"
+    lab.record(base, seconds)
+    if case.node is not None and case.fault is not None:
+        lab.inject(case.node, parse_fault(case.fault), seed=case.seed)
+        try:
+            lab.record(incident, seconds)
+        finally:
+            lab.restore()
+    else:
+        lab.record(incident, seconds)
+    attr = lab.attribute(base, incident, target, metric=case.metric, seed=case.seed)
+    ranking = [list(r) for r in attr.ranking]
+    blamed_order = [r[0] for r in attr.ranking if r[0] in set(attr.blamed)]
+    truth = case.node
+    return CaseResult(
+        key=case.key,
+        node=case.node,
+        fault=case.fault,
+        metric=case.metric,
+        ranking=ranking,
+        blamed=blamed_order,
+        rank_of_true=rank_of_true(blamed_order, truth) if truth else None,
+        baseline_ranks={
+            name: rank_of_true(list(r), truth) if truth else None
+            for name, r in attr.baselines.items()
+        },
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+def run_campaign(
+    lab: Lab,
+    plan: Sequence[CaseSpec],
+    *,
+    target: str,
+    seconds: float,
+    state_path: str | Path | None = None,
+    progress: Callable[[int, int, CaseResult], None] | None = None,
+) -> CampaignResult:
+    """Run every case of ``plan`` not already in the state file; return the scored campaign."""
+    path = Path(state_path) if state_path is not None else None
+    done = _load_state(path, plan)
+    for i, case in enumerate(plan, start=1):
+        if case.key not in done:
+            logger.info("case %s: fault %s at %s", case.key, case.fault, case.node)
+            done[case.key] = _run_case(lab, case, target, seconds)
+            _save_state(path, plan, done)
+        if progress is not None:
+            progress(i, len(plan), done[case.key])
+    results = [done[c.key] for c in plan]
+    return CampaignResult(
+        target=target,
+        cases=[r for r in results if r.node is not None],
+        no_fault=[r for r in results if r.node is None],
+    )

@@ -1,0 +1,100 @@
+"""Fault specifications: parse ``bias:2.0``-style strings into a typed, validated :class:`Fault`.
+
+Pure. The kinds (DESIGN.md §5):
+
+==============  ==============================================================================
+``bias:V``      add V to the faulted field of every message the node sends
+``scale:K``     multiply the field by K
+``noise:SD``    add Gaussian noise with standard deviation SD
+``constant:V``  replace the field by V (a stuck sensor)
+``drop:P``      drop a fraction P of the node's messages
+``delay:MS``    delay each of the node's messages by MS milliseconds
+``error:P``     the node fails (``node.error``, catch nodes see it) for a fraction P of messages
+``shift:M:V``   a data shift at a source node: ``shift:mean:V`` (bias), ``shift:scale:K``,
+                ``shift:noise:SD`` (a wider distribution)
+==============  ==============================================================================
+
+>>> parse_fault("bias:2.5")
+Fault(kind='bias', value=2.5, field='payload', source_only=False)
+>>> parse_fault("shift:scale:2", field="payload.temperature").plugin_body("n1", seed=3)
+{'node': 'n1', 'kind': 'scale', 'value': 2.0, 'field': 'payload.temperature', 'seed': 3}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nodered_causal.errors import InjectionError
+
+__all__ = ["FAULT_KINDS", "Fault", "parse_fault"]
+
+#: kind -> (what the value means, whether it is a probability in [0, 1])
+FAULT_KINDS: dict[str, tuple[str, bool]] = {
+    "bias": ("bias", False),
+    "scale": ("scale factor", False),
+    "noise": ("noise standard deviation", False),
+    "constant": ("constant value", False),
+    "drop": ("drop fraction", True),
+    "delay": ("delay in ms", False),
+    "error": ("error fraction", True),
+}
+SHIFT_MODES: dict[str, str] = {"mean": "bias", "scale": "scale", "noise": "noise"}
+DEFAULT_VALUES: dict[str, float] = {
+    "bias": 2.0, "scale": 2.0, "noise": 1.0, "constant": 0.0,
+    "drop": 0.5, "delay": 50.0, "error": 0.5,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault: a plugin-level ``kind`` with its ``value`` on message field ``field``.
+
+    ``source_only`` is set for data shifts (``shift:...``), which only make sense at source nodes.
+    """
+
+    kind: str
+    value: float
+    field: str = "payload"
+    source_only: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value:g}"
+
+    def plugin_body(self, node_id: str, *, seed: int | None = None) -> dict[str, Any]:
+        """The JSON body for the tap plugin's ``POST /causal-tap/faults``."""
+        body: dict[str, Any] = {"node": node_id, "kind": self.kind, "value": self.value}
+        if self.kind in ("bias", "scale", "noise", "constant"):
+            body["field"] = self.field
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+
+def parse_fault(text: str, *, field: str = "payload") -> Fault:
+    """Parse ``kind:value`` (or ``shift:mode:value``); the value defaults per kind when omitted."""
+    parts = [p.strip() for p in text.strip().split(":")]
+    kind, source_only = parts[0].lower(), False
+    if kind == "shift":
+        mode = parts[1].lower() if len(parts) > 1 else "mean"
+        if mode not in SHIFT_MODES:
+            raise InjectionError(
+                f"fault {text!r}: shift mode must be one of {', '.join(SHIFT_MODES)}"
+            )
+        kind, source_only, parts = SHIFT_MODES[mode], True, [mode, *parts[2:]]
+    if kind not in FAULT_KINDS or len(parts) > 2:
+        known = ", ".join([*FAULT_KINDS, "shift"])
+        raise InjectionError(f"fault {text!r}: expected KIND:VALUE with KIND one of {known}")
+    raw = parts[1] if len(parts) == 2 and parts[1] else None
+    try:
+        value = DEFAULT_VALUES[kind] if raw is None else float(raw)
+    except ValueError:
+        raise InjectionError(f"fault {text!r}: value {raw!r} is not a number") from None
+    meaning, is_probability = FAULT_KINDS[kind]
+    if not math.isfinite(value) or (is_probability and not 0.0 < value <= 1.0):
+        bound = "in (0, 1]" if is_probability else "finite"
+        raise InjectionError(f"fault {text!r}: the {meaning} must be {bound}, got {value:g}")
+    if kind in ("noise", "delay") and value < 0:
+        raise InjectionError(f"fault {text!r}: the {meaning} must be >= 0, got {value:g}")
+    return Fault(kind=kind, value=value, field=field, source_only=source_only)

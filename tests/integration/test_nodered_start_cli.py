@@ -1,0 +1,58 @@
+"""``nodered-causal nodered start`` as a user runs it: start, use the API, Ctrl-C, clean exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+FLOW = [
+    {"id": "t1", "type": "tab", "label": "CLI"},
+    {"id": "i1", "type": "inject", "z": "t1", "x": 100, "y": 60, "props": [], "wires": [[]]},
+]
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_start_serves_flows_and_stops_cleanly_on_sigint(version: str, tmp_path: Path) -> None:
+    flows = tmp_path / "flows.json"
+    flows.write_text(json.dumps(FLOW))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "nodered_causal", "nodered", "start", "--version", version]
+    proc = subprocess.Popen(
+        [*cmd, "--flows", str(flows), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert info["url"] == f"http://127.0.0.1:{info['port']}"
+        assert info["version"].startswith(f"{version}.")
+        user_dir = Path(info["user_dir"])
+        assert user_dir.is_dir()
+        resp = requests.get(f"{info['url']}/flows", timeout=10)
+        assert resp.json() == FLOW
+        assert requests.post(f"{info['url']}/inject/i1", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert err.strip().endswith("stopped")
+    assert not user_dir.exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(info["url"], timeout=2)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nodered_causal.errors import ExperimentError
+from nodered_causal.experiment.campaign import (
+    CaseSpec,
+    LabAttribution,
+    plan_cases,
+    run_campaign,
+)
+from nodered_causal.faults.spec import Fault
+
+CANDIDATES = [
+    ("src", "inject", True),
+    ("gen", "function", False),
+    ("calib", "function", False),
+    ("j1", "junction", False),
+    ("route", "switch", False),
+]
+
+
+class FakeLab:
+    """Blames the faulted node (or ``wrong`` instead, for the listed case seeds)."""
+
+    def __init__(self, wrong_seeds: set[int] = frozenset(), fail_at: int | None = None) -> None:
+        self.active: tuple[str, Fault] | None = None
+        self.runs: dict[str, str | None] = {}
+        self.calls: list[str] = []
+        self.wrong_seeds = wrong_seeds
+        self.fail_at = fail_at
+
+    def record(self, run: str, seconds: float) -> None:
+        self.calls.append(f"record {run}")
+        self.runs[run] = self.active[0] if self.active else None
+
+    def inject(self, node: str, fault: Fault, *, seed: int) -> None:
+        self.calls.append(f"inject {node} {fault}")
+        injections = sum(1 for c in self.calls if c.startswith("inject"))
+        if self.fail_at is not None and injections > self.fail_at:
+            raise KeyboardInterrupt
+        self.active = (node, fault)
+
+    def restore(self) -> None:
+        self.calls.append("restore")
+        self.active = None
+
+    def attribute(
+        self, baseline: str, incident: str, target: str, *, metric: str, seed: int
+    ) -> LabAttribution:
+        culprit = self.runs[incident]
+        if culprit is None:
+            return LabAttribution(ranking=[("gen", 0.01, -0.1, 0.1)], blamed=[])
+        if seed in self.wrong_seeds:
+            culprit = "route" if culprit != "route" else "gen"
+        ranking = [(culprit, 1.0, 0.8, 1.2), ("src", 0.1, -0.1, 0.2)]
+        return LabAttribution(
+            ranking=ranking, blamed=[culprit], baselines={"marginal": ["src", culprit]}
+        )
+
+
+def test_plan_is_reproducible_and_respects_kinds() -> None:
+    plan = plan_cases(
+        CANDIDATES, n_cases=8, faults=["bias:2", "shift:mean:3"], n_no_fault=3, seed=7
+    )
+    again = plan_cases(
+        CANDIDATES, n_cases=8, faults=["bias:2", "shift:mean:3"], n_no_fault=3, seed=7
+    )
+    assert plan == again
+    faulted = [c for c in plan if c.node]
+    assert len(faulted) == 8 and len(plan) == 11
+    assert all(c.node == "src" for c in faulted if c.fault == "shift:mean:3")
+    assert "j1" not in {c.node for c in faulted}  # pass-through nodes are never faulted
+    assert {c.node for c in faulted if c.fault == "bias:2"} == {"src", "gen", "calib", "route"}
+    assert [c.metric for c in faulted][:2] == ["value", "value"]
+
+
+def test_plan_without_candidates_is_an_error() -> None:
+    with pytest.raises(ExperimentError, match="no node to fault"):
+        plan_cases([("j", "junction", False)], n_cases=1, faults=["bias"], n_no_fault=0, seed=0)
+
+
+def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
+    plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2", "drop:0.5"], n_no_fault=2, seed=1)
+    wrong = {plan[0].seed}
+    lab = FakeLab(wrong_seeds=wrong)
+    result = run_campaign(lab, plan, target="out", seconds=1.0, state_path=tmp_path / "s.json")
+    summary = result.summary()
+    assert summary["n_cases"] == 4 and summary["n_no_fault"] == 2
+    assert summary["ac1"] == 0.75
+    assert summary["specificity"] == 1.0
+    assert result.cases[0].rank_of_true is None  # the wrong node alone was blamed
+    assert result.cases[1].metric == "throughput"
+    # every injection is followed by a restore, before attribution
+    assert lab.calls.count("restore") == sum(1 for c in lab.calls if c.startswith("inject"))
+    data = result.to_json(flow="f.json")
+    assert data["flow"] == "f.json" and data["summary"]["ac1"] == 0.75
+    assert data["cases"][1]["ranking"][0][0] == plan[1].node
+
+
+def test_interrupted_campaign_resumes_without_redoing_cases(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2"], n_no_fault=1, seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(FakeLab(fail_at=2), plan, target="t", seconds=1, state_path=state)
+    assert len(json.loads(state.read_text())["done"]) == 2
+    lab = FakeLab()
+    result = run_campaign(lab, plan, target="t", seconds=1, state_path=state)
+    assert sum(1 for c in lab.calls if c.startswith("inject")) == 2  # only the missing ones
+    assert [c.key for c in result.cases] == [c.key for c in plan if c.node]
+
+
+def test_state_of_another_plan_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"plan": ["other"], "done": []}))
+    plan = [CaseSpec("n000", None, None, 1)]
+    with pytest.raises(ExperimentError, match="different campaign plan"):
+        run_campaign(FakeLab(), plan, target="t", seconds=1, state_path=state)

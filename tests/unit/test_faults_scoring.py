@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import nodered_causal.experiment.scoring as scoring
+import nodered_causal.faults.spec as spec
+from nodered_causal.errors import InjectionError
+from nodered_causal.experiment.scoring import ac_at_k, rank_of_true, specificity
+from nodered_causal.faults.spec import Fault, parse_fault
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bias:2", Fault("bias", 2.0)),
+        ("scale:0.5", Fault("scale", 0.5)),
+        ("noise:1.5", Fault("noise", 1.5)),
+        ("constant:-3", Fault("constant", -3.0)),
+        ("drop:0.25", Fault("drop", 0.25)),
+        ("delay:40", Fault("delay", 40.0)),
+        ("error", Fault("error", 0.5)),
+        ("shift:mean:4", Fault("bias", 4.0, source_only=True)),
+        ("shift:scale:3", Fault("scale", 3.0, source_only=True)),
+        ("shift", Fault("bias", 2.0, source_only=True)),
+        (" BIAS : 1 ", Fault("bias", 1.0)),
+    ],
+)
+def test_parse_fault(text: str, expected: Fault) -> None:
+    assert parse_fault(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("wobble:1", "fault 'wobble:1': expected KIND:VALUE with KIND one of bias, scale, noise, "
+         "constant, drop, delay, error, shift"),
+        ("bias:x", "fault 'bias:x': value 'x' is not a number"),
+        ("drop:1.5", "fault 'drop:1.5': the drop fraction must be in (0, 1], got 1.5"),
+        ("bias:nan", "fault 'bias:nan': the bias must be finite, got nan"),
+        ("delay:-5", "fault 'delay:-5': the delay in ms must be >= 0, got -5"),
+        ("shift:tilt:2", "fault 'shift:tilt:2': shift mode must be one of mean, scale, noise"),
+        ("bias:1:2", "fault 'bias:1:2': expected KIND:VALUE with KIND one of bias, scale, noise, "
+         "constant, drop, delay, error, shift"),
+    ],
+)
+def test_bad_fault_specs_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(InjectionError) as info:
+        parse_fault(text)
+    assert str(info.value) == message
+
+
+def test_plugin_body_only_carries_field_for_value_faults() -> None:
+    assert parse_fault("drop:0.5").plugin_body("a") == {"node": "a", "kind": "drop", "value": 0.5}
+    assert parse_fault("bias:1", field="payload.t").plugin_body("a", seed=1) == {
+        "node": "a", "kind": "bias", "value": 1.0, "field": "payload.t", "seed": 1,
+    }  # fmt: skip
+
+
+def test_scoring() -> None:
+    assert rank_of_true(["a", "b"], "c") is None
+    assert rank_of_true(["a", "b", "c"], ["x", "c"]) == 3
+    assert ac_at_k([], 1) is None
+    assert ac_at_k([1, 3, 4, None], 3) == 0.5
+    assert specificity([]) is None
+    assert specificity([[], []]) == 1.0
+
+
+@pytest.mark.parametrize("module", [scoring, spec])
+def test_doctests(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
