@@ -9,7 +9,12 @@ const { Tap, newBoot } = require("./lib/recorder");
 const { Faults } = require("./lib/faults");
 const { createTransport } = require("./lib/transport");
 const { mountAdmin } = require("./lib/admin");
+const { HOOK: FAULT_HOOK } = require("./lib/faults");
 const pkg = require("./package.json");
+
+const HOOK_IDS = ["postDeliver", "preDeliver", "onReceive", "postReceive", "onComplete"]
+    .map((h) => `${h}.nodered-causal`)
+    .concat([FAULT_HOOK]);
 
 module.exports = function causalTapPlugin(RED) {
     let cfg = null;
@@ -34,6 +39,7 @@ module.exports = function causalTapPlugin(RED) {
             log,
             boot,
             syncDelivery: !!RED.settings.runtimeSyncDelivery,
+            logRegistry: RED.log,
         });
         tap.start();
         if (faults) faults.tap = tap;
@@ -75,6 +81,9 @@ module.exports = function causalTapPlugin(RED) {
             faults: faults ? faults.list() : null,
         };
         if (tap) Object.assign(doc, tap.snapshot());
+        // what the runtime's hook registry says (not our bookkeeping)
+        doc.runtime_hooks = {};
+        for (const id of HOOK_IDS) doc.runtime_hooks[id] = RED.hooks.has(id);
         return doc;
     }
 

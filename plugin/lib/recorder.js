@@ -24,11 +24,13 @@
 const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
+const { EventEmitter } = require("events");
 const { Record, Clock, encodeBatch, recordHead } = require("./record");
 const { projectPayload } = require("./project");
 const { Ring } = require("./ring");
 
 const LABEL = "nodered-causal";
+const ERROR_LEVEL = 20; // @node-red/util log.ERROR
 
 class Tap {
     /**
@@ -40,6 +42,9 @@ class Tap {
     constructor(cfg, deps) {
         this.cfg = cfg;
         this.hooks = deps.hooks;
+        // RED.log (addHandler/removeHandler): node errors no catch node handled are only logged
+        this.logRegistry = deps.logRegistry || null;
+        this.logHandler = null;
         this.transport = deps.transport;
         this.log = deps.log;
         // With runtimeSyncDelivery the receiver runs inside the sender's call, before postDeliver:
@@ -86,6 +91,11 @@ class Tap {
         if (this.lineage) this.addHook("onReceive", this.onReceive);
         if (this.lineage && this.syncDelivery) this.addHook("postReceive", this.onPostReceive);
         this.addHook("onComplete", this.onComplete);
+        if (this.logRegistry) {
+            this.logHandler = new EventEmitter();
+            this.logHandler.on("log", (m) => this.handleLog(m));
+            this.logRegistry.addHandler(this.logHandler);
+        }
         this.timers.push(setInterval(this.flushNow, this.cfg.flushMs));
         this.timers.push(setInterval(() => this.emitStats(), this.cfg.statsMs));
         for (const t of this.timers) t.unref();
@@ -112,6 +122,14 @@ class Tap {
             }
         }
         this.registered = [];
+        if (this.logHandler) {
+            try {
+                this.logRegistry.removeHandler(this.logHandler);
+            } catch (err) {
+                this.fail(err);
+            }
+            this.logHandler = null;
+        }
         for (const t of this.timers) clearInterval(t);
         this.timers = [];
         this.emitStats();
@@ -202,30 +220,59 @@ class Tap {
         try {
             const error = ev.error;
             const hasError = error !== undefined && error !== null && error !== false;
-            if (!hasError && !this.cfg.recordComplete) return;
-            const t = performance.now();
-            const nodeId = ev.node.id;
-            const rec = new Record(++this.seq, hasError ? "error" : "complete", t);
-            rec.src = nodeId;
-            if (this.lineage) {
-                let p = this.deliveries.get(ev.msg);
-                if (p === undefined || p.dst !== nodeId) {
-                    p = this.als.getStore();
-                    if (p !== undefined && p.dst !== nodeId) p = undefined;
-                }
-                if (p !== undefined && p.seq !== null) {
-                    rec.parent = p.seq;
-                    rec.trace = p.trace;
-                    if (p.rt >= 0) rec.lat = t - p.rt;
-                }
-            }
             if (hasError) {
-                rec.error = errorText(error);
-                this.noteError(`${nodeId}\u0000${rec.error}`);
+                this.recordError(ev.node.id, errorText(error), this.deliveries.get(ev.msg));
+                return;
             }
+            if (!this.cfg.recordComplete) return;
+            const rec = new Record(++this.seq, "complete", performance.now());
+            rec.src = ev.node.id;
+            this.linkOwn(rec, ev.node.id, this.deliveries.get(ev.msg));
             this.enqueue(rec);
         } catch (err) {
             this.fail(err);
+        }
+    }
+
+    /** Runtime log entries: an error logged by a node (node.error that no catch node handled). */
+    handleLog(m) {
+        try {
+            if (m && m.level === ERROR_LEVEL && m.id && this.running) {
+                this.recordError(m.id, errorText(m.msg), undefined);
+            }
+        } catch (err) {
+            this.fail(err);
+        }
+    }
+
+    /**
+     * One error record per error, whichever way the runtime reports it: done(err) fires
+     * onComplete and then node.error, which either reaches catch nodes (onReceive) or the log.
+     * The same (node, text) reported again within the same synchronous run is not repeated.
+     */
+    recordError(nodeId, text, info) {
+        const key = `${nodeId}\u0000${text}`;
+        if (this.lastErrorKey === key) return;
+        this.noteError(key);
+        const rec = new Record(++this.seq, "error", performance.now());
+        rec.src = nodeId;
+        rec.error = text;
+        this.linkOwn(rec, nodeId, info);
+        this.enqueue(rec);
+    }
+
+    /** parent/trace/latency of a node event: the delivery the node was handling, if known. */
+    linkOwn(rec, nodeId, info) {
+        if (!this.lineage) return;
+        let p = info;
+        if (p === undefined || p.dst !== nodeId) {
+            p = this.als.getStore();
+            if (p !== undefined && p.dst !== nodeId) p = undefined;
+        }
+        if (p !== undefined && p.seq !== null) {
+            rec.parent = p.seq;
+            rec.trace = p.trace;
+            if (p.rt >= 0) rec.lat = rec.t - p.rt;
         }
     }
 
@@ -298,21 +345,10 @@ class Tap {
             src = Array.isArray(ls) && ls.length > 0 ? ls[ls.length - 1].node : null;
         }
         if (src === null || src === undefined) return;
+        if (errText !== null) this.recordError(src, errText, undefined);
         const t = performance.now();
         let p = this.als.getStore();
         if (p !== undefined && p.dst !== src) p = undefined;
-        if (errText !== null && this.lastErrorKey !== `${src}\u0000${errText}`) {
-            const er = new Record(++this.seq, "error", t);
-            er.src = src;
-            er.error = errText;
-            if (p !== undefined && p.seq !== null) {
-                er.parent = p.seq;
-                er.trace = p.trace;
-                if (p.rt >= 0) er.lat = t - p.rt;
-            }
-            this.noteError(`${src}\u0000${errText}`);
-            this.enqueue(er);
-        }
         const rec = new Record(++this.seq, "deliver", t);
         rec.src = src;
         rec.dst = dst.id;

@@ -194,3 +194,33 @@ test("stats records every statsMs", async () => {
     assert.deepEqual(stats.map((s) => s.recorded), stats.map((_, i) => i + 1));
     for (const s of stats) assert.equal(s.src, null);
 });
+
+test("errors only logged (no catch node) are recorded from the runtime log, once", async () => {
+    const cfg = resolveConfig({ transport: "memory", instance: "t", flushMs: 5, statsMs: 60000 }, {});
+    const hooks = new FakeHooks();
+    const transport = new MemoryTransport(cfg, quietLog);
+    const handlers = [];
+    const logRegistry = {
+        addHandler: (h) => handlers.push(h),
+        removeHandler: (h) => handlers.splice(handlers.indexOf(h), 1),
+    };
+    const tap = new Tap(cfg, { hooks, transport, log: quietLog, logRegistry });
+    tap.start();
+    assert.equal(handlers.length, 1);
+    const log = (m) => handlers.forEach((h) => h.emit("log", m));
+    deliver(hooks, { payload: 1 }, "inj", 0, "fn", "function", (msg) => {
+        // done(err) with no catch node: onComplete, then the runtime logs the same error
+        hooks.fire("onComplete", { msg, error: new Error("boom"), node: { id: "fn", node: node("fn") } });
+        log({ level: 20, id: "fn", type: "function", msg: new Error("boom") });
+        log({ level: 30, id: "fn", type: "function", msg: "just a warning" });
+    });
+    await sleep(10);
+    log({ level: 20, id: "other", type: "mqtt in", msg: "connection refused" });
+    const recs = await records(tap, transport);
+    assert.equal(handlers.length, 0, "log handler removed on stop");
+    const errors = recs.filter((r) => r.kind === "error");
+    assert.deepEqual(errors.map((e) => [e.src, e.error, e.parent]), [
+        ["fn", "Error: boom", recs[0].seq],
+        ["other", "connection refused", null],
+    ]);
+});
