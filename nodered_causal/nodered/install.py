@@ -76,9 +76,7 @@ def _npm_install(
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir()))
         logger.info("installing %s into %s", " ".join(specs), target)
         cmd = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *specs]
-        proc = subprocess.run(
-            cmd, cwd=tmp, capture_output=True, text=True, check=False, env=env
-        )
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0 or not (tmp / marker).exists():
             shutil.rmtree(tmp, ignore_errors=True)
             tail = (proc.stderr or proc.stdout)[-2000:]

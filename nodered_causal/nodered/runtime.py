@@ -238,7 +238,9 @@ class LocalNodeRed:
     def _launch(self, node: Path, red_js: Path) -> None:
         assert self.user_dir is not None
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
+        env = _node_env(node)  # npm/node children (palette installs) use the runtime's Node
+        env.pop("NODE_OPTIONS", None)
+        env.setdefault("NODE_COMPILE_CACHE", str(cache_dir() / "node-compile-cache"))  # Node 22+
         env.update(self._env)
         cmd = [
             str(node),
@@ -343,8 +345,7 @@ def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: s
     key = _content_hash(dirs, version)
     packs = cache_dir() / "plugin-packs" / key
     tarballs = _pack(dirs, packs)
-    node = node_binary(version)
-    env = {**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _node_env(node_binary(version))
     prepared = _npm_install(
         cache_dir() / f"plugins-{key}",
         [str(t) for t in tarballs],
@@ -387,11 +388,14 @@ def _content_hash(dirs: Sequence[Path], version: str) -> str:
     digest = hashlib.sha256(f"node-red-{version}".encode())
     for root in dirs:
         digest.update(str(root).encode())
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(root)
-            if _HASH_SKIP & set(rel.parts) or path.suffix == ".tgz" or not path.is_file():
-                continue
-            digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+        for here, subdirs, files in os.walk(root):
+            subdirs[:] = sorted(d for d in subdirs if d not in _HASH_SKIP)
+            for name in sorted(files):
+                if name.endswith(".tgz"):
+                    continue
+                path = Path(here) / name
+                rel = path.relative_to(root)
+                digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -435,6 +439,11 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
         else:
             out[key] = value
     return out
+
+
+def _node_env(node: Path) -> dict[str, str]:
+    """The environment with ``node``'s directory first on PATH (npm runs the right Node)."""
+    return {**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def _free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from nodered_causal.errors import (
     AuthError,
     FlowsChangedError,
     MissingNodeTypesError,
+    NodeRedError,
     RuntimeStartError,
 )
 from nodered_causal.nodered import LocalNodeRed, NodeRedClient
@@ -235,3 +237,64 @@ def test_plugin_installed_with_its_dependencies(tmp_path: Path) -> None:
             assert 'nrc-test-plugin ms=2000 cfg={"a":1}' in nr.log_text()
             assert (nr.user_dir / "node_modules" / "ms" / "package.json").exists()
     assert not (pkg / "node_modules").exists()  # the package dir itself is left alone
+
+
+def test_install_module_from_tgz_then_deploy(nr: LocalNodeRed, tmp_path: Path) -> None:
+    pkg = tmp_path / "node-red-contrib-nrc-double"
+    pkg.mkdir()
+    (pkg / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "node-red-contrib-nrc-double",
+                "version": "1.0.0",
+                "keywords": ["node-red"],
+                "node-red": {"nodes": {"nrc-double": "double.js"}},
+            }
+        )
+    )
+    (pkg / "double.js").write_text(
+        "module.exports = function (RED) {\n"
+        "  function Double(config) {\n"
+        "    RED.nodes.createNode(this, config);\n"
+        "    this.on('input', (msg, send, done) => { msg.payload *= 2; send(msg); done(); });\n"
+        "  }\n"
+        "  RED.nodes.registerType('nrc-double', Double);\n"
+        "};\n"
+    )
+    (pkg / "double.html").write_text("<script>RED.nodes.registerType('nrc-double',{})</script>")
+    proc = subprocess.run(
+        ["npm", "pack", "--silent", "--pack-destination", str(tmp_path), str(pkg)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tgz = tmp_path / proc.stdout.strip().splitlines()[-1]
+    flows = counter_flow("m") + [
+        {"id": "m-dbl", "type": "nrc-double", "z": "m", "x": 500, "y": 80, "wires": [[]]}
+    ]
+    flows[1]["wires"] = [["m-dbl", "m-fn"]]
+    with pytest.raises(MissingNodeTypesError, match="lacks the node types nrc-double;"):
+        nr.client.deploy(flows)
+    info = nr.client.install_module(tgz)
+    assert info["name"] == "node-red-contrib-nrc-double"
+    assert "nrc-double" in nr.client.installed_types()
+    nr.client.deploy(flows)
+    nr.client.wait_until_started()
+    nr.client.deploy(counter_flow("a"))
+    nr.client.wait_until_started()
+
+
+def test_without_editor_waits_by_polling() -> None:
+    with LocalNodeRed("5", flows=counter_flow("n"), settings={"disableEditor": True}) as nr:
+        assert "context" not in nr.client.settings()  # no editor, so no /comms websocket
+        rev = nr.client.deploy(counter_flow("o", key="o_count"))
+        nr.client.wait_until_started(rev=rev)
+        nr.client.inject("o-inject")
+        assert global_value(nr, "o_count", expect=1) == 1
+        with pytest.raises(NodeRedError, match=r"did not start within 0\.2 s"):
+            nr.client.wait_until_started(rev="not-a-rev", timeout=0.2)
+
+
+def test_wait_for_an_unknown_rev_times_out(nr: LocalNodeRed) -> None:
+    with pytest.raises(NodeRedError, match=r"did not start within 0\.3 s \(runtime state start"):
+        nr.client.wait_until_started(rev="not-a-rev", timeout=0.3)

@@ -1,0 +1,197 @@
+"""The one list of environment variables nodered-causal and its deployment read.
+
+Every name is a documented :class:`EnvVar` constant here and nowhere else (OpenTelemetry's
+``environment_variables`` module is the model). Precedence everywhere: an explicit argument, then
+the environment variable, then the default. ``docker-compose.yml``, ``docker/`` and the bundled
+flows use exactly these names; ``tests/unit/test_compose.py`` checks that.
+
+Who reads what (``EnvVar.reader``):
+
+- ``cli``: the Python package (CLI defaults, collector, demo).
+- ``node-red``: ``docker/nodered/settings.js``, which turns them into the tap plugin's
+  ``causalTap`` settings block.
+- ``flows``: the bundled flows in ``flows/`` (Node-RED ``${VAR}`` substitution, ``env.get``).
+
+.. envvar:: NODERED_CAUSAL_CACHE
+
+   Cache root for Node-RED and Node.js installs (default ``~/.cache/nodered-causal``).
+
+.. envvar:: NODERED_CAUSAL_NODERED_URL
+
+   Admin API URL of the Node-RED instance to analyse (default ``http://127.0.0.1:1880``).
+
+.. envvar:: NODERED_CAUSAL_MQTT_URL
+
+   Broker the collector subscribes to for tap records (default ``mqtt://127.0.0.1:1883``).
+
+.. envvar:: NODERED_CAUSAL_HTTP_ADDR
+
+   ``host:port`` the HTTP collector listens on (default ``127.0.0.1:8765``).
+
+.. envvar:: NODERED_CAUSAL_STORE
+
+   Path of the record store file (default ``runs.db``).
+
+.. envvar:: NODERED_CAUSAL_REPORT_DIR
+
+   Directory the demo and experiments write reports to (default ``reports``).
+
+.. envvar:: NODERED_CAUSAL_DEMO_FLOW
+
+   Bundled flow the demo runs, a file stem in ``flows/`` (default ``bottling-line``).
+
+.. envvar:: NODERED_CAUSAL_DEMO_TARGET
+
+   Node id the demo attributes (default: the flow's target listed in ``flows/README.md``).
+
+.. envvar:: NODERED_CAUSAL_SEED
+
+   Seed of the demo and experiments (default ``1``).
+
+.. envvar:: NODERED_CAUSAL_TAP_ENABLED
+
+   ``false`` switches the tap plugin off (default ``true``).
+
+.. envvar:: NODERED_CAUSAL_TAP_NAME
+
+   Tap instance name, the ``<tap>`` in ``nodered-causal/<tap>/records`` (default ``demo``).
+
+.. envvar:: NODERED_CAUSAL_TAP_TRANSPORT
+
+   ``mqtt`` or ``http`` (default ``mqtt``).
+
+.. envvar:: NODERED_CAUSAL_TAP_URL
+
+   Where the tap ships records: a broker ``mqtt://host:1883`` or a collector ``http://host:8765``
+   (default ``mqtt://127.0.0.1:1883``).
+
+.. envvar:: NODERED_CAUSAL_FLOW_MQTT_BROKER
+
+   Broker host of the bundled MQTT flow (default ``127.0.0.1``).
+
+.. envvar:: NODERED_CAUSAL_FLOW_MQTT_PREFIX
+
+   Topic prefix of the bundled MQTT flow (default ``nodered-causal/demo``); tests set a unique one.
+
+.. envvar:: NODERED_CAUSAL_FLOW_SEED
+
+   Seed of the bundled flows' noise generators (default ``1``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "CACHE",
+    "DEMO_FLOW",
+    "DEMO_TARGET",
+    "ENV_VARS",
+    "FLOW_MQTT_BROKER",
+    "FLOW_MQTT_PREFIX",
+    "FLOW_SEED",
+    "HTTP_ADDR",
+    "MQTT_URL",
+    "NODERED_URL",
+    "PREFIX",
+    "REPORT_DIR",
+    "SEED",
+    "STORE",
+    "TAP_ENABLED",
+    "TAP_NAME",
+    "TAP_TRANSPORT",
+    "TAP_URL",
+    "EnvVar",
+    "env_var",
+]
+
+#: Every variable name starts with this.
+PREFIX = "NODERED_CAUSAL_"
+
+Reader = Literal["cli", "node-red", "flows"]
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One documented environment variable: its name, default and who reads it."""
+
+    name: str
+    default: str | None
+    reader: Reader
+    doc: str
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"env var name {self.name!r} must start with {PREFIX!r}")
+
+    def get(
+        self, explicit: str | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> str | None:
+        """``explicit`` if given, else the (non-empty) environment value, else the default."""
+        if explicit is not None:
+            return explicit
+        value = (os.environ if environ is None else environ).get(self.name)
+        return value if value else self.default
+
+
+CACHE = EnvVar("NODERED_CAUSAL_CACHE", None, "cli", "cache root for Node-RED/Node.js installs")
+NODERED_URL = EnvVar(
+    "NODERED_CAUSAL_NODERED_URL", "http://127.0.0.1:1880", "cli", "Node-RED admin API URL"
+)
+MQTT_URL = EnvVar(
+    "NODERED_CAUSAL_MQTT_URL", "mqtt://127.0.0.1:1883", "cli", "broker the collector reads"
+)
+HTTP_ADDR = EnvVar("NODERED_CAUSAL_HTTP_ADDR", "127.0.0.1:8765", "cli", "HTTP collector address")
+STORE = EnvVar("NODERED_CAUSAL_STORE", "runs.db", "cli", "record store file")
+REPORT_DIR = EnvVar("NODERED_CAUSAL_REPORT_DIR", "reports", "cli", "report output directory")
+DEMO_FLOW = EnvVar("NODERED_CAUSAL_DEMO_FLOW", "bottling-line", "cli", "bundled flow of the demo")
+DEMO_TARGET = EnvVar("NODERED_CAUSAL_DEMO_TARGET", None, "cli", "node id the demo attributes")
+SEED = EnvVar("NODERED_CAUSAL_SEED", "1", "cli", "seed of the demo and experiments")
+TAP_ENABLED = EnvVar("NODERED_CAUSAL_TAP_ENABLED", "true", "node-red", "tap on/off switch")
+TAP_NAME = EnvVar("NODERED_CAUSAL_TAP_NAME", "demo", "node-red", "tap instance name")
+TAP_TRANSPORT = EnvVar("NODERED_CAUSAL_TAP_TRANSPORT", "mqtt", "node-red", "mqtt or http")
+TAP_URL = EnvVar(
+    "NODERED_CAUSAL_TAP_URL", "mqtt://127.0.0.1:1883", "node-red", "where the tap ships records"
+)
+FLOW_MQTT_BROKER = EnvVar(
+    "NODERED_CAUSAL_FLOW_MQTT_BROKER", "127.0.0.1", "flows", "broker host of the MQTT flow"
+)
+FLOW_MQTT_PREFIX = EnvVar(
+    "NODERED_CAUSAL_FLOW_MQTT_PREFIX", "nodered-causal/demo", "flows", "MQTT flow topic prefix"
+)
+FLOW_SEED = EnvVar("NODERED_CAUSAL_FLOW_SEED", "1", "flows", "seed of the flows' noise")
+
+#: All variables by name.
+ENV_VARS: Mapping[str, EnvVar] = {
+    v.name: v
+    for v in (
+        CACHE,
+        NODERED_URL,
+        MQTT_URL,
+        HTTP_ADDR,
+        STORE,
+        REPORT_DIR,
+        DEMO_FLOW,
+        DEMO_TARGET,
+        SEED,
+        TAP_ENABLED,
+        TAP_NAME,
+        TAP_TRANSPORT,
+        TAP_URL,
+        FLOW_MQTT_BROKER,
+        FLOW_MQTT_PREFIX,
+        FLOW_SEED,
+    )
+}
+
+
+def env_var(name: str) -> EnvVar:
+    """The documented variable called ``name``; ``KeyError`` naming the known ones otherwise."""
+    try:
+        return ENV_VARS[name]
+    except KeyError:
+        known = ", ".join(sorted(ENV_VARS))
+        raise KeyError(f"undocumented env var {name!r}; known: {known}") from None
