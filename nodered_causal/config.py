@@ -11,6 +11,7 @@ Who reads what (``EnvVar.reader``):
 - ``plugin``: the tap plugin in ``plugin/`` (``plugin/lib/config.js``: its ``causalTap`` settings
   block wins over these, except that ``NODERED_CAUSAL_TAP_ENABLED=false`` always turns it off).
 - ``flows``: the bundled flows in ``flows/`` (Node-RED ``${VAR}`` substitution, ``env.get``).
+- ``docker``: the stack's scripts in ``docker/`` only.
 
 .. envvar:: NODERED_CAUSAL_CACHE
 
@@ -35,6 +36,11 @@ Who reads what (``EnvVar.reader``):
 .. envvar:: NODERED_CAUSAL_REPORT_DIR
 
    Directory the demo and experiments write reports to (default ``reports``).
+
+.. envvar:: NODERED_CAUSAL_REPORT_ADDR
+
+   ``host:port`` the stack's analyzer serves the report directory on (default ``0.0.0.0:8080``,
+   inside its container).
 
 .. envvar:: NODERED_CAUSAL_DEMO_FLOW
 
@@ -119,6 +125,7 @@ __all__ = [
     "MQTT_URL",
     "NODERED_URL",
     "PREFIX",
+    "REPORT_ADDR",
     "REPORT_DIR",
     "SEED",
     "STORE",
@@ -138,7 +145,7 @@ __all__ = [
 #: Every variable name starts with this.
 PREFIX = "NODERED_CAUSAL_"
 
-Reader = Literal["cli", "plugin", "flows"]
+Reader = Literal["cli", "plugin", "flows", "docker"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,7 @@ MQTT_URL = EnvVar(
 HTTP_ADDR = EnvVar("NODERED_CAUSAL_HTTP_ADDR", "127.0.0.1:8765", "cli", "HTTP collector address")
 STORE = EnvVar("NODERED_CAUSAL_STORE", "runs.db", "cli", "record store file")
 REPORT_DIR = EnvVar("NODERED_CAUSAL_REPORT_DIR", "reports", "cli", "report output directory")
+REPORT_ADDR = EnvVar("NODERED_CAUSAL_REPORT_ADDR", "0.0.0.0:8080", "docker", "report server")
 DEMO_FLOW = EnvVar("NODERED_CAUSAL_DEMO_FLOW", "bottling-line", "cli", "bundled flow of the demo")
 DEMO_TARGET = EnvVar("NODERED_CAUSAL_DEMO_TARGET", None, "cli", "node id the demo attributes")
 SEED = EnvVar("NODERED_CAUSAL_SEED", "1", "cli", "seed of the demo and experiments")
@@ -204,6 +212,7 @@ ENV_VARS: Mapping[str, EnvVar] = {
         HTTP_ADDR,
         STORE,
         REPORT_DIR,
+        REPORT_ADDR,
         DEMO_FLOW,
         DEMO_TARGET,
         SEED,
