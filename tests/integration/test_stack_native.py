@@ -74,9 +74,7 @@ def _mosquitto(conf: Path, port: int) -> Iterator[None]:
 def _client(client_id: str, port: int, on_message=None):  # type: ignore[no-untyped-def]
     import paho.mqtt.client as mqtt
 
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
-    )
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     if on_message is not None:
         client.on_message = on_message
     client.connect("127.0.0.1", port)
@@ -214,9 +212,13 @@ def test_nodered_with_the_stack_settings_taps_the_demo_flow_into_mosquitto(
     ends = {r["src"] for r in delivers} | {r["dst"] for r in delivers}
     assert ends <= flow_ids | {f"{i}-sf_cal_fn" for i in ("bt_cal_temp", "bt_cal_psi")}
     assert {"bt_sensors", "bt_join", "bt_score", "bt_cal_temp-sf_cal_fn"} <= ends
-    fills = [
-        r["payload"]["values"]["payload.fill_ml"]  # type: ignore[index]
-        for r in delivers
-        if r["src"] == "bt_sensors"
-    ]
+
+    def values(src: str, path: str) -> list[float]:
+        return [r["payload"]["values"][path] for r in delivers if r["src"] == src]  # type: ignore[index]
+
+    fills = values("bt_sensors", "payload.fill_ml")
     assert fills and all(480 < v < 520 for v in fills)
+    # the join combined the three channels of one bottle: the score is a finite number near 95
+    scores = values("bt_score", "payload.score")
+    assert scores and all(70 < v <= 100 for v in scores)
+    assert 90 < sum(scores) / len(scores) < 98
