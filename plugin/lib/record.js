@@ -35,14 +35,20 @@ class Record {
     }
 }
 
-/** Wall clock in ns for a performance.now() value, as a decimal string (exact integer). */
+/**
+ * Wall clock in ns for a performance.now() value, as a decimal string (exact integer; no BigInt:
+ * the µs part fits a double exactly, the ns remainder is appended).
+ */
 class Clock {
     constructor() {
-        // performance.timeOrigin is ms since epoch (double, µs precision)
-        this.originNs = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
+        // performance.timeOrigin: ms since the epoch (double, sub-ms precision)
+        this.originUs = Math.round(performance.timeOrigin * 1000);
     }
     ns(t) {
-        return (this.originNs + BigInt(Math.round(t * 1e6))).toString();
+        const tns = Math.round(t * 1e6);
+        const rem = tns % 1000;
+        const us = this.originUs + (tns - rem) / 1000;
+        return rem < 10 ? `${us}00${rem}` : rem < 100 ? `${us}0${rem}` : `${us}${rem}`;
     }
 }
 
