@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Attribution: wall time at 10/100/1000 ancestors (600 windows), ours vs dowhy, and accuracy.
 
 Graphs: random DAGs in which every node is an ancestor of the last one (the target), 1-3 parents
@@ -30,8 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_store import machine  # noqa: E402
 
-from nodered_causal.analysis import AttributionConfig, attribute_shift, datasets  # noqa: E402
-from nodered_causal.analysis import synthetic  # noqa: E402
+from nodered_causal.analysis import (  # noqa: E402
+    AttributionConfig,
+    attribute_shift,
+    datasets,
+    synthetic,  # noqa: E402
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FAULTS = (("bias", 1.0), ("scale", 1.5), ("noise", 1.5))
@@ -96,9 +101,9 @@ def total_effects(dag: nx.DiGraph, lin: synthetic.LinearModel, target: str) -> d
     return effect
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return time.perf_counter() - start, out
 
 
@@ -139,12 +144,10 @@ def timing_table(sizes: list[int], quick: bool) -> list[str]:
             if n > max_n or (quick and cfg is None):
                 continue
             if cfg is None:
-                wall, scores = timed(lambda: dowhy_defaults(dag, base, incident, target))
+                wall, scores = timed(dowhy_defaults, dag, base, incident, target)
                 top = max(scores, key=lambda k: scores[k])
             else:
-                wall, res = timed(
-                    lambda c=cfg: attribute_shift(dag, base, incident, target, config=c)
-                )
+                wall, res = timed(attribute_shift, dag, base, incident, target, config=cfg)
                 top = res.top
             rows.append(
                 f"| {n} | {name} | {wall:.2f} | {top} | {'yes' if top == culprit else 'no'} |"
@@ -169,9 +172,9 @@ def ablation_table() -> list[str]:
     rows = ["| step (10 ancestors, 600 windows) | wall s |", "|---|---|"]
     for name, cfg in steps:
         if cfg is None:
-            wall, _ = timed(lambda: dowhy_defaults(dag, base, incident, target))
+            wall, _ = timed(dowhy_defaults, dag, base, incident, target)
         else:
-            wall, _ = timed(lambda c=cfg: attribute_shift(dag, base, incident, target, config=c))
+            wall, _ = timed(attribute_shift, dag, base, incident, target, config=cfg)
         rows.append(f"| {name} | {wall:.2f} |")
         print(rows[-1], flush=True)
     return rows
@@ -189,9 +192,7 @@ def accuracy_table(sizes: list[int], cases: int) -> list[str]:
         for seed in range(cases):
             dag, base, incident, target, culprit = case(n, seed=1000 * n + seed, fault=True)
             wall, res = timed(
-                lambda: attribute_shift(
-                    dag, base, incident, target, config=AttributionConfig(seed=seed)
-                )
+                attribute_shift, dag, base, incident, target, config=AttributionConfig(seed=seed)
             )
             walls.append(wall)
             hit1 += res.top == culprit
