@@ -122,6 +122,17 @@ def _metric_data(data: Any, metric: str, cfg: AttributionConfig) -> pd.DataFrame
     return out
 
 
+def _is_clock(values: np.ndarray) -> bool:
+    """Strictly rising with the row index (corr > 0.999): a timestamp (an inject's default
+    payload) or a counter, not a quantity with a stable distribution to compare."""
+    import numpy as np
+
+    ok = ~np.isnan(values)
+    if ok.sum() < 8 or np.std(values[ok]) == 0:
+        return False
+    return bool(np.corrcoef(np.flatnonzero(ok), values[ok])[0, 1] > 0.999)
+
+
 @dataclass(frozen=True)
 class _Prepared:
     graph: nx.DiGraph
@@ -173,6 +184,12 @@ def _prepare(
             drop.append(node)
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
+        clocks = [_is_clock(f[node].to_numpy(dtype=float)) for f in cols if f[node].count() >= 8]
+        if metric.startswith("value") and clocks and all(clocks):
+            drop.append(node)
+            notes.append(
+                f"{node}: its {metric} only counts time (a timestamp or counter), left out"
+            )
     sub = g.contract(sub, drop)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}

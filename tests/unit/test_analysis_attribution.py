@@ -120,6 +120,21 @@ def test_constant_and_silent_columns_are_left_out_with_a_note() -> None:
     )
 
 
+def test_timestamp_payloads_are_left_out() -> None:
+    """An inject's default payload is Date.now(): it only counts time, never a cause to compare."""
+    chain = nx.DiGraph([("clock", "read"), ("read", "out")])
+    rng = np.random.default_rng(1)
+
+    def run(start: float, bias: float) -> pd.DataFrame:
+        read = rng.normal(size=200) + bias
+        out = read + rng.normal(scale=0.2, size=200)
+        return pd.DataFrame({"clock": start + 1000.0 * np.arange(200), "read": read, "out": out})
+
+    result = attribute_shift(chain, run(1.7e12, 0.0), run(1.8e12, 1.0), "out")
+    assert result.blamed == ("read",)
+    assert "clock: its value only counts time (a timestamp or counter), left out" in result.notes
+
+
 def test_cycle_upstream_of_target_is_an_error() -> None:
     loop = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "b"), ("c", "d")])
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 4)), columns=list("abcd"))
