@@ -357,6 +357,22 @@ class NodeRedClient:
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        body: Any = None,
+        ok: tuple[int, ...] = (),
+    ) -> tuple[int, Any]:
+        """Call another Admin API endpoint (e.g. a plugin's, below ``httpAdminRoot``) with this
+        client's auth and error translation; returns ``(status, parsed JSON or None)``. Statuses
+        in ``ok`` are returned instead of raised."""
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        resp = self._request(method, path, action, ok=ok, **kwargs)
+        return resp.status_code, (self._json(resp, action) if resp.content else None)
+
     def _comms_url(self) -> str:
         parts = urlsplit(self.url)
         scheme = "wss" if parts.scheme == "https" else "ws"
