@@ -371,7 +371,11 @@ class NodeRedClient:
         in ``ok`` are returned instead of raised."""
         kwargs: dict[str, Any] = {"json": body} if body is not None else {}
         resp = self._request(method, path, action, ok=ok, **kwargs)
-        return resp.status_code, (self._json(resp, action) if resp.content else None)
+        if not resp.content:
+            return resp.status_code, None
+        if resp.status_code >= 400 and "json" not in resp.headers.get("Content-Type", ""):
+            return resp.status_code, None  # an allowed error status with an HTML page
+        return resp.status_code, self._json(resp, action)
 
     def _comms_url(self) -> str:
         parts = urlsplit(self.url)

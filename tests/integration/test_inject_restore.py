@@ -108,6 +108,8 @@ def test_restore_after_the_cli_was_killed(nodered: Any, run_cli: Any, tmp_path: 
 
 
 def test_instance_without_plugin_gives_clear_error(tmp_path: Path) -> None:
-    with LocalNodeRed("4", flows=FLOW) as nr:
-        with pytest.raises(TapError, match="has no causal-tap plugin"):
-            FaultInjector(nr.client, state_dir=tmp_path).inject("gain", parse_fault("bias:1"))
+    with (
+        LocalNodeRed("4", flows=FLOW) as nr,
+        pytest.raises(TapError, match="has no causal-tap plugin"),
+    ):
+        FaultInjector(nr.client, state_dir=tmp_path).inject("gain", parse_fault("bias:1"))
