@@ -119,3 +119,24 @@ def test_state_of_another_plan_is_refused(tmp_path: Path) -> None:
     plan = [CaseSpec("n000", None, None, 1)]
     with pytest.raises(ExperimentError, match="different campaign plan"):
         run_campaign(FakeLab(), plan, target="t", seconds=1, state_path=state)
+
+
+def test_campaign_report_colours_hits_and_lists_every_case(tmp_path: Path) -> None:
+    import networkx as nx
+
+    from nodered_causal.experiment.report import campaign_blame, write_campaign_report
+
+    g = nx.DiGraph()
+    for i, (node, _, _) in enumerate(CANDIDATES):
+        g.add_node(node, name=node, type="function", tab="Main", x=100 + 160 * i, y=60)
+    g.add_edges_from([("src", "gen"), ("gen", "calib"), ("calib", "j1"), ("j1", "route")])
+    plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2"], n_no_fault=1, seed=2)
+    result = run_campaign(FakeLab(wrong_seeds={plan[0].seed}), plan, target="route", seconds=1)
+    blame = campaign_blame(result)
+    assert blame[plan[0].node].score == 0.0 and not blame[plan[0].node].blamed
+    assert blame[plan[1].node].score == 1.0 and blame[plan[1].node].blamed
+    page, png = write_campaign_report(g, result, tmp_path / "r.html", title="t")
+    text = page.read_text()
+    assert text.count("<details>") == 5
+    assert text.count('<tr class="miss">') == 1 and text.count('<tr class="hit">') == 4
+    assert png.read_bytes()[:4] == b"\x89PNG"
