@@ -70,6 +70,9 @@ class Lab(Protocol):
     def attribute(
         self, baseline: str, incident: str, target: str, *, metric: str, seed: int
     ) -> LabAttribution: ...
+    def aliases(self, node: str) -> list[str]:
+        """Ids standing for ``node`` in rankings (itself, or the cycle it was condensed into)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     attr = lab.attribute(base, incident, target, metric=case.metric, seed=case.seed)
     ranking = [list(r) for r in attr.ranking]
     blamed_order = [r[0] for r in attr.ranking if r[0] in set(attr.blamed)]
-    truth = case.node
+    truth = lab.aliases(case.node) if case.node else None
     return CaseResult(
         key=case.key,
         node=case.node,

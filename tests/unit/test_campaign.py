@@ -44,6 +44,9 @@ class FakeLab:
             raise KeyboardInterrupt
         self.active = (node, fault)
 
+    def aliases(self, node: str) -> list[str]:
+        return [node]
+
     def restore(self) -> None:
         self.calls.append("restore")
         self.active = None
