@@ -8,9 +8,10 @@ flows use exactly these names; ``tests/unit/test_compose.py`` checks that.
 Who reads what (``EnvVar.reader``):
 
 - ``cli``: the Python package (CLI defaults, collector, demo).
-- ``node-red``: ``docker/nodered/settings.js``, which turns them into the tap plugin's
-  ``causalTap`` settings block.
+- ``plugin``: the tap plugin in ``plugin/`` (``plugin/lib/config.js``: its ``causalTap`` settings
+  block wins over these, except that ``NODERED_CAUSAL_TAP_ENABLED=false`` always turns it off).
 - ``flows``: the bundled flows in ``flows/`` (Node-RED ``${VAR}`` substitution, ``env.get``).
+- ``docker``: the stack's scripts in ``docker/`` only.
 
 .. envvar:: NODERED_CAUSAL_CACHE
 
@@ -48,9 +49,15 @@ Who reads what (``EnvVar.reader``):
 
    Directory the demo and experiments write reports to (default ``reports``).
 
+.. envvar:: NODERED_CAUSAL_REPORT_ADDR
+
+   ``host:port`` the stack's analyzer serves the report directory on (default ``0.0.0.0:8080``,
+   inside its container).
+
 .. envvar:: NODERED_CAUSAL_DEMO_FLOW
 
-   Bundled flow the demo runs, a file stem in ``flows/`` (default ``bottling-line``).
+   Bundled flow the demo runs, a file stem in ``flows/`` (default ``bottling-line``); also read
+   by ``docker/nodered/start.sh`` to seed the stack's Node-RED.
 
 .. envvar:: NODERED_CAUSAL_DEMO_TARGET
 
@@ -62,11 +69,12 @@ Who reads what (``EnvVar.reader``):
 
 .. envvar:: NODERED_CAUSAL_TAP_ENABLED
 
-   ``false`` switches the tap plugin off (default ``true``).
+   ``false`` (or ``0``/``no``/``off``) switches the tap plugin off (default ``true``).
 
-.. envvar:: NODERED_CAUSAL_TAP_NAME
+.. envvar:: NODERED_CAUSAL_TAP_INSTANCE
 
-   Tap instance name, the ``<tap>`` in ``nodered-causal/<tap>/records`` (default ``demo``).
+   Tap instance name, the ``<tap>`` in ``nodered-causal/<tap>/records`` (default
+   ``<hostname>-<uiPort>``).
 
 .. envvar:: NODERED_CAUSAL_TAP_TRANSPORT
 
@@ -75,7 +83,27 @@ Who reads what (``EnvVar.reader``):
 .. envvar:: NODERED_CAUSAL_TAP_URL
 
    Where the tap ships records: a broker ``mqtt://host:1883`` or a collector ``http://host:8765``
-   (default ``mqtt://127.0.0.1:1883``).
+   (default ``mqtt://127.0.0.1:1883`` or ``http://127.0.0.1:8765`` by transport).
+
+.. envvar:: NODERED_CAUSAL_TAP_TOPIC
+
+   MQTT topic of the records (default ``nodered-causal/<instance>/records``).
+
+.. envvar:: NODERED_CAUSAL_TAP_BATCH_SIZE
+
+   Records per batch (default ``500``).
+
+.. envvar:: NODERED_CAUSAL_TAP_FLUSH_MS
+
+   Flush interval of a partial batch in ms (default ``200``).
+
+.. envvar:: NODERED_CAUSAL_TAP_QUEUE_MAX
+
+   Bounded queue length; beyond it the oldest records are dropped and counted (default ``50000``).
+
+.. envvar:: NODERED_CAUSAL_TAP_LINEAGE
+
+   ``false`` turns off lineage (``trace``/``parent``), which costs the most (default ``true``).
 
 .. envvar:: NODERED_CAUSAL_FLOW_MQTT_BROKER
 
@@ -112,11 +140,17 @@ __all__ = [
     "NODERED_URL",
     "NODERED_USERNAME",
     "PREFIX",
+    "REPORT_ADDR",
     "REPORT_DIR",
     "SEED",
     "STORE",
+    "TAP_BATCH_SIZE",
     "TAP_ENABLED",
-    "TAP_NAME",
+    "TAP_FLUSH_MS",
+    "TAP_INSTANCE",
+    "TAP_LINEAGE",
+    "TAP_QUEUE_MAX",
+    "TAP_TOPIC",
     "TAP_TRANSPORT",
     "TAP_URL",
     "EnvVar",
@@ -126,7 +160,7 @@ __all__ = [
 #: Every variable name starts with this.
 PREFIX = "NODERED_CAUSAL_"
 
-Reader = Literal["cli", "node-red", "flows"]
+Reader = Literal["cli", "plugin", "flows", "docker"]
 
 
 @dataclass(frozen=True)
@@ -165,15 +199,19 @@ MQTT_URL = EnvVar(
 HTTP_ADDR = EnvVar("NODERED_CAUSAL_HTTP_ADDR", "127.0.0.1:8765", "cli", "HTTP collector address")
 STORE = EnvVar("NODERED_CAUSAL_STORE", "runs.db", "cli", "record store file")
 REPORT_DIR = EnvVar("NODERED_CAUSAL_REPORT_DIR", "reports", "cli", "report output directory")
+REPORT_ADDR = EnvVar("NODERED_CAUSAL_REPORT_ADDR", "0.0.0.0:8080", "docker", "report server")
 DEMO_FLOW = EnvVar("NODERED_CAUSAL_DEMO_FLOW", "bottling-line", "cli", "bundled flow of the demo")
 DEMO_TARGET = EnvVar("NODERED_CAUSAL_DEMO_TARGET", None, "cli", "node id the demo attributes")
 SEED = EnvVar("NODERED_CAUSAL_SEED", "1", "cli", "seed of the demo and experiments")
-TAP_ENABLED = EnvVar("NODERED_CAUSAL_TAP_ENABLED", "true", "node-red", "tap on/off switch")
-TAP_NAME = EnvVar("NODERED_CAUSAL_TAP_NAME", "demo", "node-red", "tap instance name")
-TAP_TRANSPORT = EnvVar("NODERED_CAUSAL_TAP_TRANSPORT", "mqtt", "node-red", "mqtt or http")
-TAP_URL = EnvVar(
-    "NODERED_CAUSAL_TAP_URL", "mqtt://127.0.0.1:1883", "node-red", "where the tap ships records"
-)
+TAP_ENABLED = EnvVar("NODERED_CAUSAL_TAP_ENABLED", "true", "plugin", "tap on/off switch")
+TAP_INSTANCE = EnvVar("NODERED_CAUSAL_TAP_INSTANCE", None, "plugin", "tap instance name")
+TAP_TRANSPORT = EnvVar("NODERED_CAUSAL_TAP_TRANSPORT", "mqtt", "plugin", "mqtt or http")
+TAP_URL = EnvVar("NODERED_CAUSAL_TAP_URL", None, "plugin", "where the tap ships records")
+TAP_TOPIC = EnvVar("NODERED_CAUSAL_TAP_TOPIC", None, "plugin", "MQTT topic of the records")
+TAP_BATCH_SIZE = EnvVar("NODERED_CAUSAL_TAP_BATCH_SIZE", "500", "plugin", "records per batch")
+TAP_FLUSH_MS = EnvVar("NODERED_CAUSAL_TAP_FLUSH_MS", "200", "plugin", "partial batch flush ms")
+TAP_QUEUE_MAX = EnvVar("NODERED_CAUSAL_TAP_QUEUE_MAX", "50000", "plugin", "bounded queue length")
+TAP_LINEAGE = EnvVar("NODERED_CAUSAL_TAP_LINEAGE", "true", "plugin", "lineage on/off")
 FLOW_MQTT_BROKER = EnvVar(
     "NODERED_CAUSAL_FLOW_MQTT_BROKER", "127.0.0.1", "flows", "broker host of the MQTT flow"
 )
@@ -195,13 +233,19 @@ ENV_VARS: Mapping[str, EnvVar] = {
         HTTP_ADDR,
         STORE,
         REPORT_DIR,
+        REPORT_ADDR,
         DEMO_FLOW,
         DEMO_TARGET,
         SEED,
         TAP_ENABLED,
-        TAP_NAME,
+        TAP_INSTANCE,
         TAP_TRANSPORT,
         TAP_URL,
+        TAP_TOPIC,
+        TAP_BATCH_SIZE,
+        TAP_FLUSH_MS,
+        TAP_QUEUE_MAX,
+        TAP_LINEAGE,
         FLOW_MQTT_BROKER,
         FLOW_MQTT_PREFIX,
         FLOW_SEED,

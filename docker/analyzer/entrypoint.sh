@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Analyzer of the demo stack: serves the report directory on :8080, runs the collector (MQTT ->
+# Analyzer of the demo stack: serves the report directory (on :8080), runs the collector (MQTT ->
 # store) for the whole life of the container, and runs the demo experiment once against the
 # stack's Node-RED. With arguments it runs `nodered-causal <args>` instead, e.g.
 #   docker-compose run --rm analyzer runs list --store /data/runs.db
@@ -9,8 +9,9 @@ if [ "$#" -gt 0 ]; then
     exec nodered-causal "$@"
 fi
 
+addr="${NODERED_CAUSAL_REPORT_ADDR:-0.0.0.0:8080}"
 mkdir -p "$NODERED_CAUSAL_REPORT_DIR"
-python -m http.server 8080 --bind 0.0.0.0 --directory "$NODERED_CAUSAL_REPORT_DIR" &
+python -m http.server "${addr##*:}" --bind "${addr%:*}" --directory "$NODERED_CAUSAL_REPORT_DIR" &
 server=$!
 nodered-causal collect --mqtt "$NODERED_CAUSAL_MQTT_URL" --store "$NODERED_CAUSAL_STORE" &
 collector=$!
@@ -18,7 +19,7 @@ trap 'kill -TERM "$server" "$collector" 2>/dev/null || true' INT TERM EXIT
 
 if nodered-causal demo --url "$NODERED_CAUSAL_NODERED_URL" --store "$NODERED_CAUSAL_STORE" \
         --report "$NODERED_CAUSAL_REPORT_DIR/demo.html"; then
-    echo "analyzer: report at http://127.0.0.1:8080/demo.html"
+    echo "analyzer: report at http://127.0.0.1:${addr##*:}/demo.html"
 else
     echo "analyzer: the demo failed (exit $?); the collector keeps running" >&2
 fi

@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -41,6 +41,9 @@ from nodered_causal.errors import (
     NodeRedConnectionError,
     NodeRedError,
 )
+
+if TYPE_CHECKING:
+    from nodered_causal.nodered._comms import RuntimeState
 
 __all__ = ["DEPLOYMENT_TYPES", "NodeRedClient", "flow_node_types"]
 
@@ -102,6 +105,7 @@ class NodeRedClient:
         self._username = username
         self._password = password
         self._last_rev: str | None = None
+        self._has_editor: bool | None = None
         self._session = requests.Session()
         self._session.headers.update(_API_HEADERS)
 
@@ -277,8 +281,13 @@ class NodeRedClient:
         wait_s = self.timeout if timeout is None else timeout
         if self._token is None and self._username is not None:
             self.login()
-        with RuntimeWatcher(self._comms_url(), token=self._token, timeout=wait_s) as watcher:
-            state = watcher.wait(rev=rev, timeout=wait_s)
+        if self._has_editor is None:  # GET /settings lists context stores only with an editor
+            self._has_editor = "context" in self.settings()
+        if self._has_editor:
+            with RuntimeWatcher(self._comms_url(), token=self._token, timeout=wait_s) as watcher:
+                state = watcher.wait(rev=rev, timeout=wait_s)
+        else:  # disableEditor: no /comms websocket
+            state = self._poll_state(rev, wait_s, action)
         if state.error == "missing-types":
             raise MissingNodeTypesError(
                 f"{action}: {self.url} started no flows: missing node types "
@@ -287,7 +296,7 @@ class NodeRedClient:
                 url=self.url,
                 action=action,
             )
-        if not state.started:
+        if not state.started or (rev is not None and state.revision != rev):
             raise NodeRedError(
                 f"{action}: the flows of {self.url} did not start within {wait_s:g} s "
                 f"(runtime state {state.state or 'unknown'}"
@@ -297,6 +306,21 @@ class NodeRedClient:
                 url=self.url,
                 action=action,
             )
+
+    def _poll_state(self, rev: str | None, wait_s: float, action: str) -> RuntimeState:
+        """Without /comms: poll ``GET /flows/state`` (and the rev). Weaker: the runtime says
+        ``start`` as soon as it begins creating nodes, also when types are missing."""
+        from nodered_causal.nodered._comms import RuntimeState
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            body = self._json(self._request("GET", "/flows/state", action), action)
+            state = body.get("state") if isinstance(body, dict) else None
+            revision = self.get_flows()[1] if rev is not None else None
+            started = state == "start" and (rev is None or revision == rev)
+            if started or time.monotonic() >= deadline:
+                return RuntimeState(state=state, revision=revision, started=started)
+            time.sleep(_POLL_S)
 
     def installed_nodes(self) -> list[dict[str, Any]]:
         """The installed node sets (``GET /nodes`` as JSON): ``id, name, types, enabled, module,

@@ -240,6 +240,7 @@ class LocalNodeRed:
         self.url = f"http://127.0.0.1:{self.port}"
         env = _node_env(node)  # npm/node children (palette installs) use the runtime's Node
         env.pop("NODE_OPTIONS", None)
+        env.setdefault("NODE_COMPILE_CACHE", str(cache_dir() / "node-compile-cache"))  # Node 22+
         env.update(self._env)
         cmd = [
             str(node),

@@ -16,6 +16,7 @@ from nodered_causal.errors import (
     AuthError,
     FlowsChangedError,
     MissingNodeTypesError,
+    NodeRedError,
     RuntimeStartError,
 )
 from nodered_causal.nodered import LocalNodeRed, NodeRedClient
@@ -281,3 +282,19 @@ def test_install_module_from_tgz_then_deploy(nr: LocalNodeRed, tmp_path: Path) -
     nr.client.wait_until_started()
     nr.client.deploy(counter_flow("a"))
     nr.client.wait_until_started()
+
+
+def test_without_editor_waits_by_polling() -> None:
+    with LocalNodeRed("5", flows=counter_flow("n"), settings={"disableEditor": True}) as nr:
+        assert "context" not in nr.client.settings()  # no editor, so no /comms websocket
+        rev = nr.client.deploy(counter_flow("o", key="o_count"))
+        nr.client.wait_until_started(rev=rev)
+        nr.client.inject("o-inject")
+        assert global_value(nr, "o_count", expect=1) == 1
+        with pytest.raises(NodeRedError, match=r"did not start within 0\.2 s"):
+            nr.client.wait_until_started(rev="not-a-rev", timeout=0.2)
+
+
+def test_wait_for_an_unknown_rev_times_out(nr: LocalNodeRed) -> None:
+    with pytest.raises(NodeRedError, match=r"did not start within 0\.3 s \(runtime state start"):
+        nr.client.wait_until_started(rev="not-a-rev", timeout=0.3)

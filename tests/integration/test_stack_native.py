@@ -53,31 +53,28 @@ def _local_conf(tmp: Path, port: int, *, drop: str | None = None) -> Path:
 @contextmanager
 def _mosquitto(conf: Path, port: int) -> Iterator[None]:
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    log = open(conf.parent / "mosquitto.log", "a")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((conf.parent / "mosquitto.log").read_text()) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()  # SIGTERM: mosquitto saves its persistence file
-        proc.wait(10)
-        log.close()
+    with open(conf.parent / "mosquitto.log", "a") as log:
+        proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((conf.parent / "mosquitto.log").read_text()) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            proc.terminate()  # SIGTERM: mosquitto saves its persistence file
+            proc.wait(10)
 
 
 def _client(client_id: str, port: int, on_message=None):  # type: ignore[no-untyped-def]
     import paho.mqtt.client as mqtt
 
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
-    )
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     if on_message is not None:
         client.on_message = on_message
     client.connect("127.0.0.1", port)
@@ -130,3 +127,98 @@ def test_mosquitto_conf_keeps_a_large_qos1_backlog_across_restarts(tmp_path: Pat
 def test_without_the_raised_limit_the_backlog_is_cut(tmp_path: Path) -> None:
     delivered = _backlog_delivered(tmp_path, drop="max_queued_messages")
     assert 900 <= delivered <= 1200  # Mosquitto's default 1000 (+ in-flight)
+
+
+# --------------------------------------------------------------------------- the whole stack
+
+
+def _compose_env(service: str) -> dict[str, str]:
+    import yaml
+
+    data = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return {str(k): str(v) for k, v in data["services"][service]["environment"].items()}
+
+
+def _docker_settings() -> dict[str, object]:
+    """docker/nodered/settings.js as Node-RED would load it (minus what LocalNodeRed owns)."""
+    import json
+
+    script = "process.stdout.write(JSON.stringify(require(process.argv[1])))"
+    path = str(REPO / "docker" / "nodered" / "settings.js")
+    out = subprocess.run(["node", "-e", script, path], capture_output=True, text=True, check=True)
+    settings: dict[str, object] = json.loads(out.stdout)
+    for owned in ("uiPort", "flowFile", "credentialSecret"):
+        settings.pop(owned)
+    return settings
+
+
+def _natively(env: dict[str, str], broker_port: int, **paths: str) -> dict[str, str]:
+    """Compose values rewritten for this machine: service names -> 127.0.0.1, /data -> tmp."""
+    out = {}
+    for key, value in env.items():
+        value = value.replace("mosquitto:1883", f"127.0.0.1:{broker_port}")
+        if value == "mosquitto":
+            value = "127.0.0.1"
+        for old, new in paths.items():
+            value = value.replace(old, new)
+        out[key] = value
+    return out
+
+
+def test_nodered_with_the_stack_settings_taps_the_demo_flow_into_mosquitto(
+    tmp_path: Path,
+) -> None:
+    """nodered service natively: settings.js, the compose env, the plugin, the demo flow; its tap
+    records arrive at the stack's Mosquitto on nodered-causal/<instance>/records."""
+    import json
+
+    from nodered_causal import config
+    from nodered_causal.nodered import LocalNodeRed
+
+    if not (REPO / "plugin" / "package.json").exists():
+        pytest.skip("plugin/ is not on this branch yet")
+    port = _free_port()
+    env = _natively(_compose_env("nodered"), port)
+    instance = f"nrc-test-{uuid.uuid4().hex[:8]}"  # the shared-broker rule, even on our own broker
+    env[config.TAP_INSTANCE.name] = instance
+    assert env[config.DEMO_FLOW.name] == "bottling-line", "the checks below know this flow"
+    flow = REPO / "flows" / f"{env[config.DEMO_FLOW.name]}.json"
+    flow_ids = {n["id"] for n in json.loads(flow.read_text())}
+    records: list[dict[str, object]] = []
+
+    def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
+        records.extend(json.loads(msg.payload))
+
+    with _mosquitto(_local_conf(tmp_path, port), port):
+        sub = _client(f"nrc-collector-{uuid.uuid4().hex[:8]}", port, on_message)
+        sub.subscribe(f"nodered-causal/{instance}/records", qos=1)
+        try:
+            with LocalNodeRed(
+                "4", flows=flow, plugins=[REPO / "plugin"], settings=_docker_settings(), env=env
+            ) as nr:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    if sum(r["kind"] == "deliver" for r in list(records)) >= 200:
+                        break
+                    time.sleep(0.2)
+                log = nr.log_text()
+        finally:
+            sub.disconnect()
+            sub.loop_stop()
+    delivers = [r for r in records if r["kind"] == "deliver"]
+    assert len(delivers) >= 200, log[-3000:]
+    assert {r["tap"] for r in records} == {instance}
+    # runtime ids: subflow internals appear as <instance>-<inner>
+    ends = {r["src"] for r in delivers} | {r["dst"] for r in delivers}
+    assert ends <= flow_ids | {f"{i}-sf_cal_fn" for i in ("bt_cal_temp", "bt_cal_psi")}
+    assert {"bt_sensors", "bt_join", "bt_score", "bt_cal_temp-sf_cal_fn"} <= ends
+
+    def values(src: str, path: str) -> list[float]:
+        return [r["payload"]["values"][path] for r in delivers if r["src"] == src]  # type: ignore[index]
+
+    fills = values("bt_sensors", "payload.fill_ml")
+    assert fills and all(480 < v < 520 for v in fills)
+    # the join combined the three channels of one bottle: the score is a finite number near 95
+    scores = values("bt_score", "payload.score")
+    assert scores and all(70 < v <= 100 for v in scores)
+    assert 90 < sum(scores) / len(scores) < 98

@@ -26,7 +26,7 @@ from nodered_causal import config
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 DOCKERFILES = sorted(DOCKER.glob("*/Dockerfile"))
-NAME_RE = re.compile(r"\bNODERED_CAUSAL_[A-Z0-9_]+\b")
+NAME_RE = re.compile(r"\bNODERED_CAUSAL_[A-Z0-9_]*[A-Z0-9]\b")
 SERVICES = {"mosquitto", "nodered", "analyzer"}
 
 
@@ -173,6 +173,7 @@ def test_names_used_anywhere_are_documented() -> None:
     paths = [p for p in DOCKER.rglob("*") if p.is_file()]
     paths += sorted((REPO / "flows").glob("*.json"))
     paths += [p for p in (REPO / "nodered_causal").rglob("*.py") if p.name != "config.py"]
+    paths += [p for p in (REPO / "plugin").rglob("*.js") if "node_modules" not in p.parts]
     undocumented = {k: v for k, v in _names_in(paths).items() if k not in config.ENV_VARS}
     assert not undocumented, f"add these to nodered_causal/config.py: {undocumented}"
 
@@ -183,30 +184,63 @@ def test_flows_read_only_flow_variables() -> None:
     assert {config.ENV_VARS[n].reader for n in names} == {"flows"}
 
 
-def test_settings_js_defaults_equal_config_defaults() -> None:
-    text = (DOCKER / "nodered" / "settings.js").read_text()
-    calls = dict(re.findall(r'env\("(NODERED_CAUSAL_\w+)", "([^"]*)"\)', text))
-    assert set(calls) == {n for n, v in config.ENV_VARS.items() if v.reader == "node-red"}
-    for name, default in calls.items():
-        assert config.ENV_VARS[name].default == default, name
-
-
-def test_settings_js_turns_compose_env_into_the_tap_block(compose: dict[str, Any]) -> None:
+def _node(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``node -e script args`` and parse its JSON stdout."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not installed")
-    env = {"PATH": os.environ.get("PATH", ""), **_env(compose["services"]["nodered"])}
-    script = "process.stdout.write(JSON.stringify(require(process.argv[1])))"
+    full_env = {"PATH": os.environ.get("PATH", ""), **(env or {})}
     proc = subprocess.run(
-        [node, "-e", script, str(DOCKER / "nodered" / "settings.js")],
-        capture_output=True, text=True, env=env, check=True, timeout=30,
-    )  # fmt: skip
-    settings = json.loads(proc.stdout)
-    assert settings["causalTap"] == {
-        "enabled": True, "name": "demo", "transport": "mqtt", "url": "mqtt://mosquitto:1883",
-    }  # fmt: skip
+        [node, "-e", script, *args], capture_output=True, text=True, env=full_env, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _plugin_config() -> Path:
+    path = REPO / "plugin" / "lib" / "config.js"
+    if not path.exists():
+        pytest.skip("plugin/ is not on this branch yet")
+    return path
+
+
+def test_settings_js_leaves_the_tap_to_its_environment(compose: dict[str, Any]) -> None:
+    script = "process.stdout.write(JSON.stringify(require(process.argv[1])))"
+    settings = _node(script, str(DOCKER / "nodered" / "settings.js"))
+    assert "causalTap" not in settings  # its keys would override NODERED_CAUSAL_TAP_*
     assert settings["uiPort"] == 1880
     assert settings["flowFile"] == "flows.json"
+
+
+def test_plugin_reads_exactly_the_documented_tap_variables() -> None:
+    script = "const c = require(process.argv[1]); process.stdout.write(JSON.stringify(c.ENV))"
+    names = set(_node(script, str(_plugin_config())).values())
+    assert names == {n for n, v in config.ENV_VARS.items() if v.reader == "plugin"}
+
+
+def test_plugin_resolves_the_compose_environment(compose: dict[str, Any]) -> None:
+    script = (
+        "const c = require(process.argv[1]);"
+        "const s = require(process.argv[2]);"
+        "process.stdout.write(JSON.stringify(c.resolveConfig(s.causalTap, process.env, {})))"
+    )
+    env = _env(compose["services"]["nodered"])
+    cfg = _node(script, str(_plugin_config()), str(DOCKER / "nodered" / "settings.js"), env=env)
+    assert (cfg["enabled"], cfg["transport"], cfg["url"]) == (True, "mqtt", "mqtt://mosquitto:1883")
+    assert cfg["topic"] == "nodered-causal/demo/records"
+
+
+def test_plugin_defaults_equal_config_defaults() -> None:
+    script = (
+        "const c = require(process.argv[1]);"
+        "const out = {};"
+        "for (const [k, name] of Object.entries(c.ENV)) out[name] = c.DEFAULTS[k];"
+        "process.stdout.write(JSON.stringify(out))"
+    )
+    defaults = _node(script, str(_plugin_config()))
+    for name, value in defaults.items():
+        expected = None if value is None else str(value).lower()
+        assert config.ENV_VARS[name].default == expected, name
 
 
 # --------------------------------------------------------------------------- Dockerfiles

@@ -1,0 +1,122 @@
+"""``nodered-causal collect``: receive tap records over MQTT or HTTP into a store until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_transport_args", "register", "run", "transport_from_args"]
+
+EPILOG = """\
+Records go into one named run of the store (--run, default 'collect'); restarting with the same
+--run appends to it. Over MQTT the collector keeps a persistent session (QoS 1, a client id
+derived from the store path and topic, or --client-id), so records published while it is down are
+delivered when it comes back -- provided the broker queues them: Mosquitto's default
+'max_queued_messages 1000' silently drops the rest; set 'max_queued_messages 0' (no limit) in
+mosquitto.conf. Batches are acked / answered 2xx only after they are on disk.
+
+examples:
+  nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --store runs.db
+  nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --topic 'plant-a/+/records' --run night
+  nodered-causal collect --http 127.0.0.1:8765 --store runs.db    # taps POST to /v1/records
+  nodered-causal runs show collect --store runs.db                # readable while collecting
+"""
+
+
+def add_transport_args(parser: argparse.ArgumentParser) -> None:
+    from nodered_causal.collector.mqtt import DEFAULT_TOPIC
+
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--mqtt", metavar="URL", help="subscribe at this broker (mqtt://HOST:PORT)")
+    parser.add_argument(
+        "--topic", default=DEFAULT_TOPIC, help=f"MQTT topic filter (default {DEFAULT_TOPIC})"
+    )
+    parser.add_argument("--client-id", help="MQTT client id of the persistent session")
+    where.add_argument(
+        "--http", metavar="ADDR", help="listen for POST /v1/records on HOST:PORT (127.0.0.1:8765)"
+    )
+    parser.add_argument("--store", default="runs.db", help="the store file (default runs.db)")
+
+
+def transport_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, Any]:
+    """(MqttSettings | None, (host, port) | None) from --mqtt/--topic/--client-id/--http."""
+    from nodered_causal.collector.http import parse_address
+    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
+
+    mqtt = None
+    if args.mqtt:
+        client_id = args.client_id or default_client_id(
+            str(Path(args.store).resolve()), args.topic, *identity
+        )
+        mqtt = parse_mqtt_url(args.mqtt, topic=args.topic, client_id=client_id)
+    return mqtt, parse_address(args.http) if args.http else None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="receive tap records into a store (long-running)",
+        description="Receive wire-tap record batches over MQTT and/or HTTP and store them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_transport_args(parser)
+    parser.add_argument("--run", default="collect", help="run name to store into (default collect)")
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="status line on stderr every S seconds (0: never)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the final counts as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nodered_causal.collector import Collector, Store, summarize
+
+    mqtt, http = transport_from_args(args)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with Store(args.store) as store:
+        store.start_run(args.run, resume=True)
+        collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
+        where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.topic!r}"] if mqtt else []
+        where += [collector.http.url] if collector.http else []
+        print(
+            f"collecting run {args.run!r} into {args.store} from {' and '.join(where)} "
+            "(Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            while not stop.wait(args.status_every or None):
+                collector.check()
+                c = collector.counts()
+                print(
+                    f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
+                    f"{c.pending} pending",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        finally:
+            drained = collector.shutdown()
+            run_ = store.end_run(args.run)
+        report = summarize(store, run_, collector.counts(), drained=drained)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        c = report.ingest
+        print(
+            f"stopped: {c.records} records stored, {c.rejected} rejected, "
+            f"{c.duplicates} duplicates this session",
+            file=sys.stderr,
+        )
+    return 0 if drained else 1
