@@ -57,6 +57,7 @@ class LiveLab:
 
     def __post_init__(self) -> None:
         self.injector = FaultInjector(self.client)
+        self._last_run: str | None = None
         self._member_of = {
             m: str(n) for n, d in self.dag.nodes(data=True) for m in d.get("members") or ()
         }
@@ -72,8 +73,16 @@ class LiveLab:
             raise ExperimentError(f"run {run!r} recorded nothing: {'; '.join(rec.problems)}")
         if rec.problems:
             logger.warning("run %s: %s", run, "; ".join(rec.problems))
+        self._last_run = run
 
     def inject(self, node: str, fault: Fault, *, seed: int) -> None:
+        """Inject ``fault``; a value fault on the default field goes to the payload leaf the
+        analysis reads for that node (the same rule, on the run recorded last)."""
+        if fault.field == "payload" and self._last_run is not None:
+            from nodered_causal.analysis.datasets import choose_fields
+
+            chosen = choose_fields(self.store.record_columns(self._last_run))
+            fault = replace(fault, field=chosen.get(node, "payload"))
         self.injector.inject(node, fault, seed=seed)
 
     def restore(self) -> None:
