@@ -74,12 +74,15 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    with Store(args.store) as store:
+    def started(collector: Any) -> None:  # once subscribed / listening
         print(
             f"recording run {args.run!r} (flow rev {snapshot.rev}, "
             f"{len(snapshot.node_ids)} nodes) into {args.store}",
             file=sys.stderr,
+            flush=True,
         )
+
+    with Store(args.store) as store:
         result = record(
             store,
             args.run,
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             snapshot=snapshot,
             grace=args.grace,
             progress=progress,
+            on_started=started,
         )
         print(file=sys.stderr)
     if args.json:

@@ -26,8 +26,8 @@ from typing import Any
 
 __all__ = ["FIRST_SEQ", "Completeness", "completeness", "completeness_of_records"]
 
-#: The seq a tap gives the first record after it starts (a new ``boot``).
-FIRST_SEQ = 0
+#: The seq a tap gives the first record after it starts (a new ``boot``; plugin/lib/recorder.js).
+FIRST_SEQ = 1
 #: At most this many missing seq ranges are listed (the counts are always exact).
 MAX_GAP_RANGES = 20
 

@@ -7,6 +7,7 @@ fixed time into a new run and returns a :class:`Recording` with what arrived and
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -74,11 +75,12 @@ def flow_snapshot(
     password: str | None = None,
 ) -> FlowSnapshot:
     """Read the deployed flows of the Node-RED at ``url`` and build the runtime causal DAG."""
-    import networkx as nx
-
     from nodered_causal.flows import (  # type: ignore[attr-defined, unused-ignore]
         load_flow,
         to_causal_dag,
+    )
+    from nodered_causal.flows.export import (  # type: ignore[import-not-found, unused-ignore]
+        to_json,
     )
     from nodered_causal.nodered import NodeRedClient
 
@@ -88,9 +90,9 @@ def flow_snapshot(
     dag = to_causal_dag(flow)
     return FlowSnapshot(
         rev=rev,
-        dag=nx.node_link_data(dag, edges="edges"),
+        dag=json.loads(to_json(dag)),
         node_ids=frozenset(str(n) for n in dag.nodes),
-        warnings=tuple(str(w) for w in getattr(flow, "warnings", ())),
+        warnings=tuple(getattr(w, "message", str(w)) for w in flow.warnings),
     )
 
 

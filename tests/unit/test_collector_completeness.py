@@ -15,7 +15,7 @@ def test_no_gaps_no_loss() -> None:
 
 def test_gaps_split_into_tap_drops_and_transport_loss() -> None:
     # seqs 5..7 and 12 missing; the tap reports 2 drops during the run (3 -> 5)
-    seqs = [1, 2, 3, 4, 8, 9, 10, 11, 13]
+    seqs = [2, 3, 4, 8, 9, 10, 11, 13]
     points = [(2, {"dropped": 3, "failed": 0}), (13, {"dropped": 5, "failed": 1})]
     c = completeness("t", "b", seqs, stats=points)
     assert (c.gaps, c.gap_ranges, c.dropped, c.failed) == (4, ((5, 7), (12, 12)), 2, 1)
@@ -23,7 +23,7 @@ def test_gaps_split_into_tap_drops_and_transport_loss() -> None:
 
 
 def test_counters_count_from_zero_when_the_run_saw_the_boot_start() -> None:
-    c = completeness("t", "b", [0, 1, 3], stats=[(3, {"dropped": 1})])
+    c = completeness("t", "b", [1, 2, 4], stats=[(4, {"dropped": 1})])
     assert (c.gaps, c.dropped, c.transport_loss) == (1, 1, 0)
     later = completeness("t", "b", [5, 6, 8], stats=[(8, {"dropped": 1})])
     assert (later.gaps, later.dropped, later.transport_loss) == (1, 0, 1)
@@ -47,8 +47,8 @@ def test_empty_stream() -> None:
 
 
 def test_per_stream_from_fabricated_records() -> None:
-    records = [rec(0), rec(1), rec(3), stats(4, dropped=1), rec(0, boot="b1"), rec(2, boot="b1")]
-    report = completeness_of_records(records, rejected=[("tap1", "b1", 1)])
+    records = [rec(1), rec(2), rec(4), stats(5, dropped=1), rec(1, boot="b1"), rec(3, boot="b1")]
+    report = completeness_of_records(records, rejected=[("tap1", "b1", 2)])
     assert [
         (c.boot, c.received, c.rejected, c.gaps, c.dropped, c.transport_loss) for c in report
     ] == [

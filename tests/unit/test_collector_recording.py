@@ -67,7 +67,7 @@ def test_loss_and_silence_are_problems(tmp_path: Path) -> None:
             seconds=0.2,
             grace=0,
             http=("127.0.0.1", 0),
-            on_started=_post([rec(0), rec(4), stats(5, dropped=1)]),
+            on_started=_post([rec(1), rec(5), stats(6, dropped=1)]),
         )
         assert not lossy.ok
         assert lossy.problems == [
