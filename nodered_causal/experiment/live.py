@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from nodered_causal.collector.mqtt import MqttSettings
-from nodered_causal.collector.recording import FlowSnapshot, record
+from nodered_causal.collector.recording import FlowSnapshot
+from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import Store
 from nodered_causal.errors import ExperimentError
 from nodered_causal.experiment.campaign import (
@@ -42,37 +44,73 @@ logger = logging.getLogger(__name__)
 DEFAULT_FAULTS = ("bias:2", "scale:2", "noise:2", "drop:0.5", "delay:30", "shift:mean:3")
 
 
-@dataclass
 class LiveLab:
-    """A campaign lab on a live instance (see the module docstring)."""
+    """A campaign lab on a live instance (see the module docstring).
 
-    client: NodeRedClient
-    store: Store
-    snapshot: FlowSnapshot
-    dag: Any  # the condensed analysis DAG (networkx)
-    http: tuple[str, int] | None = None
-    mqtt: MqttSettings | None = None
-    config: Any = None  # nodered_causal.analysis.AttributionConfig
-    grace: float = 1.0
+    One collector receives the tap's records for the whole campaign into one store run
+    (``stream``); each recording of the campaign is a time slice of it, cut by the tap's own
+    timestamps. So there is never a gap in which the tap has nobody to ship to (a per-recording
+    collector would leave the tap's HTTP retries or an MQTT broker to bridge those gaps).
+    Use it as a context manager.
+    """
 
-    def __post_init__(self) -> None:
-        self.injector = FaultInjector(self.client)
+    def __init__(
+        self,
+        client: NodeRedClient,
+        store: Store,
+        snapshot: FlowSnapshot,
+        dag: Any,
+        *,
+        stream: str,
+        http: tuple[str, int] | None = None,
+        mqtt: MqttSettings | None = None,
+        config: Any = None,
+        settle: float = 0.5,
+    ) -> None:
+        self.client, self.store, self.snapshot, self.dag = client, store, snapshot, dag
+        self.config = config  # nodered_causal.analysis.AttributionConfig
+        self.settle = settle
+        self.injector = FaultInjector(client)
+        self.slices: dict[str, tuple[int, int]] = {}
         self._last_run: str | None = None
         self._member_of = {
-            m: str(n) for n, d in self.dag.nodes(data=True) for m in d.get("members") or ()
+            m: str(n) for n, d in dag.nodes(data=True) for m in d.get("members") or ()
         }
+        self.run = store.start_run(
+            stream, flow_rev=snapshot.rev, dag=snapshot.dag, resume=True
+        )
+        self.collector = Collector(
+            store, self.run, http=http, mqtt=mqtt, known_nodes=snapshot.node_ids
+        )
+
+    def __enter__(self) -> LiveLab:
+        self.collector.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.collector.shutdown(keep_session=False)
+        finally:
+            self.store.end_run(self.run)
+
+    def columns(self, run: str) -> dict[str, list[Any]]:
+        since, until = self.slices[run]
+        return self.store.record_columns(self.run, since_ns=since, until_ns=until)
 
     def record(self, run: str, seconds: float) -> None:
-        if run in {r.name for r in self.store.runs()}:
-            self.store.delete_run(run)  # a case interrupted mid-recording is recorded again
-        rec = record(
-            self.store, run, seconds=seconds, mqtt=self.mqtt, http=self.http,
-            snapshot=self.snapshot, grace=self.grace,
-        )  # fmt: skip
-        if not sum(rec.counts.values()):
-            raise ExperimentError(f"run {run!r} recorded nothing: {'; '.join(rec.problems)}")
-        if rec.problems:
-            logger.warning("run %s: %s", run, "; ".join(rec.problems))
+        start = time.time_ns()
+        time.sleep(seconds)
+        end = time.time_ns()
+        time.sleep(self.settle)  # let the tap's last batch of the slice arrive
+        self.collector.check()
+        self.slices[run] = (start, end)
+        n = len(self.columns(run)["seq"])
+        if n == 0:
+            raise ExperimentError(
+                f"recording {run!r} got no records in {seconds:g} s: is the tap shipping to "
+                "this collector?"
+            )
+        logger.info("recorded %s: %d records in %.1f s", run, n, seconds)
         self._last_run = run
 
     def inject(self, node: str, fault: Fault, *, seed: int) -> None:
@@ -81,7 +119,7 @@ class LiveLab:
         if fault.field == "payload" and self._last_run is not None:
             from nodered_causal.analysis.datasets import choose_fields
 
-            chosen = choose_fields(self.store.record_columns(self._last_run))
+            chosen = choose_fields(self.columns(self._last_run))
             fault = replace(fault, field=chosen.get(node, "payload"))
         self.injector.inject(node, fault, seed=seed)
 
@@ -99,8 +137,8 @@ class LiveLab:
         config = replace(self.config or AttributionConfig(), seed=seed)
         attr = attribute_shift(
             self.dag,
-            self.store.record_columns(baseline),
-            self.store.record_columns(incident),
+            self.columns(baseline),
+            self.columns(incident),
             self._member_of.get(target, target),
             metric=metric,
             config=config,
@@ -203,9 +241,14 @@ def run_experiment(
             rev, nx.node_link_data(runtime, edges="edges"), frozenset(map(str, runtime.nodes))
         )
         config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)
-        lab = LiveLab(nr_client, store, snapshot, analysis, http=http, mqtt=mqtt, config=config)
-        lab.restore()  # a clean start: no fault left over from an earlier crash
-        result = run_campaign(
-            lab, plan, target=target, seconds=seconds, state_path=state_path, progress=progress
-        )
+        stream = f"experiment-{target}-seed{seed}"
+        with LiveLab(
+            nr_client, store, snapshot, analysis, stream=stream, http=http, mqtt=mqtt,
+            config=config,
+        ) as lab:  # fmt: skip
+            lab.restore()  # a clean start: no fault left over from an earlier crash
+            result = run_campaign(
+                lab, plan, target=target, seconds=seconds, state_path=state_path,
+                progress=progress,
+            )  # fmt: skip
     return Experiment(result=result, dag=runtime, flow=flow_path or url or nr_client.url)
