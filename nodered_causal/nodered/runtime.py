@@ -13,6 +13,7 @@ userDir of every instance, so starting many instances stays cheap.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,8 @@ CREDENTIAL_SECRET = "nodered-causal-local"
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
+#: Instances with a live process: stopped at interpreter exit if their owner forgot.
+_LIVE: weakref.WeakSet[LocalNodeRed] = weakref.WeakSet()
 _HASH_SKIP = {"node_modules", ".git", "__pycache__"}
 
 
@@ -260,6 +264,7 @@ class LocalNodeRed:
                 env=env,
                 start_new_session=True,
             )
+        _LIVE.add(self)
         logger.debug("started %s (pid %d)", " ".join(cmd), self._proc.pid)
 
     def _wait_for_api(self) -> bool:
@@ -281,6 +286,7 @@ class LocalNodeRed:
         )
 
     def _kill(self) -> None:
+        _LIVE.discard(self)
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -313,6 +319,12 @@ def tap_settings(url: str, **options: Any) -> dict[str, Any]:
     if transport is None:
         raise TapError(f"tap URL {url!r} must start with mqtt://, mqtts://, http:// or https://")
     return {"causalTap": {"transport": transport, "url": url, **options}}
+
+
+@atexit.register
+def _stop_all() -> None:
+    for instance in list(_LIVE):
+        instance.stop()
 
 
 def read_flows_file(path: str | Path) -> list[dict[str, Any]]:
@@ -352,7 +364,9 @@ def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: s
         f"node_modules/{names[-1]}/package.json",
         env=env,
     )
+    os.utime(prepared)  # recently used: kept by _prune_plugin_cache
     _link_tree(prepared / "node_modules", user_dir / "node_modules")
+    _prune_plugin_cache(keep=key)
     pkg_json = user_dir / "package.json"
     manifest: dict[str, Any] = (
         json.loads(pkg_json.read_text())
@@ -372,22 +386,37 @@ def _pack(dirs: Sequence[Path], target: Path) -> list[Path]:
         with _locked(target.name):
             if not done.exists():
                 target.mkdir(parents=True, exist_ok=True)
-                for pkg in dirs:
+                for i, pkg in enumerate(dirs):
                     cmd = ["npm", "pack", "--silent", "--pack-destination", str(target), str(pkg)]
                     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if proc.returncode != 0:
                         raise RuntimeStartError(
                             f"'npm pack {pkg}' failed:\n{(proc.stderr or proc.stdout)[-2000:]}"
                         )
-                    (target / f"{pkg.name}.pack").write_text(proc.stdout.strip().splitlines()[-1])
+                    (target / f"{i}.pack").write_text(proc.stdout.strip().splitlines()[-1])
                 done.write_text("")
-    return [target / (target / f"{pkg.name}.pack").read_text().strip() for pkg in dirs]
+    return [target / (target / f"{i}.pack").read_text().strip() for i in range(len(dirs))]
+
+
+def _prune_plugin_cache(*, keep: str, newest: int = 8, min_age_s: float = 3600) -> None:
+    """Remove prepared plugin installs beyond the ``newest`` few that were not used for an hour
+    (every edit of a plugin makes a new one). Instances keep their hard-linked copies."""
+    root = cache_dir()
+    entries = sorted(root.glob("plugins-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    for old in entries[newest:]:
+        key = old.name.removeprefix("plugins-")
+        if key == keep or now - old.stat().st_mtime < min_age_s:
+            continue
+        logger.info("removing the unused plugin install %s", old)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(root / "plugin-packs" / key, ignore_errors=True)
 
 
 def _content_hash(dirs: Sequence[Path], version: str) -> str:
     digest = hashlib.sha256(f"node-red-{version}".encode())
     for root in dirs:
-        digest.update(str(root).encode())
+        digest.update(b"\1")  # content only: the same package from another path shares it
         for here, subdirs, files in os.walk(root):
             subdirs[:] = sorted(d for d in subdirs if d not in _HASH_SKIP)
             for name in sorted(files):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +300,21 @@ def test_without_editor_waits_by_polling() -> None:
 def test_wait_for_an_unknown_rev_times_out(nr: LocalNodeRed) -> None:
     with pytest.raises(NodeRedError, match=r"did not start within 0\.3 s \(runtime state start"):
         nr.client.wait_until_started(rev="not-a-rev", timeout=0.3)
+
+
+def test_forgotten_instance_is_stopped_at_interpreter_exit() -> None:
+    script = (
+        "from nodered_causal.nodered import LocalNodeRed\n"
+        "nr = LocalNodeRed('4')\n"
+        "nr.__enter__()\n"
+        "print(nr._proc.pid, nr.user_dir)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    pid, user_dir = out.stdout.split()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
+    assert not Path(user_dir).exists()
