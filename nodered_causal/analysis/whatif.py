@@ -115,6 +115,7 @@ def what_if(
             f"only {len(columns)} complete windows in the baseline: record longer or use a "
             "smaller window"
         )
+    gcm.config.disable_progress_bars()
     gcm.util.general.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = gcm.StructuralCausalModel(nx.DiGraph(sub))
