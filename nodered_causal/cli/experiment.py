@@ -75,7 +75,7 @@ def _progress(i: int, n: int, case: object) -> None:
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.cli._common import client_from_args
     from nodered_causal.collector.http import parse_address
-    from nodered_causal.collector.mqtt import parse_mqtt_url
+    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
     from nodered_causal.errors import ExperimentError
     from nodered_causal.experiment.live import run_experiment
     from nodered_causal.experiment.report import write_campaign_report
@@ -87,7 +87,15 @@ def run(args: argparse.Namespace) -> int:
     client = client_from_args(args) if args.url else None
     if client is not None and not (args.mqtt or args.http):
         args.mqtt = "mqtt://127.0.0.1:1883"
-    mqtt = parse_mqtt_url(args.mqtt, topic="nodered-causal/+/records") if args.mqtt else None
+    mqtt = (
+        parse_mqtt_url(
+            args.mqtt,
+            topic="nodered-causal/+/records",
+            client_id=default_client_id("experiment", str(store.resolve()), str(args.seed)),
+        )
+        if args.mqtt
+        else None
+    )
     exp = run_experiment(
         target=args.target,
         store_path=store,

@@ -56,13 +56,17 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
     from nodered_causal.analysis import metric_frame, windowed
     from nodered_causal.cli._common import client_from_args
     from nodered_causal.collector.http import parse_address
-    from nodered_causal.collector.mqtt import parse_mqtt_url
+    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
     from nodered_causal.collector.recording import FlowSnapshot
     from nodered_causal.experiment.live import LiveLab
     from nodered_causal.faults.spec import parse_fault
     from nodered_causal.flows import load_flow, to_causal_dag
 
-    mqtt = parse_mqtt_url(args.mqtt or "mqtt://127.0.0.1:1883", topic="nodered-causal/+/records")
+    mqtt = parse_mqtt_url(
+        args.mqtt or "mqtt://127.0.0.1:1883",
+        topic="nodered-causal/+/records",
+        client_id=default_client_id("whatif", args.store, args.run),
+    )
     http = parse_address(args.http) if args.http else None
     with client_from_args(args) as client:
         flows, rev = client.get_flows()

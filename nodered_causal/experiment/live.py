@@ -216,10 +216,14 @@ def run_experiment(
     field: str = "payload",
     window_s: float = 0.5,
     version: str = "4",
+    nodes: Sequence[str] | None = None,
     state_path: str | Path | None = None,
     progress: Callable[[int, int, CaseResult], None] | None = None,
 ) -> Experiment:
-    """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``."""
+    """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
+
+    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``).
+    """
     import networkx as nx
 
     from nodered_causal.analysis import AttributionConfig
@@ -233,8 +237,11 @@ def run_experiment(
         flow = load_flow(flows)
         runtime = to_causal_dag(flow)
         analysis = to_causal_dag(flow, condensed=True)
+        pool = candidates(runtime, target)
+        if nodes:
+            pool = [c for c in pool if c[0] in set(nodes)]
         plan = plan_cases(
-            candidates(runtime, target), n_cases=n_cases, faults=faults,
+            pool, n_cases=n_cases, faults=faults,
             n_no_fault=n_no_fault, seed=seed, field=field,
         )  # fmt: skip
         snapshot = FlowSnapshot(
