@@ -82,19 +82,22 @@ class Layout:
     height: float = 0.0
 
 
-def _group(attrs: Mapping[str, Any]) -> str:
+def _group(attrs: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """Band title: the tab, then each subflow instance (by name) the node sits in."""
     tab = str(attrs.get("tab") or attrs.get("z") or "")
     path = attrs.get("subflow_path") or ()
     if isinstance(path, str):
         path = (path,) if path else ()
-    return " / ".join([tab, *[str(p) for p in path]]) if path else tab
+    return " / ".join([tab, *[names.get(str(p)) or str(p) for p in path]]) if path else tab
 
 
 def layout(graph: GraphLike) -> Layout:
     """Place every node at its editor x/y inside the band of its (tab, subflow instance) group."""
     raw: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-    for node_id, attrs in graph.nodes(data=True):
-        raw.setdefault(_group(attrs), []).append((str(node_id), attrs))
+    all_nodes = [(str(n), a) for n, a in graph.nodes(data=True)]
+    names = {n: str(a.get("name") or "") for n, a in all_nodes}
+    for node_id, attrs in all_nodes:
+        raw.setdefault(_group(attrs, names), []).append((node_id, attrs))
     nodes: list[DrawnNode] = []
     bands: list[tuple[str, float]] = []
     top = 0.0
