@@ -79,13 +79,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.collector import Collector, Store, summarize
+    from nodered_causal.collector import Collector, open_store, summarize
 
     mqtt, http = transport_from_args(args)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with Store(args.store) as store:
+    with open_store(args.store) as store:
         store.start_run(args.run, resume=True)
         collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
         where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.topic!r}"] if mqtt else []

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.collector import Store, flow_snapshot, record
+    from nodered_causal.collector import flow_snapshot, open_store, record
 
     if args.seconds <= 0:
         print("record: --seconds must be positive", file=sys.stderr)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    with Store(args.store) as store:
+    with open_store(args.store) as store:
         result = record(
             store,
             args.run,

@@ -71,9 +71,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.collector import Store
+    from nodered_causal.collector import open_store
 
-    with Store(args.store, create=False) as store:
+    with open_store(args.store, create=False) as store:
         if args.runs_command == "list":
             return _list(store, args)
         if args.runs_command == "show":

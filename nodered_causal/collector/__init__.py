@@ -32,7 +32,15 @@ from nodered_causal.collector.recording import (
     summarize,
 )
 from nodered_causal.collector.service import Collector
-from nodered_causal.collector.store import RECORD_KEYS, InsertResult, RejectedRow, Run, Store
+from nodered_causal.collector.store import (
+    RECORD_KEYS,
+    InsertResult,
+    RecordStore,
+    RejectedRow,
+    Run,
+    Store,
+    open_store,
+)
 from nodered_causal.collector.writer import BatchResult, IngestCounts, Writer
 
 __all__ = [
@@ -48,6 +56,7 @@ __all__ = [
     "InsertResult",
     "MqttIngest",
     "MqttSettings",
+    "RecordStore",
     "Recording",
     "RejectedRow",
     "Run",
@@ -59,6 +68,7 @@ __all__ = [
     "export_run",
     "flow_snapshot",
     "parse_address",
+    "open_store",
     "parse_mqtt_url",
     "record",
     "summarize",

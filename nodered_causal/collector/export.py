@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from nodered_causal.collector.store import RECORD_KEYS, Run, Store
+from nodered_causal.collector.store import RECORD_KEYS, RecordStore, Run
 from nodered_causal.errors import StoreError
 
 __all__ = ["EXPORT_FORMATS", "export_run"]
@@ -28,7 +28,7 @@ _FIRST = ("seq", "ts_ns", "kind", "src", "port", "dst", "trace", "parent")
 
 
 def export_run(
-    store: Store,
+    store: RecordStore,
     run: str | Run,
     path: str | Path,
     *,

@@ -17,7 +17,7 @@ from typing import Any
 from nodered_causal.collector.completeness import Completeness
 from nodered_causal.collector.mqtt import MqttSettings
 from nodered_causal.collector.service import Collector
-from nodered_causal.collector.store import Run, Store
+from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts
 
 __all__ = ["FlowSnapshot", "Recording", "flow_snapshot", "record", "summarize"]
@@ -97,7 +97,7 @@ def flow_snapshot(
 
 
 def record(
-    store: Store,
+    store: RecordStore,
     name: str,
     *,
     seconds: float,
@@ -143,7 +143,9 @@ def record(
     return summarize(store, run, collector.counts(), drained=drained)
 
 
-def summarize(store: Store, run: Run, ingest: IngestCounts, *, drained: bool = True) -> Recording:
+def summarize(
+    store: RecordStore, run: Run, ingest: IngestCounts, *, drained: bool = True
+) -> Recording:
     """The :class:`Recording` report of a stored run."""
     counts = store.counts(run)
     report = store.completeness(run)

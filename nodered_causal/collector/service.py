@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from nodered_causal.collector.http import HttpIngest
 from nodered_causal.collector.mqtt import MqttIngest, MqttSettings
-from nodered_causal.collector.store import Run, Store
+from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts, Writer
 from nodered_causal.errors import StoreError
 
@@ -27,7 +27,7 @@ class Collector:
 
     def __init__(
         self,
-        store: Store,
+        store: RecordStore,
         run: str | Run,
         *,
         mqtt: MqttSettings | None = None,

@@ -40,13 +40,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from nodered_causal.collector.completeness import Completeness, completeness
 from nodered_causal.errors import StoreError
 from nodered_causal.tap.records import KINDS, STATS_FIELDS, Rejected
 
-__all__ = ["RECORD_KEYS", "InsertResult", "RejectedRow", "Run", "Store"]
+__all__ = [
+    "RECORD_KEYS",
+    "InsertResult",
+    "RecordStore",
+    "RejectedRow",
+    "Run",
+    "Store",
+    "open_store",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +169,57 @@ class RejectedRow:
     tap: str | None
     boot: str | None
     seq: int | None
+
+
+class RecordStore(Protocol):
+    """What the collector, the CLI and the analysis need from a store (:class:`Store` is the
+    SQLite one; a PostgreSQL one would implement the same)."""
+
+    def start_run(
+        self,
+        name: str,
+        *,
+        flow_rev: str | None = None,
+        dag: Mapping[str, Any] | None = None,
+        start_ns: int | None = None,
+        note: str | None = None,
+        resume: bool = False,
+    ) -> Run: ...
+
+    def end_run(self, run: str | Run, *, end_ns: int | None = None) -> Run: ...
+
+    def run(self, run: str | int | Run) -> Run: ...
+
+    def runs(self) -> list[Run]: ...
+
+    def insert(
+        self,
+        run: str | Run,
+        records: Sequence[Mapping[str, Any]],
+        rejected: Sequence[Rejected] = (),
+        *,
+        received_ns: int | None = None,
+    ) -> InsertResult: ...
+
+    def record_columns(
+        self, run: str | Run, kinds: Iterable[str] = ("deliver", "error")
+    ) -> dict[str, list[Any]]: ...
+
+    def rejected(self, run: str | Run, *, limit: int | None = None) -> list[RejectedRow]: ...
+
+    def counts(self, run: str | Run) -> dict[str, int]: ...
+
+    def completeness(self, run: str | Run) -> list[Completeness]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(location: str | Path, *, create: bool = True) -> Store:
+    """The store at ``location``: a file path (SQLite). ``postgresql://`` URLs are reserved."""
+    text = str(location)
+    if text.startswith(("postgres://", "postgresql://")):
+        raise StoreError(f"PostgreSQL stores are not built yet ({text.split('@')[-1]}); use a file")
+    return Store(location, create=create)
 
 
 class Store:

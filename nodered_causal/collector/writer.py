@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from nodered_causal.collector.store import InsertResult, Run, Store
+from nodered_causal.collector.store import InsertResult, RecordStore, Run
 from nodered_causal.errors import StoreError
 from nodered_causal.tap.records import parse_batch
 
@@ -59,7 +59,7 @@ class Writer:
 
     def __init__(
         self,
-        store: Store,
+        store: RecordStore,
         run: str | Run,
         *,
         known_nodes: Collection[str] | None = None,

@@ -35,6 +35,7 @@ try:  # the plugin's test module defines the flow and what it must produce
     from nodered_causal.flows import to_causal_dag  # noqa: F401
     from nodered_causal.nodered import LocalNodeRed
     from nodered_causal.nodered.runtime import PLUGIN_DIR
+    from tests.mqtt_helpers import free_port
 except ImportError as exc:  # pragma: no cover - until the importer and plugin are on this branch
     pytest.skip(f"needs the importer and the plugin: {exc}", allow_module_level=True)
 
@@ -43,36 +44,29 @@ def _rows(cols: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(cols, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
 
-def test_node_red_tap_mqtt_record_store(tmp_path: Path, mqtt_prefix: str) -> None:
+@pytest.mark.parametrize("transport", ["mqtt", "http"])
+def test_node_red_tap_record_store(tmp_path: Path, mqtt_prefix: str, transport: str) -> None:
     db = tmp_path / "runs.db"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    settings = tap_config(mqtt_prefix)
+    if transport == "mqtt":
+        settings = tap_config(mqtt_prefix)
+        where = [
+            "--mqtt",
+            "mqtt://127.0.0.1:1883",
+            "--topic",
+            f"nodered-causal/{mqtt_prefix}/records",
+        ]
+    else:  # the tap retries with backoff until the collector listens
+        port = free_port()
+        settings = tap_config(mqtt_prefix, transport="http", url=f"http://127.0.0.1:{port}")
+        where = ["--http", f"127.0.0.1:{port}"]
     with LocalNodeRed(
         "4", flows=topology_flow(mqtt_prefix), plugins=[PLUGIN_DIR], settings=settings
     ) as nr:
         _, rev = nr.client.get_flows()
+        args = ["--url", nr.url, *where, "--run", "e2e", "--seconds", "3", "--grace", "1.5"]
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nodered_causal",
-                "record",
-                "--url",
-                nr.url,
-                "--mqtt",
-                "mqtt://127.0.0.1:1883",
-                "--topic",
-                f"nodered-causal/{mqtt_prefix}/records",
-                "--run",
-                "e2e",
-                "--seconds",
-                "3",
-                "--grace",
-                "1.5",
-                "--store",
-                str(db),
-                "--json",
-            ],
+            [sys.executable, "-m", "nodered_causal", "record", *args, "--store", str(db), "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

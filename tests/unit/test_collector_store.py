@@ -217,3 +217,19 @@ def test_arrival_order_is_kept_across_payload_shapes(store: Store) -> None:
         [1.0, None, None, 3.0, None],
         [None, None, 2.0, 4.0, None],
     )
+
+
+def test_postgres_is_reserved_not_built() -> None:
+    from nodered_causal.collector import open_store
+
+    with pytest.raises(StoreError, match=r"PostgreSQL stores are not built yet \(db:5432/runs\)"):
+        open_store("postgresql://user:secret@db:5432/runs")
+
+
+def test_public_api_is_exported() -> None:
+    import nodered_causal.collector as collector
+    import nodered_causal.tap as tap
+
+    for module in (collector, tap):
+        assert [n for n in module.__all__ if not hasattr(module, n)] == []
+    assert isinstance(Store, type) and "record_columns" in dir(collector.RecordStore)
