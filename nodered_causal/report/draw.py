@@ -149,6 +149,14 @@ def _hover(node: DrawnNode, b: Blame | None) -> str:
     return text
 
 
+def _scene(
+    graph: GraphLike, blame: Mapping[str, Blame] | None, highlight: Iterable[str]
+) -> tuple[Layout, Mapping[str, Blame], float, set[str]]:
+    """What both drawings need: the layout, the blame, its largest score, the marked ids."""
+    blame = blame or {}
+    return layout(graph), blame, _max_score(blame), set(highlight)
+
+
 def to_svg(
     graph: GraphLike,
     blame: Mapping[str, Blame] | None = None,
@@ -156,10 +164,7 @@ def to_svg(
     highlight: Iterable[str] = (),
 ) -> str:
     """An inline SVG of the flow; ``highlight`` ids (e.g. the injected node) get a thick outline."""
-    lay = layout(graph)
-    blame = blame or {}
-    top = _max_score(blame)
-    marked = set(highlight)
+    lay, blame, top, marked = _scene(graph, blame, highlight)
     pos = {n.id: n for n in lay.nodes}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow" width="{lay.width:.0f}" '
@@ -213,10 +218,7 @@ def to_dot(
     highlight: Iterable[str] = (),
 ) -> str:
     """Graphviz DOT with fixed positions (``neato -n2``), same colours as :func:`to_svg`."""
-    lay = layout(graph)
-    blame = blame or {}
-    top = _max_score(blame)
-    marked = set(highlight)
+    lay, blame, top, marked = _scene(graph, blame, highlight)
     lines = [
         "digraph flow {",
         '  graph [splines=true, outputorder=edgesfirst];',
