@@ -21,6 +21,7 @@ import networkx as nx
 
 from nodered_causal.analysis import graph as g
 from nodered_causal.analysis.datasets import metric_frame, windowed
+from nodered_causal.analysis.gcm_engine import set_linear_mechanisms
 from nodered_causal.errors import AnalysisError, MissingDataError
 
 __all__ = ["QUANTILES", "WhatIf", "what_if"]
@@ -119,13 +120,7 @@ def what_if(
     gcm.util.general.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = gcm.StructuralCausalModel(nx.DiGraph(sub))
-    for n in sub.nodes:
-        if sub.in_degree(n) == 0:
-            model.set_causal_mechanism(n, gcm.EmpiricalDistribution())
-        else:
-            model.set_causal_mechanism(
-                n, gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor())
-            )
+    set_linear_mechanisms(model)
     gcm.fit(model, columns)
     samples = gcm.interventional_samples(
         model, {node: _intervention(kind, value, rng)}, num_samples_to_draw=n_samples
