@@ -131,6 +131,15 @@ class _Prepared:
     off_path: tuple[str, ...] = ()
 
 
+def _clock_like(column: pd.Series) -> bool:
+    """A column that rises in every window (an inject's timestamp payload, a counter): not a
+    quantity a mechanism explains, and a poison for linear fits (it only extrapolates)."""
+    import numpy as np
+
+    values = column.dropna().to_numpy(dtype=float)
+    return len(values) >= 3 and bool(np.all(np.diff(values) > 0))
+
+
 def _prepare(
     dag: nx.DiGraph,
     target: str,
@@ -173,6 +182,9 @@ def _prepare(
             drop.append(node)
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
+        if metric.startswith("value") and all(_clock_like(f[node]) for f in cols):
+            drop.append(node)
+            notes.append(f"{node}: its {metric} grows every window (a timestamp?), left out")
     sub = g.contract(sub, drop)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}

@@ -153,13 +153,22 @@ class LiveLab:
 
 
 def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
-    """``(node, type, is_source)`` for every ancestor of ``target`` in the runtime graph."""
+    """``(node, type, is_source)`` for every ancestor of ``target`` in the runtime graph.
+
+    A source is where data enters: a node whose inputs (if any) are only ``inject`` triggers,
+    e.g. the function that reads a sensor on every tick; data shifts are injected there.
+    """
     import networkx as nx
 
     if target not in runtime_dag:
         raise ExperimentError(f"target {target!r} is not a node of the flow")
+
+    def source(n: Any) -> bool:
+        preds = list(runtime_dag.predecessors(n))
+        return all(runtime_dag.nodes[p].get("type") == "inject" for p in preds)
+
     return [
-        (str(n), str(runtime_dag.nodes[n].get("type", "")), runtime_dag.in_degree(n) == 0)
+        (str(n), str(runtime_dag.nodes[n].get("type", "")), source(n))
         for n in sorted(nx.ancestors(runtime_dag, target))
     ]
 

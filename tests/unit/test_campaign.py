@@ -15,7 +15,8 @@ from nodered_causal.experiment.campaign import (
 from nodered_causal.faults.spec import Fault
 
 CANDIDATES = [
-    ("src", "inject", True),
+    ("tick", "inject", True),
+    ("src", "function", True),
     ("gen", "function", False),
     ("calib", "function", False),
     ("j1", "junction", False),
@@ -79,6 +80,8 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
     assert "j1" not in {c.node for c in faulted}  # pass-through nodes are never faulted
     assert {c.node for c in faulted if c.fault == "bias:2"} == {"src", "gen", "calib", "route"}
     assert [c.metric for c in faulted][:2] == ["value", "value"]
+    drops = plan_cases(CANDIDATES, n_cases=5, faults=["drop:0.5"], n_no_fault=0, seed=7)
+    assert {c.node for c in drops} == {"tick", "src", "gen", "calib", "route"}  # injects too
 
 
 def test_plan_without_candidates_is_an_error() -> None:
