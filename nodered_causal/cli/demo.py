@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     )
     took = time.monotonic() - started
     if args.json:
-        print_json({**exp.result.to_json(flow=exp.flow), "report": str(page), "png": str(png),
+        print_json({**exp.result.to_json(flow=exp.flow), "report": str(page),
+                    "png": str(png) if png else None,
                     "wall_seconds": round(took, 1)})  # fmt: skip
     else:
         case = exp.result.cases[0]
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"blamed: {', '.join(case.blamed) or 'nothing'} "
               f"({'correct' if case.rank_of_true == 1 else 'wrong'})")  # fmt: skip
         print(f"no-fault check: {'quiet' if not exp.result.no_fault[0].blamed else 'false alarm'}")
-        print(f"report: {page.resolve()}  (picture: {png.resolve()})")
+        picture = f"picture: {png.resolve()}" if png else "no picture: apt-get install graphviz"
+        print(f"report: {page.resolve()}  ({picture})")
         print(f"took {took:.0f} s")
     return 0

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         page, png = write_campaign_report(
             exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}"
         )
-        print(f"report: {page} ({png})", file=sys.stderr)
+        print(f"report: {page} ({png or 'no PNG: apt-get install graphviz'})", file=sys.stderr)
     summary = data["summary"]
     if not args.json and not args.report:
         print_json(data)

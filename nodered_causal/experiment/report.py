@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from nodered_causal.errors import ReportError
 from nodered_causal.experiment.campaign import CampaignResult, CaseResult
 from nodered_causal.report import Blame, render_html, render_png, write_atomic
 from nodered_causal.report.draw import GraphLike
 
 __all__ = ["campaign_blame", "case_blame", "render_campaign", "write_campaign_report"]
+
+logger = logging.getLogger(__name__)
 
 CASE_COLUMNS = ("key", "node", "fault", "metric", "rank_of_true", "blamed", "seconds")
 
@@ -75,13 +79,20 @@ def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> 
 
 def write_campaign_report(
     graph: GraphLike, result: CampaignResult, html_path: str | Path, *, title: str
-) -> tuple[Path, Path]:
-    """Write the HTML page and a PNG of its flow drawing next to it (``.png``)."""
+) -> tuple[Path, Path | None]:
+    """Write the HTML page and a PNG of its flow drawing next to it (``.png``).
+
+    The PNG needs graphviz; without it the page is still written and the PNG is ``None``.
+    """
     page = write_atomic(html_path, render_campaign(graph, result, title=title))
-    png = render_png(
-        graph,
-        page.with_suffix(".png"),
-        campaign_blame(result),
-        highlight=sorted({c.node for c in result.cases if c.node}),
-    )
+    try:
+        png = render_png(
+            graph,
+            page.with_suffix(".png"),
+            campaign_blame(result),
+            highlight=sorted({c.node for c in result.cases if c.node}),
+        )
+    except ReportError as exc:
+        logger.warning("no PNG next to %s: %s", page, exc)
+        return page, None
     return page, png

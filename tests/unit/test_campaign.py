@@ -146,3 +146,20 @@ def test_campaign_report_colours_hits_and_lists_every_case(tmp_path: Path) -> No
     assert text.count("<details>") == 5
     assert text.count('<tr class="miss">') == 1 and text.count('<tr class="hit">') == 4
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_campaign_report_without_graphviz_still_writes_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import networkx as nx
+
+    import nodered_causal.report.write as write
+    from nodered_causal.experiment.report import write_campaign_report
+
+    monkeypatch.setattr(write.shutil, "which", lambda name: None)
+    g = nx.DiGraph([("src", "gen")])
+    plan = plan_cases(CANDIDATES, n_cases=1, faults=["bias:2"], n_no_fault=0, seed=2)
+    result = run_campaign(FakeLab(), plan, target="route", seconds=1)
+    page, png = write_campaign_report(g, result, tmp_path / "r.html", title="t")
+    assert png is None and page.exists()
+    assert not (tmp_path / "r.png").exists()
