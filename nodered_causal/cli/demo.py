@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--flow",
         default=None,
         help=f"bundled flow name or a flow file (env {config.DEMO_FLOW.name}, "
-        f"default {config.DEMO_FLOW.default})",
+        f"default {config.DEMO_FLOW.default}); with --url it names the flow that runs there",
     )
     parser.add_argument("--target", default=None, help="node to explain (default: the flow's)")
     parser.add_argument("--node", default=None, help="node to fault (default: drawn by --seed)")
@@ -64,7 +64,7 @@ def _say(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.cli._common import client_from_args
     from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
-    from nodered_causal.experiment.bundled import bundled_flow
+    from nodered_causal.experiment.bundled import TARGETS, bundled_flow
     from nodered_causal.experiment.campaign import CaseResult
     from nodered_causal.experiment.live import run_experiment
     from nodered_causal.experiment.report import write_campaign_report
@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     report = Path(args.report or Path("demo") / "report.html")
     store.parent.mkdir(parents=True, exist_ok=True)
     client = mqtt = None
+    flow_name = config.DEMO_FLOW.get(args.flow) or "bottling-line"
     if args.url:
         client = client_from_args(args)
-        flows, _ = client.get_flows()
-        flow_path, default_target = None, ""
+        flow_path, default_target = None, TARGETS.get(Path(flow_name).stem, "")
         mqtt = parse_mqtt_url(
             config.MQTT_URL.get(args.mqtt) or "mqtt://127.0.0.1:1883",
             topic="nodered-causal/+/records",
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         )
         where = f"the Node-RED at {client.url}"
     else:
-        path, default_target = bundled_flow(config.DEMO_FLOW.get(args.flow) or "bottling-line")
+        path, default_target = bundled_flow(flow_name)
         flow_path = str(path)
         where = f"a local Node-RED {args.nodered_version} running {path.name}"
     target = args.target or config.DEMO_TARGET.get(None) or default_target

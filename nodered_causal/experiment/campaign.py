@@ -160,7 +160,7 @@ def plan_cases(
     parsed = [(f, parse_fault(f, field=field)) for f in faults]
     rng = random.Random(seed)
     specs: list[CaseSpec] = []
-    bags: dict[bool, list[str]] = {True: [], False: []}  # source_only -> nodes not yet drawn
+    bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
     for i in range(n_cases):
         text, fault = parsed[i % len(parsed)]
         eligible = [
@@ -173,7 +173,7 @@ def plan_cases(
             raise ExperimentError(
                 f"fault {text!r} needs a source node among the target's ancestors"
             )
-        bag = bags[fault.source_only]
+        bag = bags.setdefault(tuple(eligible), [])
         if not bag:
             bag.extend(rng.sample(eligible, len(eligible)))
         node = bag.pop()

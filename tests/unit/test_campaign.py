@@ -82,6 +82,10 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
     assert [c.metric for c in faulted][:2] == ["value", "value"]
     drops = plan_cases(CANDIDATES, n_cases=5, faults=["drop:0.5"], n_no_fault=0, seed=7)
     assert {c.node for c in drops} == {"tick", "src", "gen", "calib", "route"}  # injects too
+    for seed in range(20):  # kinds with different eligible nodes never share a draw
+        mixed = plan_cases(CANDIDATES, n_cases=8, faults=["drop:0.5", "delay:9"], n_no_fault=0,
+                           seed=seed)  # fmt: skip
+        assert "tick" not in {c.node for c in mixed if c.fault == "delay:9"}, seed
 
 
 def test_plan_without_candidates_is_an_error() -> None:
