@@ -24,5 +24,5 @@ def test_timestamp_source_is_left_out_and_the_real_culprit_blamed() -> None:
     dag = nx.DiGraph([("tick", "x"), ("x", "y")])
     base, incident = _frames()
     result = attribute_shift(dag, base, incident, "y", config=AttributionConfig(seed=1))
-    assert "tick: its value grows every window (a timestamp?), left out" in result.notes
+    assert "tick: its value only counts time (a timestamp or counter), left out" in result.notes
     assert result.blamed == ("x",)
