@@ -109,7 +109,7 @@ def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
     data = result.to_json(flow="f.json")
     assert data["flow"] == "f.json" and data["summary"]["ac1"] == 0.75
     assert data["cases"][1]["ranking"][0][0] == plan[1].node
-    # the fake's marginal baseline always ranks "src" first: it is right exactly when src was faulted
+    # the fake marginal baseline ranks "src" first: right exactly when src was faulted
     src_share = sum(c.node == "src" for c in plan if c.node) / 4
     assert summary["baselines"]["marginal"]["ac1"] == src_share
 
