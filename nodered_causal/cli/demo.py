@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 from nodered_causal import config
-from nodered_causal.cli._common import add_nodered_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -30,12 +31,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "demo",
         help="run the whole loop on this machine: flow, tap, fault, attribution, report",
         description="Run nodered-causal end to end on a bundled flow and write a report.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--flow",
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.experiment.report import write_campaign_report
 
     started = time.monotonic()
+    for name in ("nodered_causal.nodered", "nodered_causal.experiment"):
+        logging.getLogger(name).setLevel(logging.INFO)  # show installs, start-up, recordings
     seed = int(config.SEED.get(None if args.seed is None else str(args.seed)) or 1)
     store = Path(args.store or Path("demo") / "runs.db")
     report = Path(args.report or Path("demo") / "report.html")
