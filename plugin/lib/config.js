@@ -33,6 +33,7 @@ const DEFAULTS = Object.freeze({
     payloadLeaves: 32,
     payloadBudget: 256,
     lineage: true,
+    lineageWindow: 131072,
     recordComplete: false,
     faults: true,
     statsMs: 1000,
@@ -120,6 +121,7 @@ function resolveConfig(settings, env, hints) {
     positiveInt(cfg, "payloadLeaves", 0);
     positiveInt(cfg, "payloadBudget", 1);
     positiveInt(cfg, "statsMs", 10);
+    positiveInt(cfg, "lineageWindow", 1024);
     positiveInt(cfg, "retryMaxMs", 0);
     if (cfg.batchSize > cfg.queueMax) {
         throw new ConfigError(`causalTap.batchSize (${cfg.batchSize}) must be <= causalTap.queueMax (${cfg.queueMax})`);

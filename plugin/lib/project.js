@@ -8,9 +8,8 @@
  * credentials (password, secret, token, auth, api key, credentials) are skipped with their subtree.
  *
  * The numeric leaves of an object are written straight away as a JSON fragment
- * (`"payload.a":1,"payload.b[0]":2`), so the record holds one string and no reference into the
- * message, and the later batch serialisation only concatenates. A number payload is kept as a
- * number field (no allocation).
+ * (`"payload.a":1,"payload.b[0]":2`, with interned path strings), so the record holds one string
+ * and no reference into the message. A scalar payload is kept as a number (no allocation).
  *
  * `bytes` is an estimate of the JSON size of the payload, computed by the same bounded walk: exact
  * for numbers (as printed), strings (UTF-16 code units + 2) and Buffers (their length); for
@@ -18,6 +17,8 @@
  * the value's estimate; once the walk budget is spent, the remaining entries are not visited and
  * `bytes` is a lower bound.
  */
+
+const { PTYPE } = require("./store");
 
 const DENY = /pass(word|wd)?|secret|token|credential|api[-_]?key|auth|cookie|session/i;
 const SAFE_KEY = /^[A-Za-z_$][\w$-]*$/;
@@ -44,36 +45,68 @@ function numericString(s) {
     return Number.isFinite(n) && s.trim() !== "" ? n : NaN;
 }
 
-// Walk state, reused (the tap runs on one thread and the walk is synchronous).
-const W = { out: "", leaves: 0, budget: 0, bytes: 0, maxLeaves: 0, maxDepth: 0, quoted: false };
+// Interned paths: a tree of {path, jk, quoted, kids} nodes under ROOT, one per (parent path,
+// key), where jk is the JSON key `"path":` — walking a payload shape seen before allocates no
+// path strings. Bounded: past PATHS_MAX nodes the tree is dropped and rebuilt.
+const PATHS_MAX = 8192;
+let pathCount = 0;
+const ROOT = { path: "payload", jk: '"payload":', quoted: false, kids: null };
 
-function emit(path, n) {
-    if (W.leaves >= W.maxLeaves) return;
-    W.leaves++;
-    const key = W.quoted ? JSON.stringify(path) : `"${path}"`;
-    W.out = W.out === "" ? `${key}:${n}` : `${W.out},${key}:${n}`;
+const DOT = 0;
+const INDEX = 1;
+const QUOTED = 2;
+
+function child(c, key, mode) {
+    let kids = c.kids;
+    if (kids === null) {
+        kids = new Map();
+        c.kids = kids;
+    }
+    let k = kids.get(key);
+    if (k === undefined) {
+        const quoted = c.quoted || mode === QUOTED;
+        const path =
+            mode === DOT ? `${c.path}.${key}` : mode === INDEX ? `${c.path}[${key}]` : `${c.path}[${JSON.stringify(key)}]`;
+        k = { path, jk: `${quoted ? JSON.stringify(path) : `"${path}"`}:`, quoted, kids: null };
+        if (++pathCount > PATHS_MAX) {
+            ROOT.kids = null;
+            pathCount = 0;
+        } else {
+            kids.set(key, k);
+        }
+    }
+    return k;
 }
 
-function walkValue(v, path, depth) {
+// Walk state, reused (the tap runs on one thread and the walk is synchronous).
+const W = { out: "", leaves: 0, budget: 0, bytes: 0, maxLeaves: 0, maxDepth: 0 };
+
+function emit(jk, n) {
+    if (W.leaves >= W.maxLeaves) return;
+    W.out = W.leaves === 0 ? jk + n : W.out + "," + jk + n;
+    W.leaves++;
+}
+
+function walkValue(v, c, depth) {
     if (--W.budget < 0) return;
     switch (typeof v) {
         case "number":
             W.bytes += 8;
-            if (Number.isFinite(v)) emit(path, v);
+            if (Number.isFinite(v)) emit(c.jk, v);
             return;
         case "boolean":
             W.bytes += v ? 4 : 5;
-            emit(path, v ? 1 : 0);
+            emit(c.jk, v ? 1 : 0);
             return;
         case "string": {
             W.bytes += v.length + 2;
             const n = numericString(v);
-            if (n === n) emit(path, n);
+            if (n === n) emit(c.jk, n);
             return;
         }
         case "bigint":
             W.bytes += 8;
-            emit(path, Number(v));
+            emit(c.jk, Number(v));
             return;
         case "object":
             if (v === null) {
@@ -88,38 +121,32 @@ function walkValue(v, path, depth) {
                 W.bytes += 2;
                 return;
             }
-            if (Array.isArray(v)) {
-                W.bytes += 2;
-                const n = v.length;
-                for (let i = 0; i < n && W.budget > 0; i++) {
-                    W.bytes += 1;
-                    walkValue(v[i], `${path}[${i}]`, depth + 1);
-                }
-                return;
-            }
-            walkObject(v, path, depth);
+            if (Array.isArray(v)) walkArray(v, c, depth);
+            else walkObject(v, c, depth);
             return;
         default:
             return;
     }
 }
 
-function walkObject(o, path, depth) {
+function walkArray(a, c, depth) {
+    W.bytes += 2;
+    const n = a.length;
+    for (let i = 0; i < n && W.budget > 0; i++) {
+        W.bytes += 1;
+        walkValue(a[i], child(c, i, INDEX), depth + 1);
+    }
+}
+
+function walkObject(o, c, depth) {
     W.bytes += 2;
     for (const key in o) {
         if (W.budget <= 0) return;
         if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
-        const c = keyClass(key);
-        if (c === 0) continue;
+        const k = keyClass(key);
+        if (k === 0) continue;
         W.bytes += key.length + 4;
-        if (c === 1) {
-            walkValue(o[key], `${path}.${key}`, depth + 1);
-        } else {
-            const wasQuoted = W.quoted;
-            W.quoted = true;
-            walkValue(o[key], `${path}[${JSON.stringify(key)}]`, depth + 1);
-            W.quoted = wasQuoted;
-        }
+        walkValue(o[key], child(c, key, k === 1 ? DOT : QUOTED), depth + 1);
     }
 }
 
@@ -132,78 +159,84 @@ function countKeys(o) {
 }
 
 /**
- * Project `payload` into the record fields ptype, plen, pnum, pvals, bytes.
- * @param {object} rec a record (see recorder.js)
+ * Project `payload` into slot i of the record store (ptype, plen, pnum/hasNum, pvals, bytes).
+ * @param {RecordStore} s
+ * @param {number} i slot
  * @param {*} payload msg.payload (read only)
  * @param {{payloadDepth:number,payloadLeaves:number,payloadBudget:number}} opts
  */
-function projectPayload(rec, payload, opts) {
+function projectPayload(s, i, payload, opts) {
     switch (typeof payload) {
         case "number":
-            rec.ptype = "number";
-            rec.bytes = 8;
-            if (Number.isFinite(payload) && opts.payloadLeaves > 0) rec.pnum = payload;
+            s.ptype[i] = PTYPE.number;
+            s.bytes[i] = 8;
+            if (Number.isFinite(payload) && opts.payloadLeaves > 0) {
+                s.pnum[i] = payload;
+                s.hasNum[i] = 1;
+            }
             return;
         case "string": {
-            rec.ptype = "string";
-            rec.plen = payload.length;
-            rec.bytes = payload.length + 2;
+            s.ptype[i] = PTYPE.string;
+            s.plen[i] = payload.length;
+            s.bytes[i] = payload.length + 2;
             if (opts.payloadLeaves > 0) {
                 const n = numericString(payload);
-                if (n === n) rec.pnum = n;
+                if (n === n) {
+                    s.pnum[i] = n;
+                    s.hasNum[i] = 1;
+                }
             }
             return;
         }
         case "boolean":
-            rec.ptype = "boolean";
-            rec.bytes = payload ? 4 : 5;
-            if (opts.payloadLeaves > 0) rec.pnum = payload ? 1 : 0;
-            return;
-        case "undefined":
-            rec.ptype = "undefined";
-            rec.bytes = 0;
+            s.ptype[i] = PTYPE.boolean;
+            s.bytes[i] = payload ? 4 : 5;
+            if (opts.payloadLeaves > 0) {
+                s.pnum[i] = payload ? 1 : 0;
+                s.hasNum[i] = 1;
+            }
             return;
         case "bigint":
-            rec.ptype = "number";
-            rec.bytes = 8;
-            if (opts.payloadLeaves > 0) rec.pnum = Number(payload);
+            s.ptype[i] = PTYPE.number;
+            s.bytes[i] = 8;
+            if (opts.payloadLeaves > 0) {
+                s.pnum[i] = Number(payload);
+                s.hasNum[i] = 1;
+            }
             return;
         case "object":
             break;
-        default:
-            rec.ptype = typeof payload;
+        default: // undefined, function, symbol: nothing JSON would keep
+            s.ptype[i] = PTYPE.undefined;
+            s.bytes[i] = 0;
             return;
     }
     if (payload === null) {
-        rec.ptype = "null";
-        rec.bytes = 4;
+        s.ptype[i] = PTYPE.null;
+        s.bytes[i] = 4;
         return;
     }
     if (ArrayBuffer.isView(payload)) {
-        rec.ptype = "buffer";
-        rec.plen = payload.byteLength;
-        rec.bytes = payload.byteLength;
+        s.ptype[i] = PTYPE.buffer;
+        s.plen[i] = payload.byteLength;
+        s.bytes[i] = payload.byteLength;
         return;
     }
     const isArray = Array.isArray(payload);
-    rec.ptype = isArray ? "array" : "object";
-    rec.plen = isArray ? payload.length : countKeys(payload);
+    s.ptype[i] = isArray ? PTYPE.array : PTYPE.object;
+    s.plen[i] = isArray ? payload.length : countKeys(payload);
     W.out = "";
     W.leaves = 0;
     W.bytes = 0;
-    W.quoted = false;
     W.budget = opts.payloadBudget;
     W.maxLeaves = opts.payloadLeaves;
     W.maxDepth = opts.payloadDepth;
     if (opts.payloadDepth > 0) {
-        if (isArray) {
-            walkValue(payload, "payload", 0);
-        } else {
-            walkObject(payload, "payload", 0);
-        }
+        if (isArray) walkArray(payload, ROOT, 0);
+        else walkObject(payload, ROOT, 0);
     }
-    rec.bytes = W.bytes;
-    rec.pvals = W.out;
+    s.bytes[i] = W.bytes;
+    s.pvals[i] = W.out;
     W.out = "";
 }
 

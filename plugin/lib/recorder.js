@@ -6,17 +6,18 @@
  * is unit-tested with fakes. Rules, as for any instrumentation on the message path: every handler
  * is synchronous, takes one argument, never mutates the message, never throws (failures are
  * counted in `failed`) and never blocks (a full queue drops its oldest record, counted in
- * `dropped`).
+ * `dropped`). The hot path allocates nothing per record (records live in typed arrays, see
+ * store.js); serialisation happens when a batch is flushed, outside the hooks.
  *
  * Lineage (our own ids, not `_msgid`): a delivery's id is the `seq` of its record. When a message
- * is delivered, the record is remembered in a WeakMap keyed by the delivered message object; when
- * the destination receives it (onReceive) we note the receive time and make the record the
- * current AsyncLocalStorage store (`enterWith`), so everything the node does while handling it,
+ * is delivered, its seq is remembered in a WeakMap keyed by the delivered message object; when
+ * the destination receives it (onReceive) we note the receive time and make the seq the current
+ * AsyncLocalStorage store (`enterWith`), so everything the node does while handling it,
  * synchronously or in callbacks it schedules, sees it. A send then finds its parent as
  *   1. the delivery that brought this very message object to the sending node (a node that
  *      forwards its input, also from a timer: delay, subflow instance, link out), else
- *   2. the ALS store, if it belongs to the sending node (function nodes building new objects,
- *      async or not), else
+ *   2. the ALS store, if that delivery went to the sending node (function nodes building new
+ *      objects, async or not), else
  *   3. none: a root (inject, mqtt in, http in ...), trace = its own seq.
  * Copies of a message sent to the 2nd..nth wire of the same send share the first one's parent.
  */
@@ -25,9 +26,10 @@ const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
 const { EventEmitter } = require("events");
-const { Record, Clock, encodeBatch, recordHead } = require("./record");
+const { RecordStore, KIND } = require("./store");
+const { Lineage } = require("./lineage");
+const { Encoder } = require("./encode");
 const { projectPayload } = require("./project");
-const { Ring } = require("./ring");
 
 const LABEL = "nodered-causal";
 const ERROR_LEVEL = 20; // @node-red/util log.ERROR
@@ -35,32 +37,31 @@ const ERROR_LEVEL = 20; // @node-red/util log.ERROR
 class Tap {
     /**
      * @param {object} cfg resolved config (config.js)
-     * @param {object} deps {hooks, transport, log, syncDelivery}
-     *   hooks: {add(id, fn), remove(id)} (RED.hooks); transport: see transport/*.js;
-     *   log: {info, warn, error, debug}; syncDelivery: Node-RED's runtimeSyncDelivery setting.
+     * @param {object} deps {hooks, transport, log, boot, syncDelivery, logRegistry}
+     *   hooks: {add(id, fn), remove(id), has(id)} (RED.hooks); transport: see transport/*.js;
+     *   log: {info, warn, error, debug}; boot: hex id of this start; syncDelivery: Node-RED's
+     *   runtimeSyncDelivery setting; logRegistry: RED.log (addHandler/removeHandler), optional.
      */
     constructor(cfg, deps) {
         this.cfg = cfg;
         this.hooks = deps.hooks;
-        // RED.log (addHandler/removeHandler): node errors no catch node handled are only logged
-        this.logRegistry = deps.logRegistry || null;
-        this.logHandler = null;
         this.transport = deps.transport;
         this.log = deps.log;
+        // node errors that no catch node handled are only logged: we listen to the log for them
+        this.logRegistry = deps.logRegistry || null;
+        this.logHandler = null;
         // With runtimeSyncDelivery the receiver runs inside the sender's call, before postDeliver:
         // record in preDeliver instead, and restore the sender's store after the receiver.
         this.syncDelivery = !!deps.syncDelivery;
         this.deliverHook = this.syncDelivery ? "preDeliver" : "postDeliver";
         this.boot = deps.boot || newBoot();
-        this.head = recordHead(cfg.instance, this.boot);
-        this.clock = new Clock();
-        this.ring = new Ring(cfg.queueMax);
+        this.store = new RecordStore(cfg.queueMax);
+        this.encoder = new Encoder(cfg.instance, this.boot);
         this.lineage = cfg.lineage;
+        this.lin = cfg.lineage ? new Lineage(cfg.lineageWindow) : null;
         this.als = cfg.lineage ? new AsyncLocalStorage() : null;
-        this.deliveries = new WeakMap();
-        this.seq = 0;
-        this.recorded = 0;
-        this.dropped = 0;
+        this.deliveries = new WeakMap(); // delivered msg object -> seq of that delivery
+        this.dropped = 0; // records taken from the queue and not shipped (encoding failed)
         this.failed = 0;
         this.roots = 0;
         this.lastFailure = null;
@@ -75,8 +76,8 @@ class Tap {
         // bound handlers (one-argument, synchronous)
         this.onDeliver = (ev) => this.handleDeliver(ev);
         this.onReceive = (ev) => this.handleReceive(ev);
-        this.onComplete = (ev) => this.handleComplete(ev);
         this.onPostReceive = (ev) => this.handlePostReceive(ev);
+        this.onComplete = (ev) => this.handleComplete(ev);
         this.flushNow = () => this.flush();
         this.transport.onReady = () => this.kick();
     }
@@ -134,15 +135,12 @@ class Tap {
         this.timers = [];
         this.emitStats();
         const deadline = Date.now() + timeoutMs;
-        while (this.ring.size > 0 && Date.now() < deadline) {
+        while (this.store.size > 0 && Date.now() < deadline) {
             this.flush();
-            if (this.ring.size > 0) await new Promise((r) => setTimeout(r, 20));
+            if (this.store.size > 0) await new Promise((r) => setTimeout(r, 20));
         }
         this.dropped += await this.transport.close(Math.max(0, deadline - Date.now()));
-        if (this.ring.size > 0) {
-            this.dropped += this.ring.size;
-            this.ring.clear();
-        }
+        this.dropped += this.store.clear();
         if (this.als) this.als.disable();
         this.log.info(`[causal-tap] stopped: ${JSON.stringify(this.counters())}`);
     }
@@ -155,30 +153,34 @@ class Tap {
             const src = ev.source;
             const srcId = src.id;
             const msg = ev.msg;
-            const rec = new Record(++this.seq, "deliver", t);
-            rec.src = srcId;
-            rec.port = src.port;
-            rec.dst = ev.destination.id;
+            const s = this.store;
+            const seq = s.alloc(KIND.deliver, t);
+            const i = s.slot(seq);
+            s.src[i] = srcId;
+            s.port[i] = src.port;
+            const dstId = ev.destination.id;
+            s.dst[i] = dstId;
             if (this.lineage) {
                 let p;
                 if (ev.cloneMessage === true && this.lastSrc === srcId) {
                     p = this.lastParent;
                 } else {
+                    const lin = this.lin;
                     p = this.deliveries.get(msg);
-                    if (p === undefined || p.dst !== srcId) {
+                    if (p === undefined || !lin.owns(p, srcId)) {
                         p = this.als.getStore();
-                        if (p !== undefined && p.dst !== srcId) {
-                            p = p.ret ? this.linkReturn(p, srcId, msg, t) : undefined;
+                        if (p !== undefined && !lin.owns(p, srcId)) {
+                            p = lin.isReturn(p) ? this.linkReturn(p, srcId, msg, t) : undefined;
                         }
                     }
                     this.lastSrc = srcId;
                     this.lastParent = p;
                 }
-                this.link(rec, p, t);
-                this.deliveries.set(msg, rec);
+                this.link(seq, i, p, t, dstId, -1);
+                this.deliveries.set(msg, seq);
             }
-            projectPayload(rec, msg.payload, this.cfg);
-            this.enqueue(rec);
+            projectPayload(s, i, msg.payload, this.cfg);
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -188,12 +190,12 @@ class Tap {
         try {
             const msg = ev.msg;
             const dst = ev.destination;
-            const info = this.deliveries.get(msg);
-            if (info !== undefined && info.dst === dst.id) {
-                info.rt = performance.now();
-                if (dst.node !== undefined && dst.node.type === "link out") info.ret = true;
-                if (this.syncDelivery) info.prev = this.als.getStore();
-                this.als.enterWith(info);
+            const p = this.deliveries.get(msg);
+            if (p !== undefined && this.lin.owns(p, dst.id)) {
+                const node = dst.node;
+                this.lin.received(p, performance.now(), node !== undefined && node.type === "link out");
+                if (this.syncDelivery) this.lin.setPrev(p, this.als.getStore());
+                this.als.enterWith(p);
                 return;
             }
             this.receiveOffWire(msg, dst);
@@ -205,11 +207,10 @@ class Tap {
     /** Sync delivery only: give the sender back its own store once the receiver returned. */
     handlePostReceive(ev) {
         try {
-            const info = this.deliveries.get(ev.msg);
-            if (info !== undefined && info.dst === ev.destination.id && info.prev !== undefined) {
-                const prev = info.prev;
-                info.prev = undefined;
-                this.als.enterWith(prev);
+            const p = this.deliveries.get(ev.msg);
+            if (p !== undefined && this.lin.owns(p, ev.destination.id)) {
+                const prev = this.lin.takePrev(p);
+                this.als.enterWith(prev === 0 ? undefined : prev);
             }
         } catch (err) {
             this.fail(err);
@@ -225,10 +226,12 @@ class Tap {
                 return;
             }
             if (!this.cfg.recordComplete) return;
-            const rec = new Record(++this.seq, "complete", performance.now());
-            rec.src = ev.node.id;
-            this.linkOwn(rec, ev.node.id, this.deliveries.get(ev.msg));
-            this.enqueue(rec);
+            const t = performance.now();
+            const seq = this.store.alloc(KIND.complete, t);
+            const i = this.store.slot(seq);
+            this.store.src[i] = ev.node.id;
+            this.linkOwn(i, ev.node.id, this.deliveries.get(ev.msg), t);
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -250,33 +253,65 @@ class Tap {
      * onComplete and then node.error, which either reaches catch nodes (onReceive) or the log.
      * The same (node, text) reported again within the same synchronous run is not repeated.
      */
-    recordError(nodeId, text, info) {
+    recordError(nodeId, text, p) {
         const key = `${nodeId}\u0000${text}`;
         if (this.lastErrorKey === key) return;
         this.noteError(key);
-        const rec = new Record(++this.seq, "error", performance.now());
-        rec.src = nodeId;
-        rec.error = text;
-        this.linkOwn(rec, nodeId, info);
-        this.enqueue(rec);
+        const t = performance.now();
+        const seq = this.store.alloc(KIND.error, t);
+        const i = this.store.slot(seq);
+        this.store.src[i] = nodeId;
+        this.store.error[i] = text;
+        this.linkOwn(i, nodeId, p, t);
+        this.queued();
     }
 
-    /** parent/trace/latency of a node event: the delivery the node was handling, if known. */
-    linkOwn(rec, nodeId, info) {
-        if (!this.lineage) return;
-        let p = info;
-        if (p === undefined || p.dst !== nodeId) {
-            p = this.als.getStore();
-            if (p !== undefined && p.dst !== nodeId) p = undefined;
-        }
-        if (p !== undefined && p.seq !== null) {
-            rec.parent = p.seq;
-            rec.trace = p.trace;
-            if (p.rt >= 0) rec.lat = rec.t - p.rt;
-        }
+    noteError(key) {
+        this.lastErrorKey = key;
+        queueMicrotask(() => {
+            if (this.lastErrorKey === key) this.lastErrorKey = null;
+        });
     }
 
     // ---- lineage helpers -------------------------------------------------------------------
+
+    /**
+     * parent/trace/latency of delivery `seq` (slot i) from parent delivery p (or a root), and
+     * remember it for its receiver dstId (receive time rt, -1 until received).
+     */
+    link(seq, i, p, t, dstId, rt) {
+        const s = this.store;
+        const lin = this.lin;
+        let trace;
+        if (p !== undefined && p !== 0) {
+            trace = lin.trace(p);
+            s.parent[i] = p;
+            const prt = lin.rt(p);
+            if (prt >= 0) s.lat[i] = t - prt;
+        } else {
+            trace = seq;
+            this.roots++;
+        }
+        s.trace[i] = trace;
+        lin.add(seq, trace, dstId, rt);
+    }
+
+    /** parent/trace/latency of a node event (error, complete): the delivery it was handling. */
+    linkOwn(i, nodeId, p, t) {
+        if (!this.lineage) return;
+        const lin = this.lin;
+        if (p === undefined || !lin.owns(p, nodeId)) {
+            p = this.als.getStore();
+            if (p !== undefined && !lin.owns(p, nodeId)) p = undefined;
+        }
+        if (p !== undefined && p !== 0) {
+            const s = this.store;
+            s.parent[i] = p;
+            s.trace[i] = lin.trace(p);
+            const prt = lin.rt(p);
+            if (prt >= 0) s.lat[i] = t - prt;
+        }
+    }
 
     /**
      * Make a replacement message (e.g. a fault's modified clone) inherit the lineage of the
@@ -284,19 +319,8 @@ class Tap {
      */
     alias(replacement, original) {
         if (this.lineage) {
-            const info = this.deliveries.get(original);
-            if (info !== undefined) this.deliveries.set(replacement, info);
-        }
-    }
-
-    link(rec, p, t) {
-        if (p !== undefined && p.seq !== null) {
-            rec.parent = p.seq;
-            rec.trace = p.trace;
-            if (p.rt >= 0) rec.lat = t - p.rt;
-        } else {
-            rec.trace = rec.seq;
-            this.roots++;
+            const p = this.deliveries.get(original);
+            if (p !== undefined) this.deliveries.set(replacement, p);
         }
     }
 
@@ -305,21 +329,22 @@ class Tap {
      * return as a delivery link out -> link call (port null) and make it the parent.
      */
     linkReturn(p, srcId, msg, t) {
-        const rec = new Record(++this.seq, "deliver", t);
-        rec.src = p.dst;
-        rec.dst = srcId;
-        this.link(rec, p, t);
-        rec.rt = t;
-        projectPayload(rec, msg.payload, this.cfg);
-        this.enqueue(rec);
-        return rec;
+        const s = this.store;
+        const seq = s.alloc(KIND.deliver, t);
+        const i = s.slot(seq);
+        s.src[i] = this.lin.dst(p);
+        s.dst[i] = srcId;
+        this.link(seq, i, p, t, srcId, t);
+        projectPayload(s, i, msg.payload, this.cfg);
+        this.queued();
+        return seq;
     }
 
     /**
      * A message received without a wire (no postDeliver before it). Catch, complete and status
      * nodes and a link in called by a link call get a delivery record from the node the runtime
      * names as source (port null); a caught error also gets an error record unless onComplete
-     * already recorded it. The record is keyed by the received object (those nodes forward it).
+     * already recorded it. The delivery is keyed by the received object (those nodes forward it).
      * Nothing enters the async context here: such receives run synchronously inside another
      * node's call (catch inside the failing node), whose context must stay as it is. Anything else
      * (inject buttons and timers, custom receive() calls) is not attributed: what the receiver
@@ -348,38 +373,30 @@ class Tap {
         if (errText !== null) this.recordError(src, errText, undefined);
         const t = performance.now();
         let p = this.als.getStore();
-        if (p !== undefined && p.dst !== src) p = undefined;
-        const rec = new Record(++this.seq, "deliver", t);
-        rec.src = src;
-        rec.dst = dst.id;
-        this.link(rec, p, t);
-        rec.rt = t;
-        projectPayload(rec, msg.payload, this.cfg);
-        this.enqueue(rec);
-        // these nodes forward the object they received: its sends find this record by identity
-        this.deliveries.set(msg, rec);
-    }
-
-    noteError(key) {
-        this.lastErrorKey = key;
-        queueMicrotask(() => {
-            if (this.lastErrorKey === key) this.lastErrorKey = null;
-        });
+        if (p !== undefined && !this.lin.owns(p, src)) p = undefined;
+        const s = this.store;
+        const seq = s.alloc(KIND.deliver, t);
+        const i = s.slot(seq);
+        s.src[i] = src;
+        s.dst[i] = dst.id;
+        this.link(seq, i, p, t, dst.id, t);
+        projectPayload(s, i, msg.payload, this.cfg);
+        this.queued();
+        // these nodes forward the object they received: its sends find this delivery by identity
+        this.deliveries.set(msg, seq);
     }
 
     // ---- queue, batches, stats -------------------------------------------------------------
 
-    enqueue(rec) {
-        this.recorded++;
-        if (this.ring.push(rec) !== undefined) this.dropped++;
-        if (!this.flushScheduled && this.ring.size >= this.cfg.batchSize) {
+    queued() {
+        if (!this.flushScheduled && this.store.size >= this.cfg.batchSize) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
     }
 
     kick() {
-        if (!this.flushScheduled && this.ring.size > 0) {
+        if (!this.flushScheduled && this.store.size > 0) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
@@ -390,17 +407,18 @@ class Tap {
         this.flushScheduled = false;
         try {
             const tr = this.transport;
-            while (this.ring.size > 0 && tr.ready()) {
-                const batch = this.ring.take(this.cfg.batchSize);
+            const s = this.store;
+            while (s.size > 0 && tr.ready()) {
+                const [from, to] = s.take(this.cfg.batchSize);
                 let body;
                 try {
-                    body = encodeBatch(batch, this.head, this.clock);
+                    body = this.encoder.encode(s, from, to);
                 } catch (err) {
-                    this.dropped += batch.length;
+                    this.dropped += to - from;
                     this.fail(err);
                     continue;
                 }
-                tr.send(body, batch.length);
+                tr.send(body, to - from);
             }
         } catch (err) {
             this.fail(err);
@@ -409,14 +427,10 @@ class Tap {
 
     emitStats() {
         try {
-            const rec = new Record(++this.seq, "stats", performance.now());
-            this.enqueue(rec);
-            rec.stats = {
-                recorded: this.recorded,
-                dropped: this.dropped + this.transport.dropped,
-                failed: this.failed,
-                queue: this.ring.size,
-            };
+            const s = this.store;
+            const seq = s.alloc(KIND.stats, performance.now());
+            s.extra[s.slot(seq)] = this.counters();
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -434,12 +448,13 @@ class Tap {
         }
     }
 
+    /** The counters of the stats records: all records so far, dropped, failed, queue depth. */
     counters() {
         return {
-            recorded: this.recorded,
-            dropped: this.dropped + this.transport.dropped,
+            recorded: this.store.next - 1,
+            dropped: this.store.dropped + this.dropped + this.transport.dropped,
             failed: this.failed,
-            queue: this.ring.size,
+            queue: this.store.size,
         };
     }
 
@@ -448,11 +463,11 @@ class Tap {
         return Object.assign(this.counters(), {
             tap: this.cfg.instance,
             boot: this.boot,
-            seq: this.seq,
+            seq: this.store.next - 1,
             running: this.running,
             started_at: this.startedAt,
             roots: this.roots,
-            dropped_queue: this.dropped,
+            dropped_queue: this.store.dropped,
             hooks: this.registered.slice(),
             last_failure: this.lastFailure,
             transport: this.transport.status(),

@@ -2,15 +2,17 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const { projectPayload } = require("../lib/project");
-const { Record } = require("../lib/record");
+const { RecordStore, KIND, PTYPE_NAMES } = require("../lib/store");
 
 const OPTS = { payloadDepth: 4, payloadLeaves: 32, payloadBudget: 256 };
 
 function project(payload, opts = OPTS) {
-    const rec = new Record(1, "deliver", 0);
-    projectPayload(rec, payload, opts);
-    const values = rec.pnum !== undefined ? { payload: rec.pnum } : JSON.parse(`{${rec.pvals}}`);
-    return { type: rec.ptype, len: rec.plen, values, bytes: rec.bytes };
+    const s = new RecordStore(4);
+    const i = s.slot(s.alloc(KIND.deliver, 0));
+    projectPayload(s, i, payload, opts);
+    const values = s.hasNum[i] ? { payload: s.pnum[i] } : JSON.parse(`{${s.pvals[i]}}`);
+    const len = s.plen[i] < 0 ? null : s.plen[i];
+    return { type: PTYPE_NAMES[s.ptype[i]], len, values, bytes: s.bytes[i] };
 }
 
 test("primitives", () => {

@@ -9,6 +9,15 @@ const { FakeHooks, quietLog } = require("./helpers");
 const tick = () => new Promise((r) => setImmediate(r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Wait until pred() holds (the machine may be loaded: no fixed sleeps for ordering). */
+async function until(pred, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await sleep(2);
+    }
+}
+
 function deepFreeze(o) {
     if (o && typeof o === "object") {
         Object.freeze(o);
@@ -64,7 +73,7 @@ test("lineage: forwarded objects, new objects, async sends and fan-out copies", 
         });
         setTimeout(() => deliver(hooks, deepFreeze({ payload: 3 }), "fn", 1, "sinkC", "debug"), 2);
     });
-    await sleep(60);
+    await until(() => tap.store.next - 1 >= 5);
     const recs = await records(tap, transport);
     const by = Object.fromEntries(recs.map((r) => [`${r.src}>${r.dst}`, r]));
     assert.equal(recs.length, 5);
@@ -88,7 +97,7 @@ test("a send from a context that belongs to another node is a root", async () =>
         // node 'b' sends while a's handling context is current (e.g. a shared connection)
         hooks.fire("postDeliver", { msg: { payload: 2 }, source: { id: "b", port: 0 }, destination: { id: "c" }, cloneMessage: false });
     });
-    await sleep(20);
+    await until(() => tap.store.next - 1 >= 2);
     const recs = await records(tap, transport);
     const bc = recs.find((r) => r.src === "b");
     assert.equal(bc.parent, null);
@@ -98,7 +107,7 @@ test("a send from a context that belongs to another node is a root", async () =>
 test("records follow schema v1 and seq increases", async () => {
     const { tap, hooks, transport } = makeTap();
     for (let i = 0; i < 10; i++) deliver(hooks, { payload: i }, "a", 0, "b", "debug");
-    await sleep(20);
+    await until(() => tap.store.next - 1 >= 10);
     await tap.stop(500);
     const all = transport.records();
     const keys = ["v", "tap", "boot", "seq", "ts_ns", "kind", "src", "port", "dst", "trace", "parent", "payload", "bytes", "latency_ns", "error"];
@@ -122,6 +131,7 @@ test("records follow schema v1 and seq increases", async () => {
 test("errors: onComplete with error, catch receipts, no duplicates", async () => {
     const { tap, hooks, transport } = makeTap();
     const m = { payload: 1 };
+    let handled = false;
     deliver(hooks, m, "inj", 0, "fn", "function", (msg) => {
         // done(err): onComplete, then the runtime hands a copy with msg.error to the catch node
         hooks.fire("onComplete", { msg, error: new Error("boom"), node: { id: "fn", node: node("fn") } });
@@ -131,9 +141,10 @@ test("errors: onComplete with error, catch receipts, no duplicates", async () =>
         // node.error(...) without done: only the catch node sees it
         const copy2 = { payload: 1, error: { message: "other", source: { id: "fn", type: "function" } } };
         hooks.fire("onReceive", { msg: copy2, destination: { id: "catch1", node: node("catch1", "catch") } });
+        handled = true;
     });
     hooks.fire("onComplete", { msg: { payload: 9 }, error: undefined, node: { id: "x", node: node("x") } });
-    await sleep(20);
+    await until(() => handled);
     const recs = await records(tap, transport);
     const errors = recs.filter((r) => r.kind === "error");
     assert.deepEqual(errors.map((e) => [e.src, e.error]), [["fn", "Error: boom"], ["fn", "other"]]);
@@ -153,7 +164,7 @@ test("full queue drops the oldest and counts; handlers never block", async () =>
     for (let i = 0; i < 500; i++) {
         hooks.fire("postDeliver", { msg: { payload: i }, source: { id: "a", port: 0 }, destination: { id: "b" }, cloneMessage: false });
     }
-    await sleep(20);
+    await until(() => tap.store.size === 40);
     const c = tap.counters();
     assert.equal(c.recorded, 500);
     // the first flush (after the burst) took one batch of 10 into flight; the rest waits
@@ -179,7 +190,7 @@ test("lineage off: no onReceive hook, trace/parent null", async () => {
     const { tap, hooks, transport } = makeTap({ lineage: false });
     assert.ok(!hooks.has("onReceive.nodered-causal"));
     deliver(hooks, { payload: 1 }, "a", 0, "b", "debug");
-    await sleep(10);
+    await until(() => tap.store.next - 1 >= 1);
     const [r] = await records(tap, transport);
     assert.equal(r.parent, null);
     assert.equal(r.trace, null);
@@ -187,7 +198,7 @@ test("lineage off: no onReceive hook, trace/parent null", async () => {
 
 test("stats records every statsMs", async () => {
     const { tap, transport } = makeTap({ statsMs: 20 });
-    await sleep(110);
+    await until(() => tap.store.next > 4);
     await tap.stop(500);
     const stats = transport.records().filter((r) => r.kind === "stats");
     assert.ok(stats.length >= 4, `${stats.length} stats records`);
@@ -208,13 +219,15 @@ test("errors only logged (no catch node) are recorded from the runtime log, once
     tap.start();
     assert.equal(handlers.length, 1);
     const log = (m) => handlers.forEach((h) => h.emit("log", m));
+    let handled = false;
     deliver(hooks, { payload: 1 }, "inj", 0, "fn", "function", (msg) => {
         // done(err) with no catch node: onComplete, then the runtime logs the same error
         hooks.fire("onComplete", { msg, error: new Error("boom"), node: { id: "fn", node: node("fn") } });
         log({ level: 20, id: "fn", type: "function", msg: new Error("boom") });
         log({ level: 30, id: "fn", type: "function", msg: "just a warning" });
+        handled = true;
     });
-    await sleep(10);
+    await until(() => handled);
     log({ level: 20, id: "other", type: "mqtt in", msg: "connection refused" });
     const recs = await records(tap, transport);
     assert.equal(handlers.length, 0, "log handler removed on stop");
