@@ -1,19 +1,20 @@
 "use strict";
-/**
- * Records -> one JSON array (schema v1) written straight into a Buffer: integers digit by digit,
- * node ids from a cache of their JSON forms, constant parts copied. No intermediate strings per
- * record, which keeps the garbage collector out of the flush.
- */
+/** Batches of records -> one JSON array (schema v1) in a Buffer. */
 
 const { performance } = require("perf_hooks");
 const { KIND, KIND_NAMES, PTYPE_NAMES } = require("./store");
 
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-
-/** Wall clock ns for a performance.now() value, exact, as (µs integer, ns remainder). */
+/**
+ * Wall clock ns for a performance.now() value of the thread whose time origin is `originUs`
+ * (µs since the epoch; a worker has its own origin, so the recording thread passes its own),
+ * exact, as (µs integer, ns remainder).
+ */
 class Clock {
-    constructor() {
-        this.originUs = Math.round(performance.timeOrigin * 1000);
+    constructor(originUs) {
+        this.originUs = originUs === undefined ? Clock.here() : originUs;
+    }
+    static here() {
+        return Math.round(performance.timeOrigin * 1000);
     }
     ns(t) {
         const tns = Math.round(t * 1e6);
@@ -27,166 +28,120 @@ class Clock {
     }
 }
 
-const lit = (s) => Buffer.from(s, "latin1");
-const L = {
-    seq: null, // per boot, built in the constructor
-    ts: lit(',"ts_ns":'),
-    kind: KIND_NAMES.map((k) => (k ? lit(`,"kind":"${k}","src":`) : null)),
-    port: lit(',"port":'),
-    dst: lit(',"dst":'),
-    trace: lit(',"trace":'),
-    parent: lit(',"parent":'),
-    payloadNull: lit(',"payload":null'),
-    ptype: PTYPE_NAMES.map((p) => (p ? lit(`,"payload":{"type":"${p}","len":`) : null)),
-    values: lit(',"values":{'),
-    valuesPayload: lit(',"values":{"payload":'),
-    close2: lit("}}"),
-    bytes: lit(',"bytes":'),
-    latency: lit(',"latency_ns":'),
-    error: lit(',"error":'),
-    recorded: lit(',"recorded":'),
-    dropped: lit(',"dropped":'),
-    failed: lit(',"failed":'),
-    queue: lit(',"queue":'),
-    null: lit("null"),
-};
+const PAD3 = Array.from({ length: 1000 }, (_, k) => String(k).padStart(3, "0"));
+const KIND_JSON = KIND_NAMES.map((k) => (k ? `"${k}"` : "null"));
+const PAYLOAD_HEAD = PTYPE_NAMES.map((p) => (p ? `{"type":"${p}","len":` : null));
 
-const digits = new Uint8Array(24);
-
-function put(buf, o, src) {
-    const n = src.length;
-    for (let k = 0; k < n; k++) buf[o + k] = src[k];
-    return o + n;
+function nul(n) {
+    return n < 0 ? "null" : n;
 }
 
-/** A non-negative integer < 2^53. */
-function putUint(buf, o, n) {
-    if (n < 10) {
-        buf[o] = 48 + n;
-        return o + 1;
-    }
-    let k = 0;
-    while (n > 0) {
-        const q = Math.floor(n / 10);
-        digits[k++] = 48 + (n - q * 10);
-        n = q;
-    }
-    while (k > 0) buf[o++] = digits[--k];
-    return o;
-}
-
-/** Any finite number, as JSON. */
-function putNumber(buf, o, n) {
-    if (Number.isInteger(n) && n <= MAX_SAFE && n >= -MAX_SAFE) {
-        if (n < 0) {
-            buf[o++] = 45;
-            n = -n;
-        }
-        return putUint(buf, o, n);
-    }
-    return o + buf.latin1Write(String(n), o);
-}
-
-function putNullable(buf, o, n) {
-    return n < 0 ? put(buf, o, L.null) : putUint(buf, o, n);
-}
-
+/**
+ * Encodes batches (store.js `take`) of one tap boot. Keeps the tables of interned node ids (as
+ * JSON strings) and payload paths (`"path":`); `learn()` extends them with the entries a batch
+ * brings (in a worker thread the tables arrive with the batches). Each record is one template
+ * string written into the batch Buffer (V8's number formatting and string writes beat writing
+ * bytes one by one from JS); the garbage stays in the shipping thread's heap.
+ */
 class Encoder {
-    constructor(instance, boot) {
-        this.headSeq = lit(`{"v":1,"tap":${JSON.stringify(instance)},"boot":${JSON.stringify(boot)},"seq":`);
-        this.clock = new Clock();
-        this.ids = new Map();
+    constructor(instance, boot, originUs) {
+        this.head = `{"v":1,"tap":${JSON.stringify(instance)},"boot":${JSON.stringify(boot)},"seq":`;
+        this.clock = new Clock(originUs);
+        this.ids = []; // node id -> JSON string
+        this.paths = []; // path id -> `"path":`
+        this.middles = new Map();
+        this.sec = -1;
+        this.secStr = "";
     }
 
-    id(v) {
-        if (v === null || v === undefined) return L.null;
-        let b = this.ids.get(v);
-        if (b === undefined) {
-            b = Buffer.from(JSON.stringify(String(v)), "utf8");
-            if (this.ids.size >= 65536) this.ids.clear();
-            this.ids.set(v, b);
-        }
-        return b;
+    /** Add interned entries: node ids (strings) and path keys (`"path":` strings). */
+    learn(ids, paths) {
+        if (ids) for (const id of ids) this.ids.push(JSON.stringify(String(id)));
+        if (paths) for (const p of paths) this.paths.push(p);
     }
 
-    /** Encode records [from, to) of the store as one JSON array in a Buffer. */
-    encode(store, from, to) {
-        const head = this.headSeq.length;
-        let bound = 2;
-        for (let seq = from; seq < to; seq++) {
-            const i = store.slot(seq);
-            bound += head + 420 + this.id(store.src[i]).length + this.id(store.dst[i]).length;
-            bound += store.pvals[i].length * 3;
-            if (store.error[i] !== null) bound += store.error[i].length * 6 + 2;
-        }
-        const buf = Buffer.allocUnsafe(bound);
+    /** Records [r0, r1) of a batch (default: all) as one JSON array in a Buffer. */
+    encode(b, r0 = 0, r1 = b.n) {
+        let buf = Buffer.allocUnsafe((r1 - r0) * 512 + 64);
         let o = 0;
         buf[o++] = 91; // [
-        for (let seq = from; seq < to; seq++) {
-            if (seq !== from) buf[o++] = 44; // ,
-            o = this.record(buf, o, store, seq);
+        let v = 0; // position in b.vals
+        for (let r = 0; r < r0; r++) v += b.vcount[r];
+        for (let r = r0; r < r1; r++) {
+            const rec = this.record(b, r, v);
+            v += b.vcount[r];
+            const need = o + rec.length * 3 + 2;
+            if (need > buf.length) {
+                const bigger = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
+                buf.copy(bigger, 0, 0, o);
+                buf = bigger;
+            }
+            if (r !== r0) buf[o++] = 44; // ,
+            o += buf.utf8Write(rec, o);
         }
         buf[o++] = 93; // ]
         return buf.subarray(0, o);
     }
 
-    record(buf, o, s, seq) {
-        const i = s.slot(seq);
-        o = put(buf, o, this.headSeq);
-        o = putUint(buf, o, seq);
-        o = put(buf, o, L.ts);
-        const [us, rem] = this.clock.ns(s.t[i]);
-        o = putUint(buf, o, us);
-        buf[o++] = 48 + Math.floor(rem / 100);
-        buf[o++] = 48 + (Math.floor(rem / 10) % 10);
-        buf[o++] = 48 + (rem % 10);
-        o = put(buf, o, L.kind[s.kind[i]]);
-        o = put(buf, o, this.id(s.src[i]));
-        o = put(buf, o, L.port);
-        o = putNullable(buf, o, s.port[i]);
-        o = put(buf, o, L.dst);
-        o = put(buf, o, this.id(s.dst[i]));
-        o = put(buf, o, L.trace);
-        o = putNullable(buf, o, s.trace[i]);
-        o = put(buf, o, L.parent);
-        o = putNullable(buf, o, s.parent[i]);
-        const pt = s.ptype[i];
-        if (pt === 0) {
-            o = put(buf, o, L.payloadNull);
-        } else {
-            o = put(buf, o, L.ptype[pt]);
-            o = putNullable(buf, o, s.plen[i]);
-            if (s.hasNum[i] === 1) {
-                o = put(buf, o, L.valuesPayload);
-                o = putNumber(buf, o, s.pnum[i]);
-            } else {
-                o = put(buf, o, L.values);
-                const v = s.pvals[i];
-                if (v.length > 0) o += buf.utf8Write(v, o);
-            }
-            o = put(buf, o, L.close2);
+    /** `"payload":...` of record r (values from position v of the batch's values). */
+    payload(b, r, v) {
+        const pt = b.ptype[r];
+        if (pt === 0) return "null";
+        if (b.hasNum[r] === 1) return `${PAYLOAD_HEAD[pt]}${nul(b.plen[r])},"values":{"payload":${b.pnum[r]}}}`;
+        const n = b.vcount[r];
+        let vals = "";
+        for (let k = 0; k < n; k++) {
+            const kv = `${this.paths[b.vkey[v + k]]}${b.vals[v + k]}`;
+            vals = k === 0 ? kv : `${vals},${kv}`;
         }
-        o = put(buf, o, L.bytes);
-        o = putNullable(buf, o, s.bytes[i]);
-        o = put(buf, o, L.latency);
-        o = s.lat[i] < 0 ? put(buf, o, L.null) : putUint(buf, o, Math.round(s.lat[i] * 1e6));
-        o = put(buf, o, L.error);
-        const err = s.error[i];
-        o = err === null ? put(buf, o, L.null) : o + buf.utf8Write(JSON.stringify(err), o);
-        if (s.kind[i] === KIND.stats) {
-            const st = s.extra[i];
-            o = put(buf, o, L.recorded);
-            o = putUint(buf, o, st.recorded);
-            o = put(buf, o, L.dropped);
-            o = putUint(buf, o, st.dropped);
-            o = put(buf, o, L.failed);
-            o = putUint(buf, o, st.failed);
-            o = put(buf, o, L.queue);
-            o = putUint(buf, o, st.queue);
+        return `${PAYLOAD_HEAD[pt]}${nul(b.plen[r])},"values":{${vals}}}`;
+    }
+
+    /** ts_ns as a string: the seconds part is cached, the rest comes from 3-digit tables. */
+    ts(t) {
+        const tns = Math.round(t * 1e6);
+        const rem = tns % 1000;
+        const us = this.clock.originUs + (tns - rem) / 1000;
+        const sec = Math.floor(us / 1e6);
+        if (sec !== this.sec) {
+            this.sec = sec;
+            this.secStr = String(sec);
         }
-        buf[o++] = 125; // }
-        return o;
+        const sub = us - sec * 1e6;
+        const ms = Math.floor(sub / 1000);
+        return `${this.secStr}${PAD3[ms]}${PAD3[sub - ms * 1000]}${PAD3[rem]}`;
+    }
+
+    /** `,"kind":...,"src":...,"port":...,"dst":...,"trace":` for a (kind, src, port, dst). */
+    middle(kind, src, port, dst) {
+        const key = ((src + 1) * 1048577 + (dst + 1)) * 64 * 8 + (port + 1) * 8 + kind;
+        let m = this.middles.get(key);
+        if (m === undefined) {
+            const s = src < 0 ? "null" : this.ids[src];
+            const d = dst < 0 ? "null" : this.ids[dst];
+            m = `,"kind":${KIND_JSON[kind]},"src":${s},"port":${nul(port)},"dst":${d},"trace":`;
+            if (this.middles.size >= 65536) this.middles.clear();
+            if (port < 63) this.middles.set(key, m);
+        }
+        return m;
+    }
+
+    record(b, r, v) {
+        const seq = b.seq0 + r;
+        const kind = b.kind[r];
+        const lat = b.lat[r] < 0 ? "null" : Math.round(b.lat[r] * 1e6);
+        const text = b.texts !== null ? b.texts[seq] : undefined;
+        const err = text === undefined ? "null" : JSON.stringify(text);
+        let out =
+            `${this.head}${seq},"ts_ns":${this.ts(b.t[r])}${this.middle(kind, b.src[r], b.port[r], b.dst[r])}` +
+            `${nul(b.trace[r])},"parent":${nul(b.parent[r])},"payload":${this.payload(b, r, v)},` +
+            `"bytes":${nul(b.bytes[r])},"latency_ns":${lat},"error":${err}`;
+        if (kind === KIND.stats && b.stats !== null && b.stats[seq] !== undefined) {
+            const st = b.stats[seq];
+            out += `,"recorded":${st.recorded},"dropped":${st.dropped},"failed":${st.failed},"queue":${st.queue}`;
+        }
+        return `${out}}`;
     }
 }
 
-module.exports = { Encoder, Clock, putNumber, putUint };
+module.exports = { Encoder, Clock };

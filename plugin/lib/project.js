@@ -7,9 +7,10 @@
  * 32 characters as numbers, Buffers and typed arrays only as their length. Keys that look like
  * credentials (password, secret, token, auth, api key, credentials) are skipped with their subtree.
  *
- * The numeric leaves of an object are written straight away as a JSON fragment
- * (`"payload.a":1,"payload.b[0]":2`, with interned path strings), so the record holds one string
- * and no reference into the message. A scalar payload is kept as a number (no allocation).
+ * A scalar payload is kept as a number; the numeric leaves of an object go to the store's values
+ * ring as (path id, value) pairs. Paths are interned in a tree of {path, id, kids} nodes, one per
+ * (parent path, key), so walking a payload shape seen before allocates nothing. At most
+ * `MAX_PATHS` distinct paths per tap: leaves under newer paths are skipped (counted).
  *
  * `bytes` is an estimate of the JSON size of the payload, computed by the same bounded walk: exact
  * for numbers (as printed), strings (UTF-16 code units + 2) and Buffers (their length); for
@@ -18,7 +19,7 @@
  * `bytes` is a lower bound.
  */
 
-const { PTYPE } = require("./store");
+const { PTYPE, Interner } = require("./store");
 
 const DENY = /pass(word|wd)?|secret|token|credential|api[-_]?key|auth|cookie|session/i;
 const SAFE_KEY = /^[A-Za-z_$][\w$-]*$/;
@@ -45,108 +46,199 @@ function numericString(s) {
     return Number.isFinite(n) && s.trim() !== "" ? n : NaN;
 }
 
-// Interned paths: a tree of {path, jk, quoted, kids} nodes under ROOT, one per (parent path,
-// key), where jk is the JSON key `"path":` — walking a payload shape seen before allocates no
-// path strings. Bounded: past PATHS_MAX nodes the tree is dropped and rebuilt.
-const PATHS_MAX = 8192;
-let pathCount = 0;
-const ROOT = { path: "payload", jk: '"payload":', quoted: false, kids: null };
-
+const MAX_PATHS = 8192;
 const DOT = 0;
 const INDEX = 1;
 const QUOTED = 2;
 
-function child(c, key, mode) {
-    let kids = c.kids;
-    if (kids === null) {
-        kids = new Map();
-        c.kids = kids;
+class Projector {
+    /**
+     * @param {{payloadDepth:number,payloadLeaves:number,payloadBudget:number}} opts
+     */
+    constructor(opts) {
+        this.maxDepth = opts.payloadDepth;
+        this.maxLeaves = opts.payloadLeaves;
+        this.budgetMax = opts.payloadBudget;
+        this.root = { path: "payload", id: -1, quoted: false, kids: null };
+        /** path id -> JSON key `"path":` (shipped with the batches) */
+        this.paths = new Interner(MAX_PATHS);
+        this.root.id = this.paths.id('"payload":');
+        this.skipped = 0;
+        // walk state (the tap runs on one thread and the walk is synchronous)
+        this.store = null;
+        this.slot = 0;
+        this.leaves = 0;
+        this.budget = 0;
+        this.bytes = 0;
     }
-    let k = kids.get(key);
-    if (k === undefined) {
-        const quoted = c.quoted || mode === QUOTED;
-        const path =
-            mode === DOT ? `${c.path}.${key}` : mode === INDEX ? `${c.path}[${key}]` : `${c.path}[${JSON.stringify(key)}]`;
-        k = { path, jk: `${quoted ? JSON.stringify(path) : `"${path}"`}:`, quoted, kids: null };
-        if (++pathCount > PATHS_MAX) {
-            ROOT.kids = null;
-            pathCount = 0;
-        } else {
+
+    child(c, key, mode) {
+        let kids = c.kids;
+        if (kids === null) {
+            kids = new Map();
+            c.kids = kids;
+        }
+        let k = kids.get(key);
+        if (k === undefined) {
+            const quoted = c.quoted || mode === QUOTED;
+            const path =
+                mode === DOT ? `${c.path}.${key}` : mode === INDEX ? `${c.path}[${key}]` : `${c.path}[${JSON.stringify(key)}]`;
+            k = { path, id: this.paths.id(`${quoted ? JSON.stringify(path) : `"${path}"`}:`), quoted, kids: null };
             kids.set(key, k);
         }
+        return k;
     }
-    return k;
-}
 
-// Walk state, reused (the tap runs on one thread and the walk is synchronous).
-const W = { out: "", leaves: 0, budget: 0, bytes: 0, maxLeaves: 0, maxDepth: 0 };
-
-function emit(jk, n) {
-    if (W.leaves >= W.maxLeaves) return;
-    W.out = W.leaves === 0 ? jk + n : W.out + "," + jk + n;
-    W.leaves++;
-}
-
-function walkValue(v, c, depth) {
-    if (--W.budget < 0) return;
-    switch (typeof v) {
-        case "number":
-            W.bytes += 8;
-            if (Number.isFinite(v)) emit(c.jk, v);
-            return;
-        case "boolean":
-            W.bytes += v ? 4 : 5;
-            emit(c.jk, v ? 1 : 0);
-            return;
-        case "string": {
-            W.bytes += v.length + 2;
-            const n = numericString(v);
-            if (n === n) emit(c.jk, n);
+    emit(c, n) {
+        if (this.leaves >= this.maxLeaves) return;
+        if (c.id < 0) {
+            this.skipped++;
             return;
         }
-        case "bigint":
-            W.bytes += 8;
-            emit(c.jk, Number(v));
-            return;
-        case "object":
-            if (v === null) {
-                W.bytes += 4;
-                return;
-            }
-            if (ArrayBuffer.isView(v)) {
-                W.bytes += v.byteLength;
-                return;
-            }
-            if (depth >= W.maxDepth) {
-                W.bytes += 2;
-                return;
-            }
-            if (Array.isArray(v)) walkArray(v, c, depth);
-            else walkObject(v, c, depth);
-            return;
-        default:
-            return;
+        this.leaves++;
+        this.store.addValue(this.slot, c.id, n);
     }
-}
 
-function walkArray(a, c, depth) {
-    W.bytes += 2;
-    const n = a.length;
-    for (let i = 0; i < n && W.budget > 0; i++) {
-        W.bytes += 1;
-        walkValue(a[i], child(c, i, INDEX), depth + 1);
+    walkValue(v, c, depth) {
+        if (--this.budget < 0) return;
+        switch (typeof v) {
+            case "number":
+                this.bytes += 8;
+                if (Number.isFinite(v)) this.emit(c, v);
+                return;
+            case "boolean":
+                this.bytes += v ? 4 : 5;
+                this.emit(c, v ? 1 : 0);
+                return;
+            case "string": {
+                this.bytes += v.length + 2;
+                const n = numericString(v);
+                if (n === n) this.emit(c, n);
+                return;
+            }
+            case "bigint":
+                this.bytes += 8;
+                this.emit(c, Number(v));
+                return;
+            case "object":
+                if (v === null) {
+                    this.bytes += 4;
+                    return;
+                }
+                if (ArrayBuffer.isView(v)) {
+                    this.bytes += v.byteLength;
+                    return;
+                }
+                if (depth >= this.maxDepth) {
+                    this.bytes += 2;
+                    return;
+                }
+                if (Array.isArray(v)) this.walkArray(v, c, depth);
+                else this.walkObject(v, c, depth);
+                return;
+            default:
+                return;
+        }
     }
-}
 
-function walkObject(o, c, depth) {
-    W.bytes += 2;
-    for (const key in o) {
-        if (W.budget <= 0) return;
-        if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
-        const k = keyClass(key);
-        if (k === 0) continue;
-        W.bytes += key.length + 4;
-        walkValue(o[key], child(c, key, k === 1 ? DOT : QUOTED), depth + 1);
+    walkArray(a, c, depth) {
+        this.bytes += 2;
+        const n = a.length;
+        for (let i = 0; i < n && this.budget > 0; i++) {
+            this.bytes += 1;
+            this.walkValue(a[i], this.child(c, i, INDEX), depth + 1);
+        }
+    }
+
+    walkObject(o, c, depth) {
+        this.bytes += 2;
+        for (const key in o) {
+            if (this.budget <= 0) return;
+            if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
+            const k = keyClass(key);
+            if (k === 0) continue;
+            this.bytes += key.length + 4;
+            this.walkValue(o[key], this.child(c, key, k === 1 ? DOT : QUOTED), depth + 1);
+        }
+    }
+
+    /**
+     * Project `payload` into record slot i of the store (the newest record).
+     * @param {RecordStore} s
+     * @param {number} i
+     * @param {*} payload msg.payload (read only)
+     */
+    project(s, i, payload) {
+        switch (typeof payload) {
+            case "number":
+                s.ptype[i] = PTYPE.number;
+                s.bytes[i] = 8;
+                if (Number.isFinite(payload) && this.maxLeaves > 0) {
+                    s.pnum[i] = payload;
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "string": {
+                s.ptype[i] = PTYPE.string;
+                s.plen[i] = payload.length;
+                s.bytes[i] = payload.length + 2;
+                if (this.maxLeaves > 0) {
+                    const n = numericString(payload);
+                    if (n === n) {
+                        s.pnum[i] = n;
+                        s.hasNum[i] = 1;
+                    }
+                }
+                return;
+            }
+            case "boolean":
+                s.ptype[i] = PTYPE.boolean;
+                s.bytes[i] = payload ? 4 : 5;
+                if (this.maxLeaves > 0) {
+                    s.pnum[i] = payload ? 1 : 0;
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "bigint":
+                s.ptype[i] = PTYPE.number;
+                s.bytes[i] = 8;
+                if (this.maxLeaves > 0) {
+                    s.pnum[i] = Number(payload);
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "object":
+                break;
+            default: // undefined, function, symbol: nothing JSON would keep
+                s.ptype[i] = PTYPE.undefined;
+                s.bytes[i] = 0;
+                return;
+        }
+        if (payload === null) {
+            s.ptype[i] = PTYPE.null;
+            s.bytes[i] = 4;
+            return;
+        }
+        if (ArrayBuffer.isView(payload)) {
+            s.ptype[i] = PTYPE.buffer;
+            s.plen[i] = payload.byteLength;
+            s.bytes[i] = payload.byteLength;
+            return;
+        }
+        const isArray = Array.isArray(payload);
+        s.ptype[i] = isArray ? PTYPE.array : PTYPE.object;
+        s.plen[i] = isArray ? payload.length : countKeys(payload);
+        this.store = s;
+        this.slot = i;
+        this.leaves = 0;
+        this.bytes = 0;
+        this.budget = this.budgetMax;
+        if (this.maxDepth > 0) {
+            if (isArray) this.walkArray(payload, this.root, 0);
+            else this.walkObject(payload, this.root, 0);
+        }
+        s.bytes[i] = this.bytes;
+        this.store = null;
     }
 }
 
@@ -158,86 +250,4 @@ function countKeys(o) {
     return n;
 }
 
-/**
- * Project `payload` into slot i of the record store (ptype, plen, pnum/hasNum, pvals, bytes).
- * @param {RecordStore} s
- * @param {number} i slot
- * @param {*} payload msg.payload (read only)
- * @param {{payloadDepth:number,payloadLeaves:number,payloadBudget:number}} opts
- */
-function projectPayload(s, i, payload, opts) {
-    switch (typeof payload) {
-        case "number":
-            s.ptype[i] = PTYPE.number;
-            s.bytes[i] = 8;
-            if (Number.isFinite(payload) && opts.payloadLeaves > 0) {
-                s.pnum[i] = payload;
-                s.hasNum[i] = 1;
-            }
-            return;
-        case "string": {
-            s.ptype[i] = PTYPE.string;
-            s.plen[i] = payload.length;
-            s.bytes[i] = payload.length + 2;
-            if (opts.payloadLeaves > 0) {
-                const n = numericString(payload);
-                if (n === n) {
-                    s.pnum[i] = n;
-                    s.hasNum[i] = 1;
-                }
-            }
-            return;
-        }
-        case "boolean":
-            s.ptype[i] = PTYPE.boolean;
-            s.bytes[i] = payload ? 4 : 5;
-            if (opts.payloadLeaves > 0) {
-                s.pnum[i] = payload ? 1 : 0;
-                s.hasNum[i] = 1;
-            }
-            return;
-        case "bigint":
-            s.ptype[i] = PTYPE.number;
-            s.bytes[i] = 8;
-            if (opts.payloadLeaves > 0) {
-                s.pnum[i] = Number(payload);
-                s.hasNum[i] = 1;
-            }
-            return;
-        case "object":
-            break;
-        default: // undefined, function, symbol: nothing JSON would keep
-            s.ptype[i] = PTYPE.undefined;
-            s.bytes[i] = 0;
-            return;
-    }
-    if (payload === null) {
-        s.ptype[i] = PTYPE.null;
-        s.bytes[i] = 4;
-        return;
-    }
-    if (ArrayBuffer.isView(payload)) {
-        s.ptype[i] = PTYPE.buffer;
-        s.plen[i] = payload.byteLength;
-        s.bytes[i] = payload.byteLength;
-        return;
-    }
-    const isArray = Array.isArray(payload);
-    s.ptype[i] = isArray ? PTYPE.array : PTYPE.object;
-    s.plen[i] = isArray ? payload.length : countKeys(payload);
-    W.out = "";
-    W.leaves = 0;
-    W.bytes = 0;
-    W.budget = opts.payloadBudget;
-    W.maxLeaves = opts.payloadLeaves;
-    W.maxDepth = opts.payloadDepth;
-    if (opts.payloadDepth > 0) {
-        if (isArray) walkArray(payload, ROOT, 0);
-        else walkObject(payload, ROOT, 0);
-    }
-    s.bytes[i] = W.bytes;
-    s.pvals[i] = W.out;
-    W.out = "";
-}
-
-module.exports = { projectPayload, numericString, DENY };
+module.exports = { Projector, numericString, DENY, MAX_PATHS };

@@ -25,11 +25,10 @@
 const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
-const { EventEmitter } = require("events");
 const { RecordStore, KIND } = require("./store");
 const { Lineage } = require("./lineage");
-const { Encoder } = require("./encode");
-const { projectPayload } = require("./project");
+const { Projector } = require("./project");
+const { createShipper } = require("./ship");
 
 const LABEL = "nodered-causal";
 const ERROR_LEVEL = 20; // @node-red/util log.ERROR
@@ -37,15 +36,15 @@ const ERROR_LEVEL = 20; // @node-red/util log.ERROR
 class Tap {
     /**
      * @param {object} cfg resolved config (config.js)
-     * @param {object} deps {hooks, transport, log, boot, syncDelivery, logRegistry}
-     *   hooks: {add(id, fn), remove(id), has(id)} (RED.hooks); transport: see transport/*.js;
-     *   log: {info, warn, error, debug}; boot: hex id of this start; syncDelivery: Node-RED's
-     *   runtimeSyncDelivery setting; logRegistry: RED.log (addHandler/removeHandler), optional.
+     * @param {object} deps {hooks, log, boot, syncDelivery, logRegistry, transport}
+     *   hooks: {add(id, fn), remove(id), has(id)} (RED.hooks); log: {info, warn, error, debug};
+     *   boot: hex id of this start; syncDelivery: Node-RED's runtimeSyncDelivery setting;
+     *   logRegistry: RED.log (addHandler/removeHandler), optional; transport: an in-process
+     *   transport object (tests) instead of the one cfg names (shipped from a worker thread).
      */
     constructor(cfg, deps) {
         this.cfg = cfg;
         this.hooks = deps.hooks;
-        this.transport = deps.transport;
         this.log = deps.log;
         // node errors that no catch node handled are only logged: we listen to the log for them
         this.logRegistry = deps.logRegistry || null;
@@ -55,11 +54,16 @@ class Tap {
         this.syncDelivery = !!deps.syncDelivery;
         this.deliverHook = this.syncDelivery ? "preDeliver" : "postDeliver";
         this.boot = deps.boot || newBoot();
-        this.store = new RecordStore(cfg.queueMax);
-        this.encoder = new Encoder(cfg.instance, this.boot);
-        this.lineage = cfg.lineage;
-        this.lin = cfg.lineage ? new Lineage(cfg.lineageWindow) : null;
-        this.als = cfg.lineage ? new AsyncLocalStorage() : null;
+        this.store = new RecordStore(cfg.queueMax, Math.max(cfg.queueMax * 4, cfg.payloadLeaves * 4));
+        this.projector = new Projector(cfg);
+        this.shipper = createShipper(cfg, this.log, this.boot, deps.transport);
+        // lineage: "async" (AsyncLocalStorage), "sync" (only what a node sends while its input
+        // handler runs, plus forwarded objects; no async_hooks cost) or false
+        this.lineage = cfg.lineage !== false;
+        this.asyncLineage = cfg.lineage === "async";
+        this.lin = this.lineage ? new Lineage(cfg.lineageWindow) : null;
+        this.als = this.asyncLineage ? new AsyncLocalStorage() : null;
+        this.current = undefined; // sync lineage: the delivery whose input handler is running
         this.deliveries = new WeakMap(); // delivered msg object -> seq of that delivery
         this.dropped = 0; // records taken from the queue and not shipped (encoding failed)
         this.failed = 0;
@@ -79,7 +83,7 @@ class Tap {
         this.onPostReceive = (ev) => this.handlePostReceive(ev);
         this.onComplete = (ev) => this.handleComplete(ev);
         this.flushNow = () => this.flush();
-        this.transport.onReady = () => this.kick();
+        this.shipper.onReady = () => this.kick();
     }
 
     // ---- lifecycle -------------------------------------------------------------------------
@@ -90,18 +94,30 @@ class Tap {
         this.startedAt = Date.now();
         this.addHook(this.deliverHook, this.onDeliver);
         if (this.lineage) this.addHook("onReceive", this.onReceive);
-        if (this.lineage && this.syncDelivery) this.addHook("postReceive", this.onPostReceive);
-        this.addHook("onComplete", this.onComplete);
+        if (this.lineage && (this.syncDelivery || !this.asyncLineage)) {
+            this.addHook("postReceive", this.onPostReceive);
+        }
+        // Errors: node.error() reaches catch nodes (seen in onReceive) or, unhandled, the log;
+        // done(err) ends in node.error() too. onComplete is only needed for complete records,
+        // or for done(err) errors when there is no onReceive hook (lineage off).
+        if (this.cfg.recordComplete || !this.lineage) this.addHook("onComplete", this.onComplete);
         if (this.logRegistry) {
-            this.logHandler = new EventEmitter();
-            this.logHandler.on("log", (m) => this.handleLog(m));
+            // Node-RED logs 3 metric events per delivery to every handler: keep this one cheap
+            // (a plain object, not an EventEmitter)
+            this.logHandler = {
+                emit: (_ev, m) => {
+                    if (m.level === ERROR_LEVEL) this.handleLog(m);
+                },
+            };
             this.logRegistry.addHandler(this.logHandler);
         }
         this.timers.push(setInterval(this.flushNow, this.cfg.flushMs));
         this.timers.push(setInterval(() => this.emitStats(), this.cfg.statsMs));
         for (const t of this.timers) t.unref();
-        this.transport.start();
-        this.log.info(`[causal-tap] recording to ${this.transport.describe()} as tap '${this.cfg.instance}' boot ${this.boot}`);
+        this.shipper.start();
+        this.log.info(
+            `[causal-tap] recording to ${this.shipper.describe()} as tap '${this.cfg.instance}' boot ${this.boot} (${this.shipper.mode})`,
+        );
     }
 
     addHook(name, fn) {
@@ -139,7 +155,7 @@ class Tap {
             this.flush();
             if (this.store.size > 0) await new Promise((r) => setTimeout(r, 20));
         }
-        this.dropped += await this.transport.close(Math.max(0, deadline - Date.now()));
+        this.dropped += await this.shipper.close(Math.max(0, deadline - Date.now()));
         this.dropped += this.store.clear();
         if (this.als) this.als.disable();
         this.log.info(`[causal-tap] stopped: ${JSON.stringify(this.counters())}`);
@@ -156,10 +172,11 @@ class Tap {
             const s = this.store;
             const seq = s.alloc(KIND.deliver, t);
             const i = s.slot(seq);
-            s.src[i] = srcId;
+            const ids = s.nodeIds;
+            s.src[i] = ids.id(srcId);
             s.port[i] = src.port;
             const dstId = ev.destination.id;
-            s.dst[i] = dstId;
+            s.dst[i] = ids.id(dstId);
             if (this.lineage) {
                 let p;
                 if (ev.cloneMessage === true && this.lastSrc === srcId) {
@@ -168,7 +185,7 @@ class Tap {
                     const lin = this.lin;
                     p = this.deliveries.get(msg);
                     if (p === undefined || !lin.owns(p, srcId)) {
-                        p = this.als.getStore();
+                        p = this.handling();
                         if (p !== undefined && !lin.owns(p, srcId)) {
                             p = lin.isReturn(p) ? this.linkReturn(p, srcId, msg, t) : undefined;
                         }
@@ -179,7 +196,7 @@ class Tap {
                 this.link(seq, i, p, t, dstId, -1);
                 this.deliveries.set(msg, seq);
             }
-            projectPayload(s, i, msg.payload, this.cfg);
+            this.projector.project(s, i, msg.payload);
             this.queued();
         } catch (err) {
             this.fail(err);
@@ -194,8 +211,8 @@ class Tap {
             if (p !== undefined && this.lin.owns(p, dst.id)) {
                 const node = dst.node;
                 this.lin.received(p, performance.now(), node !== undefined && node.type === "link out");
-                if (this.syncDelivery) this.lin.setPrev(p, this.als.getStore());
-                this.als.enterWith(p);
+                if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(p, this.handling());
+                this.enter(p);
                 return;
             }
             this.receiveOffWire(msg, dst);
@@ -204,13 +221,16 @@ class Tap {
         }
     }
 
-    /** Sync delivery only: give the sender back its own store once the receiver returned. */
+    /**
+     * After a node's input handler returned: sync lineage forgets the delivery it handled; with
+     * sync delivery, the sender gets its own context back.
+     */
     handlePostReceive(ev) {
         try {
             const p = this.deliveries.get(ev.msg);
             if (p !== undefined && this.lin.owns(p, ev.destination.id)) {
                 const prev = this.lin.takePrev(p);
-                this.als.enterWith(prev === 0 ? undefined : prev);
+                this.enter(prev === 0 ? undefined : prev);
             }
         } catch (err) {
             this.fail(err);
@@ -229,7 +249,7 @@ class Tap {
             const t = performance.now();
             const seq = this.store.alloc(KIND.complete, t);
             const i = this.store.slot(seq);
-            this.store.src[i] = ev.node.id;
+            this.store.src[i] = this.store.nodeIds.id(ev.node.id);
             this.linkOwn(i, ev.node.id, this.deliveries.get(ev.msg), t);
             this.queued();
         } catch (err) {
@@ -240,7 +260,7 @@ class Tap {
     /** Runtime log entries: an error logged by a node (node.error that no catch node handled). */
     handleLog(m) {
         try {
-            if (m && m.level === ERROR_LEVEL && m.id && this.running) {
+            if (m.id && this.running) {
                 this.recordError(m.id, errorText(m.msg), undefined);
             }
         } catch (err) {
@@ -260,8 +280,8 @@ class Tap {
         const t = performance.now();
         const seq = this.store.alloc(KIND.error, t);
         const i = this.store.slot(seq);
-        this.store.src[i] = nodeId;
-        this.store.error[i] = text;
+        this.store.src[i] = this.store.nodeIds.id(nodeId);
+        this.store.texts.set(seq, text);
         this.linkOwn(i, nodeId, p, t);
         this.queued();
     }
@@ -274,6 +294,16 @@ class Tap {
     }
 
     // ---- lineage helpers -------------------------------------------------------------------
+
+    /** The delivery the current code runs for (seq), if any. */
+    handling() {
+        return this.asyncLineage ? this.als.getStore() : this.current;
+    }
+
+    enter(p) {
+        if (this.asyncLineage) this.als.enterWith(p);
+        else this.current = p;
+    }
 
     /**
      * parent/trace/latency of delivery `seq` (slot i) from parent delivery p (or a root), and
@@ -301,7 +331,7 @@ class Tap {
         if (!this.lineage) return;
         const lin = this.lin;
         if (p === undefined || !lin.owns(p, nodeId)) {
-            p = this.als.getStore();
+            p = this.handling();
             if (p !== undefined && !lin.owns(p, nodeId)) p = undefined;
         }
         if (p !== undefined && p !== 0) {
@@ -332,10 +362,10 @@ class Tap {
         const s = this.store;
         const seq = s.alloc(KIND.deliver, t);
         const i = s.slot(seq);
-        s.src[i] = this.lin.dst(p);
-        s.dst[i] = srcId;
+        s.src[i] = s.nodeIds.id(this.lin.dst(p));
+        s.dst[i] = s.nodeIds.id(srcId);
         this.link(seq, i, p, t, srcId, t);
-        projectPayload(s, i, msg.payload, this.cfg);
+        this.projector.project(s, i, msg.payload);
         this.queued();
         return seq;
     }
@@ -372,24 +402,27 @@ class Tap {
         if (src === null || src === undefined) return;
         if (errText !== null) this.recordError(src, errText, undefined);
         const t = performance.now();
-        let p = this.als.getStore();
+        let p = this.handling();
         if (p !== undefined && !this.lin.owns(p, src)) p = undefined;
         const s = this.store;
         const seq = s.alloc(KIND.deliver, t);
         const i = s.slot(seq);
-        s.src[i] = src;
-        s.dst[i] = dst.id;
+        s.src[i] = s.nodeIds.id(String(src));
+        s.dst[i] = s.nodeIds.id(dst.id);
         this.link(seq, i, p, t, dst.id, t);
-        projectPayload(s, i, msg.payload, this.cfg);
+        this.projector.project(s, i, msg.payload);
         this.queued();
         // these nodes forward the object they received: its sends find this delivery by identity
         this.deliveries.set(msg, seq);
+        // postReceive (if registered) gives the calling node its context back afterwards
+        if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(seq, this.handling());
+        if (!this.asyncLineage) this.current = seq;
     }
 
     // ---- queue, batches, stats -------------------------------------------------------------
 
     queued() {
-        if (!this.flushScheduled && this.store.size >= this.cfg.batchSize) {
+        if (!this.flushScheduled && this.store.size >= this.shipper.chunk) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
@@ -406,19 +439,15 @@ class Tap {
     flush() {
         this.flushScheduled = false;
         try {
-            const tr = this.transport;
+            const sh = this.shipper;
             const s = this.store;
-            while (s.size > 0 && tr.ready()) {
-                const [from, to] = s.take(this.cfg.batchSize);
-                let body;
+            while (s.size > 0 && sh.ready()) {
+                const batch = s.take(sh.chunk);
                 try {
-                    body = this.encoder.encode(s, from, to);
+                    sh.send(batch, { ids: s.nodeIds.fresh(), paths: this.projector.paths.fresh() });
                 } catch (err) {
-                    this.dropped += to - from;
                     this.fail(err);
-                    continue;
                 }
-                tr.send(body, to - from);
             }
         } catch (err) {
             this.fail(err);
@@ -429,7 +458,7 @@ class Tap {
         try {
             const s = this.store;
             const seq = s.alloc(KIND.stats, performance.now());
-            s.extra[s.slot(seq)] = this.counters();
+            s.stats.set(seq, this.counters());
             this.queued();
         } catch (err) {
             this.fail(err);
@@ -448,13 +477,16 @@ class Tap {
         }
     }
 
-    /** The counters of the stats records: all records so far, dropped, failed, queue depth. */
+    /**
+     * The counters of the stats records: all records so far, dropped, failed, and queue = records
+     * not shipped yet (the tap's queue + handed to the shipper: encoding, waiting, in flight).
+     */
     counters() {
         return {
             recorded: this.store.next - 1,
-            dropped: this.store.dropped + this.dropped + this.transport.dropped,
+            dropped: this.store.dropped + this.dropped + this.shipper.dropped,
             failed: this.failed,
-            queue: this.store.size,
+            queue: this.store.size + this.shipper.pending,
         };
     }
 
@@ -468,9 +500,11 @@ class Tap {
             started_at: this.startedAt,
             roots: this.roots,
             dropped_queue: this.store.dropped,
+            queue_tap: this.store.size,
             hooks: this.registered.slice(),
             last_failure: this.lastFailure,
-            transport: this.transport.status(),
+            paths_skipped: this.projector.skipped,
+            transport: this.shipper.status(),
         });
     }
 }

@@ -5,7 +5,13 @@
  *
  * Every record gets the next `seq`; record `seq` lives in slot `seq % capacity`. The queue holds
  * the seqs [first, next). When a new record would exceed the capacity, the oldest is evicted
- * (`first` advances, `dropped` counts it): the queue never blocks and never grows.
+ * (`first` advances, `dropped` counts it): the queue never blocks and never grows. Node ids and
+ * payload paths are interned to small integers (tables shipped with the batches); the numeric
+ * leaves of object payloads go to a values ring shared by all records. Error texts and stats
+ * counters, which are rare, live in maps keyed by seq.
+ *
+ * `take(n)` cuts the oldest records out as a self-contained batch (copies of the column slices in
+ * one ArrayBuffer, transferable to a worker thread), which the encoder turns into JSON.
  */
 
 const KIND = Object.freeze({ deliver: 1, error: 2, complete: 3, stats: 4 });
@@ -24,25 +30,68 @@ const PTYPE = Object.freeze({
 });
 const PTYPE_NAMES = ["", "number", "string", "object", "array", "buffer", "boolean", "null", "undefined"];
 
+/** Column name -> typed array constructor (one entry per record). */
+const COLUMNS = {
+    kind: Uint8Array,
+    t: Float64Array, // performance.now() ms at creation
+    src: Int32Array, // interned node id, -1: null
+    dst: Int32Array,
+    port: Int32Array, // -1: null
+    trace: Float64Array, // -1: null
+    parent: Float64Array, // -1: null
+    lat: Float64Array, // ms, -1: null
+    ptype: Uint8Array,
+    plen: Float64Array, // -1: null
+    pnum: Float64Array, // the value of a scalar payload, if hasNum
+    hasNum: Uint8Array,
+    bytes: Float64Array, // -1: null
+    vstart: Float64Array, // first value in the values ring (running index)
+    vcount: Int32Array,
+};
+const COLUMN_NAMES = Object.keys(COLUMNS);
+
+/** Interning of strings to dense integers; `fresh()` returns the entries added since last call. */
+class Interner {
+    constructor(max) {
+        this.max = max;
+        this.ids = new Map();
+        this.list = [];
+        this.shipped = 0;
+    }
+    /** The id of s, or -1 when the table is full (the caller records null). */
+    id(s) {
+        let k = this.ids.get(s);
+        if (k === undefined) {
+            if (this.list.length >= this.max) return -1;
+            k = this.list.length;
+            this.ids.set(s, k);
+            this.list.push(s);
+        }
+        return k;
+    }
+    fresh() {
+        if (this.shipped === this.list.length) return null;
+        const out = this.list.slice(this.shipped);
+        this.shipped = this.list.length;
+        return out;
+    }
+}
+
 class RecordStore {
-    constructor(capacity) {
+    /**
+     * @param {number} capacity records
+     * @param {number} valuesCapacity numeric leaves of object payloads held by queued records
+     */
+    constructor(capacity, valuesCapacity) {
         this.capacity = capacity;
-        this.kind = new Uint8Array(capacity);
-        this.t = new Float64Array(capacity); // performance.now() ms at creation
-        this.src = new Array(capacity).fill(null);
-        this.dst = new Array(capacity).fill(null);
-        this.port = new Int32Array(capacity); // -1: null
-        this.trace = new Float64Array(capacity); // -1: null
-        this.parent = new Float64Array(capacity); // -1: null
-        this.lat = new Float64Array(capacity); // ms, -1: null
-        this.ptype = new Uint8Array(capacity);
-        this.plen = new Float64Array(capacity); // -1: null
-        this.pnum = new Float64Array(capacity); // the value of a scalar payload, if hasNum
-        this.hasNum = new Uint8Array(capacity);
-        this.pvals = new Array(capacity).fill(""); // JSON fragment of an object's numeric leaves
-        this.bytes = new Float64Array(capacity); // -1: null
-        this.error = new Array(capacity).fill(null);
-        this.extra = new Array(capacity).fill(null); // stats counters
+        for (const name of COLUMN_NAMES) this[name] = new COLUMNS[name](capacity);
+        this.vcap = valuesCapacity;
+        this.vals = new Float64Array(valuesCapacity);
+        this.vkey = new Int32Array(valuesCapacity);
+        this.vnext = 0;
+        this.texts = new Map(); // seq -> error text
+        this.stats = new Map(); // seq -> counters of a stats record
+        this.nodeIds = new Interner(1 << 20);
         this.first = 1;
         this.next = 1;
         this.dropped = 0;
@@ -52,18 +101,19 @@ class RecordStore {
         return this.next - this.first;
     }
 
+    slot(seq) {
+        return seq % this.capacity;
+    }
+
     /** Start a record: assigns its seq, resets its slot; evicts the oldest record when full. */
     alloc(kind, t) {
         const seq = this.next++;
-        if (seq - this.first >= this.capacity) {
-            this.first++;
-            this.dropped++;
-        }
+        if (seq - this.first >= this.capacity) this.evictOldest();
         const i = seq % this.capacity;
         this.kind[i] = kind;
         this.t[i] = t;
-        this.src[i] = null;
-        this.dst[i] = null;
+        this.src[i] = -1;
+        this.dst[i] = -1;
         this.port[i] = -1;
         this.trace[i] = -1;
         this.parent[i] = -1;
@@ -71,31 +121,115 @@ class RecordStore {
         this.ptype[i] = 0;
         this.plen[i] = -1;
         this.hasNum[i] = 0;
-        this.pvals[i] = "";
         this.bytes[i] = -1;
-        this.error[i] = null;
-        this.extra[i] = null;
+        this.vstart[i] = this.vnext;
+        this.vcount[i] = 0;
         return seq;
     }
 
-    slot(seq) {
-        return seq % this.capacity;
+    evictOldest() {
+        const seq = this.first++;
+        this.dropped++;
+        if (this.texts.size > 0) this.texts.delete(seq);
+        if (this.stats.size > 0) this.stats.delete(seq);
     }
 
-    /** Take up to n oldest seqs out of the queue: returns [from, to). */
+    node(i, column, id) {
+        this[column][i] = id === null || id === undefined ? -1 : this.nodeIds.id(id);
+    }
+
+    /** Append a numeric leaf (path id, value) to record slot i (the newest record). */
+    addValue(i, key, value) {
+        // the values of the oldest queued records are overwritten last: evict them first
+        while (this.size > 1 && this.vnext - this.vstart[this.first % this.capacity] >= this.vcap) {
+            this.evictOldest();
+        }
+        const j = this.vnext % this.vcap;
+        this.vals[j] = value;
+        this.vkey[j] = key;
+        this.vnext++;
+        this.vcount[i]++;
+    }
+
+    /**
+     * Cut the up to n oldest records out of the queue as a self-contained batch: copies of the
+     * column slices, all in one ArrayBuffer (`batch.buffer`, cheap to transfer to a worker).
+     */
     take(n) {
         const from = this.first;
-        const to = Math.min(this.next, from + n);
+        // a batch does not wrap around the end of the ring (so its columns are plain slices)
+        const toEnd = this.capacity - (from % this.capacity);
+        const to = Math.min(this.next, from + n, from + toEnd);
         this.first = to;
-        return [from, to];
+        const a = from % this.capacity;
+        const count = to - from;
+        let v0 = 0;
+        let nv = 0;
+        if (count > 0) {
+            v0 = this.vstart[a];
+            nv = this.vstart[a + count - 1] + this.vcount[a + count - 1] - v0;
+        }
+        let bytes = 0;
+        for (const name of COLUMN_NAMES) bytes += align8(count * COLUMNS[name].BYTES_PER_ELEMENT);
+        bytes += nv * 8 + align8(nv * 4);
+        const buffer = new ArrayBuffer(bytes);
+        const batch = { seq0: from, n: count, buffer, texts: null, stats: null, vals: null, vkey: null };
+        let off = 0;
+        for (const name of COLUMN_NAMES) {
+            const Ctor = COLUMNS[name];
+            const view = new Ctor(buffer, off, count);
+            view.set(this[name].subarray(a, a + count));
+            batch[name] = view;
+            off += align8(count * Ctor.BYTES_PER_ELEMENT);
+        }
+        batch.vals = new Float64Array(buffer, off, nv);
+        ringCopy(this.vals, v0, nv, batch.vals);
+        off += nv * 8;
+        batch.vkey = new Int32Array(buffer, off, nv);
+        ringCopy(this.vkey, v0, nv, batch.vkey);
+        if (this.texts.size > 0) batch.texts = takeRange(this.texts, from, to);
+        if (this.stats.size > 0) batch.stats = takeRange(this.stats, from, to);
+        return batch;
     }
 
-    /** Forget everything queued (counted as dropped by the caller). */
+    /** Forget everything queued; returns how many records that was. */
     clear() {
         const n = this.size;
         this.first = this.next;
+        this.texts.clear();
+        this.stats.clear();
         return n;
     }
 }
 
-module.exports = { RecordStore, KIND, KIND_NAMES, PTYPE, PTYPE_NAMES };
+function align8(n) {
+    return (n + 7) & ~7;
+}
+
+/** Copy n entries of a ring array starting at running index v0 into out. */
+function ringCopy(arr, v0, n, out) {
+    const cap = arr.length;
+    const a = v0 % cap;
+    if (a + n <= cap) {
+        out.set(arr.subarray(a, a + n));
+    } else {
+        out.set(arr.subarray(a, cap), 0);
+        out.set(arr.subarray(0, n - (cap - a)), cap - a);
+    }
+}
+
+function takeRange(map, from, to) {
+    let out = null;
+    for (const [seq, v] of map) {
+        if (seq < to) {
+            if (seq >= from) {
+                if (out === null) out = {};
+                out[seq] = v;
+            }
+            map.delete(seq);
+        }
+    }
+    return out;
+}
+
+module.exports = { RecordStore, Interner, KIND, KIND_NAMES, PTYPE, PTYPE_NAMES, COLUMN_NAMES };

@@ -1,16 +1,23 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { projectPayload } = require("../lib/project");
+const { Projector } = require("../lib/project");
 const { RecordStore, KIND, PTYPE_NAMES } = require("../lib/store");
 
 const OPTS = { payloadDepth: 4, payloadLeaves: 32, payloadBudget: 256 };
 
 function project(payload, opts = OPTS) {
-    const s = new RecordStore(4);
+    const s = new RecordStore(4, 64);
+    const p = new Projector(opts);
     const i = s.slot(s.alloc(KIND.deliver, 0));
-    projectPayload(s, i, payload, opts);
-    const values = s.hasNum[i] ? { payload: s.pnum[i] } : JSON.parse(`{${s.pvals[i]}}`);
+    p.project(s, i, payload);
+    let values = {};
+    if (s.hasNum[i]) values = { payload: s.pnum[i] };
+    const keys = p.paths.list;
+    for (let k = 0; k < s.vcount[i]; k++) {
+        const j = s.vstart[i] + k;
+        values = { ...values, ...JSON.parse(`{${keys[s.vkey[j]]}${s.vals[j]}}`) };
+    }
     const len = s.plen[i] < 0 ? null : s.plen[i];
     return { type: PTYPE_NAMES[s.ptype[i]], len, values, bytes: s.bytes[i] };
 }

@@ -53,7 +53,7 @@ async function records(tap, transport) {
 
 test("hooks are registered with the label and removed on stop", async () => {
     const { tap, hooks } = makeTap();
-    assert.deepEqual([...hooks.byId.keys()].sort(), ["onComplete.nodered-causal", "onReceive.nodered-causal", "postDeliver.nodered-causal"]);
+    assert.deepEqual([...hooks.byId.keys()].sort(), ["onReceive.nodered-causal", "postDeliver.nodered-causal"]);
     await tap.stop(100);
     assert.equal(hooks.byId.size, 0);
 });
@@ -167,8 +167,9 @@ test("full queue drops the oldest and counts; handlers never block", async () =>
     await until(() => tap.store.size === 40);
     const c = tap.counters();
     assert.equal(c.recorded, 500);
-    // the first flush (after the burst) took one batch of 10 into flight; the rest waits
-    assert.equal(c.queue, 40);
+    // the first flush (after the burst) took one batch of 10 into flight; 40 wait in the queue
+    assert.equal(tap.store.size, 40);
+    assert.equal(c.queue, 50);
     assert.equal(c.dropped, 450);
     transport.release();
     await tap.stop(1000);
@@ -236,4 +237,70 @@ test("errors only logged (no catch node) are recorded from the runtime log, once
         ["fn", "Error: boom", recs[0].seq],
         ["other", "connection refused", null],
     ]);
+});
+
+test("the worker-thread shipper ships the same records as the inline one", async () => {
+    const run = async (worker) => {
+        const cfg = resolveConfig({ transport: "memory", instance: "w", flushMs: 5, statsMs: 60000, worker, batchSize: 7 }, {});
+        const hooks = new FakeHooks();
+        const tap = new Tap(cfg, { hooks, log: quietLog, boot: "b00t" });
+        tap.start();
+        for (let k = 0; k < 50; k++) {
+            hooks.fire("postDeliver", { msg: { payload: { v: k, s: "x", n: [k, true] } }, source: { id: "a", port: 0 }, destination: { id: `n${k % 3}` } });
+        }
+        await tap.stop(2000);
+        return tap.shipper;
+    };
+    const inline = await run(false);
+    const t0 = Date.now();
+    const worker = await run(true);
+    assert.equal(worker.mode, "worker");
+    const now = Date.now();
+    for (const b of worker.memory) {
+        for (const m of b.matchAll(/"ts_ns":(\d+)/g)) {
+            const ms = Number(BigInt(m[1]) / 1000000n);
+            assert.ok(ms >= t0 - 2 && ms <= now + 2, `${ms} not in [${t0}, ${now}]: the worker must use the recording thread's clock`);
+        }
+    }
+    const norm = (recs) => recs.map((r) => ({ ...r, ts_ns: 0 }));
+    const inlineRecs = norm(inline.transport.records());
+    const workerRecs = norm(worker.memory.flatMap((b) => JSON.parse(b)));
+    assert.equal(workerRecs.length, 51);
+    assert.deepEqual(workerRecs.map((r) => r.payload && r.payload.values), inlineRecs.map((r) => r.payload && r.payload.values));
+    assert.deepEqual(workerRecs.slice(0, 50), inlineRecs.slice(0, 50));
+    assert.deepEqual(workerRecs[49].payload.values, { "payload.v": 49, "payload.n[0]": 49, "payload.n[1]": 1 });
+    assert.equal(worker.dropped, 0);
+});
+
+test("sync lineage: sends during the input handler and forwarded objects link, async new objects are roots", async () => {
+    const { tap, hooks, transport } = makeTap({ lineage: "sync" });
+    assert.ok(hooks.has("postReceive.nodered-causal"));
+    const post = (msg, id) => hooks.fire("postReceive", { msg, destination: { id, node: node(id) } });
+    let done = false;
+    const root = { payload: 1 };
+    hooks.fire("postDeliver", { msg: root, source: { id: "inj", port: 0 }, destination: { id: "fn" }, cloneMessage: false });
+    setImmediate(() => {
+        hooks.fire("onReceive", { msg: root, destination: { id: "fn", node: node("fn") } });
+        // synchronous new object: linked
+        hooks.fire("postDeliver", { msg: { payload: 2 }, source: { id: "fn", port: 0 }, destination: { id: "a" }, cloneMessage: false });
+        // an error caught by a catch node in the middle of the handler keeps fn's context
+        const copy = { payload: 1, error: { message: "x", source: { id: "fn" } } };
+        hooks.fire("onReceive", { msg: copy, destination: { id: "c", node: node("c", "catch") } });
+        post(copy, "c");
+        hooks.fire("postDeliver", { msg: { payload: 3 }, source: { id: "fn", port: 0 }, destination: { id: "b" }, cloneMessage: false });
+        post(root, "fn");
+        setTimeout(() => {
+            // later, a new object: unknown context -> root; the forwarded original: linked
+            hooks.fire("postDeliver", { msg: { payload: 4 }, source: { id: "fn", port: 0 }, destination: { id: "d" }, cloneMessage: false });
+            hooks.fire("postDeliver", { msg: root, source: { id: "fn", port: 0 }, destination: { id: "e" }, cloneMessage: false });
+            done = true;
+        }, 2);
+    });
+    await until(() => done);
+    const recs = await records(tap, transport);
+    const by = Object.fromEntries(recs.filter((r) => r.kind === "deliver").map((r) => [r.dst, r]));
+    const first = by.fn.seq;
+    assert.deepEqual(["a", "b", "d", "e"].map((d) => by[d].parent), [first, first, null, first]);
+    assert.equal(by.c.src, "fn");
+    assert.equal(by.c.parent, first);
 });
