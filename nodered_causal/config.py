@@ -21,6 +21,10 @@ Who reads what (``EnvVar.reader``):
 
    Admin API URL of the Node-RED instance to analyse (default ``http://127.0.0.1:1880``).
 
+.. envvar:: NODERED_CAUSAL_NODERED_PASSWORD
+
+   Admin API password used with ``--username`` (``nodered-causal graph --url``); no default.
+
 .. envvar:: NODERED_CAUSAL_MQTT_URL
 
    Broker the collector subscribes to for tap records (default ``mqtt://127.0.0.1:1883``).
@@ -123,6 +127,7 @@ __all__ = [
     "FLOW_SEED",
     "HTTP_ADDR",
     "MQTT_URL",
+    "NODERED_PASSWORD",
     "NODERED_URL",
     "PREFIX",
     "REPORT_ADDR",
@@ -175,6 +180,9 @@ CACHE = EnvVar("NODERED_CAUSAL_CACHE", None, "cli", "cache root for Node-RED/Nod
 NODERED_URL = EnvVar(
     "NODERED_CAUSAL_NODERED_URL", "http://127.0.0.1:1880", "cli", "Node-RED admin API URL"
 )
+NODERED_PASSWORD = EnvVar(
+    "NODERED_CAUSAL_NODERED_PASSWORD", None, "cli", "Admin API password for --username"
+)
 MQTT_URL = EnvVar(
     "NODERED_CAUSAL_MQTT_URL", "mqtt://127.0.0.1:1883", "cli", "broker the collector reads"
 )
@@ -208,6 +216,7 @@ ENV_VARS: Mapping[str, EnvVar] = {
     for v in (
         CACHE,
         NODERED_URL,
+        NODERED_PASSWORD,
         MQTT_URL,
         HTTP_ADDR,
         STORE,

@@ -141,7 +141,7 @@ def _prepare(
 ) -> _Prepared:
     import numpy as np
 
-    target = str(target)
+    target = g.resolve(dag, str(target))
     sub = g.ancestor_graph(dag, target)
     cols = [g.node_columns(f, sub, metric) for f in frames]
     for f, name in zip(cols, names, strict=True):
@@ -438,7 +438,7 @@ def attribute_shift(
 
     cfg = config or AttributionConfig()
     started = time.perf_counter()
-    target = str(target)
+    target = g.resolve(dag, str(target))
     d0, d1 = _metric_data(baseline, metric, cfg), _metric_data(incident, metric, cfg)
     prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"))
     s = prep.structure
@@ -521,7 +521,7 @@ def attribute_anomaly(
 
     cfg = config or AttributionConfig()
     started = time.perf_counter()
-    target = str(target)
+    target = g.resolve(dag, str(target))
     rows = anomalous_rows.to_frame().T if isinstance(anomalous_rows, pd.Series) else anomalous_rows
     d_norm, d_anom = _metric_data(normal, metric, cfg), _metric_data(rows, metric, cfg)
     if len(d_anom) == 0:

@@ -14,12 +14,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "analysis_dag",
     "ancestor_graph",
     "contract",
     "node_columns",
     "node_label",
     "node_labels",
     "require_target",
+    "resolve",
     "topological",
 ]
 
@@ -28,10 +30,30 @@ logger = logging.getLogger(__name__)
 _SUM_METRICS = ("throughput", "errors")
 
 
+def resolve(dag: nx.DiGraph, node: str) -> str:
+    """``node`` itself, or the condensed node whose ``members`` contain it."""
+    if node in dag:
+        return node
+    for candidate, members in dag.nodes(data="members"):
+        if members and node in members:
+            return str(candidate)
+    raise AnalysisError(f"target node {node!r} is not in the flow's graph", node_id=node)
+
+
+def analysis_dag(data: Mapping[str, Any]) -> nx.DiGraph:
+    """The analysis DAG from a stored node-link DAG (a run's ``dag``): junctions contracted and
+    cycles condensed with the importer's passes when they are available."""
+    graph = nx.node_link_graph(data, edges="edges", directed=True)
+    try:
+        from nodered_causal.flows.dag import condense, contract_junctions  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # importer not installed: the graph as stored
+        return graph
+    return condense(contract_junctions(graph))  # type: ignore[no-any-return, unused-ignore]
+
+
 def ancestor_graph(dag: nx.DiGraph, target: str) -> nx.DiGraph:
     """``target`` and its ancestors; :class:`CycleError` if that part has a cycle."""
-    if target not in dag:
-        raise AnalysisError(f"target node {target!r} is not in the flow's graph", node_id=target)
+    target = resolve(dag, target)
     nodes = nx.ancestors(dag, target) | {target}
     sub = nx.DiGraph(dag.subgraph(nodes))
     if not nx.is_directed_acyclic_graph(sub):

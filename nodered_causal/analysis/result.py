@@ -71,6 +71,45 @@ class Attribution:
         """JSON (NaN/inf become ``null``), keys as the dataclass fields plus ``verdict``."""
         return json.dumps(self.to_dict(), indent=indent)
 
+    def to_text(self, *, top: int = 10) -> str:
+        """A plain aligned report: header, verdict, the ``top`` ranked nodes, baselines, notes."""
+        unit = "nats" if self.method == "distribution_change" else "target units"
+        sizes = ", ".join(f"{v} {k}" for k, v in self.dataset_sizes.items())
+        lines = [
+            f"target {self.target} ({self.labels.get(self.target, self.target)}), "
+            f"metric {self.metric}, {self.method} [{self.engine}], rows: {sizes}, "
+            f"{self.runtime_s:.2f} s",
+            f"total {self.total:.4g} {unit}; {self.verdict}",
+            "",
+        ]
+        header = ("rank", "node", "score", "interval", "p-value", "changed", "blamed", "label")
+        rows = [header]
+        for rank, node in enumerate(self.ranking[:top], start=1):
+            low, high = self.intervals.get(node, (math.nan, math.nan))
+            interval = "" if math.isnan(low) else f"[{low:.4g}, {high:.4g}]"
+            rows.append(
+                (
+                    str(rank),
+                    node,
+                    f"{self.scores.get(node, math.nan):.4g}",
+                    interval,
+                    f"{self.p_values.get(node, math.nan):.2g}",
+                    "yes" if node in self.changed_mechanisms else "",
+                    "***" if node in self.blamed else "",
+                    self.labels.get(node, node),
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+        for row in rows:
+            cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        if len(self.ranking) > top:
+            lines.append(f"... {len(self.ranking) - top} more nodes")
+        for name, ranking in self.baselines.items():
+            lines.append(f"baseline {name}: {', '.join(ranking[:3]) or '(none)'}")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per node in ranking order (rank, score, interval, p_value, changed, blamed)."""
         import pandas as pd

@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Fault", "LinearModel", "linear_model", "simulate_records", "simulate_windows"]
+__all__ = [
+    "Fault",
+    "LinearModel",
+    "linear_model",
+    "simulate_records",
+    "simulate_windows",
+    "to_records",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -207,3 +214,21 @@ def simulate_windows(
             values = rng.normal(0.0, 1.0, n_windows) + noise
         data[name] = _apply_fault(values, name, fault, rng)
     return pd.DataFrame(data)
+
+
+def to_records(columns: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """Record columns back to v1 record objects (as the tap sends them), e.g. for a Store."""
+    keys = ("tap", "boot", "seq", "ts_ns", "kind", "src", "port", "dst", "trace", "parent",
+            "latency_ns", "bytes", "error")  # fmt: skip
+    paths = [k for k in columns if k == "payload" or k.startswith("payload.")]
+    out = []
+    for i in range(len(columns["seq"])):
+        rec: dict[str, Any] = {"v": 1, **{k: columns[k][i] for k in keys if k in columns}}
+        values = {p: columns[p][i] for p in paths if columns[p][i] is not None}
+        rec["payload"] = {
+            "type": "number" if values else "undefined",
+            "len": None,
+            "values": values,
+        }
+        out.append(rec)
+    return out

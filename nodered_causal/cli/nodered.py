@@ -21,7 +21,7 @@ examples:
   nodered-causal nodered start                              # Node-RED 4 on a free port
   nodered-causal nodered start --version 5 --port 1880 --flows flows/sensor-pipeline.json
   nodered-causal nodered start --tap mqtt://127.0.0.1:1883  # with the wire-tap plugin -> MQTT
-  nodered-causal nodered start --tap http://127.0.0.1:8765  # ... -> an HTTP collector
+  nodered-causal nodered start --tap http://127.0.0.1:8765 --tap-instance line1  # -> HTTP
   nodered-causal nodered start --user-dir ./nr --json       # keep the userDir; JSON line on start
 """
 
@@ -51,6 +51,11 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="load the wire-tap plugin sending to mqtt://HOST:PORT or http://HOST:PORT",
     )
+    start.add_argument(
+        "--tap-instance",
+        metavar="NAME",
+        help="tap instance name (the <tap> of nodered-causal/<tap>/records)",
+    )
     start.add_argument("--json", action="store_true", help="print one JSON line once running")
     start.set_defaults(func=run)
 
@@ -61,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     plugins = []
     settings: dict[str, Any] = {}
+    if args.tap_instance and not args.tap:
+        print("nodered start: error: --tap-instance needs --tap URL", file=sys.stderr)
+        return 2
     if args.tap:
-        settings = tap_settings(args.tap)
+        settings = tap_settings(
+            args.tap, **({"instance": args.tap_instance} if args.tap_instance else {})
+        )
         if not (PLUGIN_DIR / "package.json").exists():
             raise TapError(
                 f"--tap needs the wire-tap plugin, but {PLUGIN_DIR}/package.json is missing"

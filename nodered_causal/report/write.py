@@ -16,7 +16,7 @@ from pathlib import Path
 from nodered_causal.errors import ReportError
 from nodered_causal.report.draw import Blame, GraphLike, to_dot
 
-__all__ = ["render_png", "write_atomic"]
+__all__ = ["render_image", "render_png", "write_atomic"]
 
 
 
@@ -44,15 +44,27 @@ def render_png(
     fmt: str = "png",
 ) -> Path:
     """Render the blame-coloured flow drawing to ``path`` (``fmt`` png or svg) with graphviz."""
+    return write_atomic(path, render_image(graph, blame, highlight=highlight, fmt=fmt, what=path))
+
+
+def render_image(
+    graph: GraphLike,
+    blame: Mapping[str, Blame] | None = None,
+    *,
+    highlight: Iterable[str] = (),
+    fmt: str = "png",
+    what: str | os.PathLike[str] = "the drawing",
+) -> bytes:
+    """The flow drawing as ``fmt`` (png or svg) bytes, rendered by graphviz ``neato -n2``."""
     neato = shutil.which("neato")
     if neato is None:
         raise ReportError(
-            f"cannot write {path}: graphviz is not installed (apt-get install graphviz)"
+            f"cannot write {what}: graphviz is not installed (apt-get install graphviz)"
         )
     dot = to_dot(graph, blame, highlight=highlight)
     proc = subprocess.run(
         [neato, "-n2", f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False
     )
     if proc.returncode != 0:
-        raise ReportError(f"graphviz failed writing {path}: {proc.stderr.decode()[-500:]}")
-    return write_atomic(path, proc.stdout)
+        raise ReportError(f"graphviz failed writing {what}: {proc.stderr.decode()[-500:]}")
+    return proc.stdout

@@ -33,3 +33,9 @@ def test_help_has_examples(run_cli: Callable[..., subprocess.CompletedProcess[st
     res = run_cli("nodered", "start", "--help", timeout=60)
     assert res.returncode == 0
     assert "nodered-causal nodered start --tap mqtt://127.0.0.1:1883" in res.stdout
+
+
+def test_tap_instance_needs_tap(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    res = run_cli("nodered", "start", "--tap-instance", "x", timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip() == "nodered start: error: --tap-instance needs --tap URL"
