@@ -122,6 +122,21 @@ def _metric_data(data: Any, metric: str, cfg: AttributionConfig) -> pd.DataFrame
     return out
 
 
+def _is_clock(values: np.ndarray) -> bool:
+    """Strictly rising with the row index (corr > 0.999): a timestamp (an inject's default
+    payload) or a counter, not a quantity with a stable distribution to compare."""
+    import numpy as np
+
+    ok = ~np.isnan(values)
+    index, v = np.flatnonzero(ok).astype(float), values[ok]
+    if len(v) < 8:
+        return False
+    index -= index.mean()
+    v = v - v.mean()
+    denom = math.sqrt(float(index @ index) * float(v @ v))
+    return denom > 0 and float(index @ v) / denom > 0.999
+
+
 @dataclass(frozen=True)
 class _Prepared:
     graph: nx.DiGraph
@@ -149,30 +164,38 @@ def _prepare(
     notes: list[str] = []
     drop: list[str] = []
     off_path: list[str] = []
+    arrays = [{str(c): f[c].to_numpy(dtype=float) for c in f.columns} for f in cols]
+    empty = np.full(0, np.nan)
+    on_path = (
+        None
+        if drop_if_missing_in is None
+        else {str(c) for c in drop_if_missing_in.columns if drop_if_missing_in[c].notna().any()}
+    )
     for node in g.topological(sub):
         if node == target:
             continue
-        if drop_if_missing_in is not None and (
-            node not in drop_if_missing_in or drop_if_missing_in[node].isna().all()
-        ):
+        if on_path is not None and node not in on_path:
             drop.append(node)
             off_path.append(node)
             notes.append(f"{node}: not on the anomalous message's path, left out")
             continue
-        missing = [
-            name
-            for f, name in zip(cols, names, strict=True)
-            if node not in f or f[node].isna().all()
-        ]
+        columns = [a.get(node, empty) for a in arrays]
+        missing = [n for c, n in zip(columns, names, strict=True) if np.isnan(c).all()]
         if missing:
             drop.append(node)
             notes.append(f"{node}: no {metric} data in the {' and '.join(missing)} data, left out")
             continue
-        values = np.concatenate([f[node].to_numpy(dtype=float) for f in cols])
+        values = np.concatenate(columns)
         if np.nanstd(values) == 0:
             drop.append(node)
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
+        clocks = [_is_clock(c) for c in columns if np.count_nonzero(~np.isnan(c)) >= 8]
+        if metric.startswith("value") and clocks and all(clocks):
+            drop.append(node)
+            notes.append(
+                f"{node}: its {metric} only counts time (a timestamp or counter), left out"
+            )
     sub = g.contract(sub, drop)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}
@@ -310,7 +333,6 @@ def _marginal_baselines(
     s: linear.Structure, x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
 ) -> dict[str, tuple[str, ...]]:
     import numpy as np
-    from scipy import stats
 
     m = len(s.nodes)
     mu0, mu1 = np.nanmean(x0, axis=0), np.nanmean(x1, axis=0)
@@ -319,15 +341,16 @@ def _marginal_baselines(
     z = np.abs(mu1 - mu0) / sd0
     order = sorted(range(m), key=lambda i: (-z[i], s.nodes[i]))
     shifted = set()
-    for i in range(m):
-        a, b = x0[:, i][~np.isnan(x0[:, i])], x1[:, i][~np.isnan(x1[:, i])]
-        if min(len(a), len(b)) < cfg.min_rows:
-            continue
-        p_mean = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-        p_var = float(stats.levene(a, b, center="median").pvalue)
-        p = min(1.0, 2 * min(np.nan_to_num(p_mean, nan=1.0), np.nan_to_num(p_var, nan=1.0)))
-        sd_ratio = abs(math.log((np.std(b) + 1e-12) / (np.std(a) + 1e-12)))
-        if p <= cfg.alpha / m and max(z[i], sd_ratio) >= cfg.min_effect:
+    none = np.zeros((0, 0))
+    for i in range(m):  # the same test as a root's mechanism: did the node's own column move?
+        test = linear.mechanism_test(
+            x0[:, i],
+            none.reshape(len(x0), 0),
+            x1[:, i],
+            none.reshape(len(x1), 0),
+            min_rows=cfg.min_rows,
+        )
+        if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect:
             shifted.add(i)
     ancestors = _ancestor_sets(s)
     upstream = sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), i))

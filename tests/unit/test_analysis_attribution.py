@@ -23,7 +23,7 @@ from nodered_causal.analysis import (
     synthetic,
 )
 from nodered_causal.errors import AnalysisError, CycleError, MissingDataError
-from tests.unit.analysis_support import SENSOR_SENDERS, flow_dag
+from tests.unit.analysis_support import FLOWS, SENSOR_SENDERS, flow_dag
 
 WINDOWS = 200
 FAULTS = (("bias", 0.5), ("scale", 1.5), ("noise", 2.0))
@@ -120,6 +120,21 @@ def test_constant_and_silent_columns_are_left_out_with_a_note() -> None:
     )
 
 
+def test_timestamp_payloads_are_left_out() -> None:
+    """An inject's default payload is Date.now(): it only counts time, never a cause to compare."""
+    chain = nx.DiGraph([("clock", "read"), ("read", "out")])
+    rng = np.random.default_rng(1)
+
+    def run(start: float, bias: float) -> pd.DataFrame:
+        read = rng.normal(size=200) + bias
+        out = read + rng.normal(scale=0.2, size=200)
+        return pd.DataFrame({"clock": start + 1000.0 * np.arange(200), "read": read, "out": out})
+
+    result = attribute_shift(chain, run(1.7e12, 0.0), run(1.8e12, 1.0), "out")
+    assert result.blamed == ("read",)
+    assert "clock: its value only counts time (a timestamp or counter), left out" in result.notes
+
+
 def test_cycle_upstream_of_target_is_an_error() -> None:
     loop = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "b"), ("c", "d")])
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 4)), columns=list("abcd"))
@@ -142,28 +157,21 @@ def test_unknown_target_and_missing_target_data(dag: nx.DiGraph) -> None:
         attribute_shift(dag, frame, frame, "sink")
 
 
-def _subflow_dag() -> nx.DiGraph:
-    """inject -> [subflow instance 'smoother' (inst1): inner 'avg' -> 'round'] -> debug."""
-    dag = nx.DiGraph()
-    dag.add_node("in", type="inject", name="tick", subflow_path=[])
-    dag.add_node("inst1", type="subflow:sf1", name="smoother", subflow_path=[])
-    dag.add_node("inst1-avg", type="function", name="avg", subflow_path=["inst1"])
-    dag.add_node("inst1-round", type="function", name="round", subflow_path=["inst1"])
-    dag.add_node("out", type="debug", name="show", subflow_path=[])
-    nx.add_path(dag, ["in", "inst1", "inst1-avg", "inst1-round", "out"], kind="wire", port=0)
-    return dag
-
-
 def test_subflow_internal_culprit_named_with_instance() -> None:
-    dag = _subflow_dag()
+    """flows/bottling-line.json runs one calibration subflow twice (°C → °F, bar → psi): a fault
+    inside the psi instance is blamed on that instance's inner node, named with the instance."""
+    dag = flow_dag(FLOWS / "bottling-line.json")
+    culprit = "bt_cal_psi-sf_cal_fn"
     base = synthetic.simulate_records(dag, n_windows=WINDOWS, seed=1)
     incident = synthetic.simulate_records(
-        dag, n_windows=WINDOWS, seed=2, fault=synthetic.Fault("inst1-avg", "bias", 0.5)
+        dag, n_windows=WINDOWS, seed=2, fault=synthetic.Fault(culprit, "bias", 0.5)
     )
-    result = attribute_shift(dag, base, incident, "out")
-    assert result.blamed == ("inst1-avg",)
-    assert result.labels["inst1-avg"] == "avg (function) in subflow instance smoother [inst1]"
-    assert result.verdict == "blamed: avg (function) in subflow instance smoother [inst1]"
+    result = attribute_shift(dag, base, incident, "bt_dashboard")
+    assert result.blamed == (culprit,)
+    label = "gain & offset (function) in subflow instance bar → psi [bt_cal_psi]"
+    assert result.labels[culprit] == label
+    assert result.verdict == f"blamed: {label}"
+    assert "bt_cal_temp-sf_cal_fn" not in result.changed_mechanisms
 
 
 def test_anomalous_messages_are_explained(dag: nx.DiGraph) -> None:
