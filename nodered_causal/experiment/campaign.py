@@ -100,6 +100,7 @@ class CaseResult:
     rank_of_true: int | None
     baseline_ranks: dict[str, int | None]
     seconds: float
+    rank_in_ranking: int | None = None  # position in the full ranking, blamed or not
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,12 @@ class CampaignResult:
             }
             for n in names
         }
+        ranked = [c.rank_in_ranking for c in self.cases]
         return {
             "ac1": ac_at_k(ranks, 1),
             "ac3": ac_at_k(ranks, 3),
+            "ac1_ranked": ac_at_k(ranked, 1),
+            "ac3_ranked": ac_at_k(ranked, 3),
             "specificity": specificity([c.blamed for c in self.no_fault]),
             "n_cases": len(self.cases),
             "n_no_fault": len(self.no_fault),
@@ -236,6 +240,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
             for name, r in attr.baselines.items()
         },
         seconds=round(time.monotonic() - started, 2),
+        rank_in_ranking=rank_of_true([r[0] for r in ranking], truth) if truth else None,
     )
 
 

@@ -103,6 +103,13 @@ def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
     assert summary["ac1"] == 0.75
     assert summary["specificity"] == 1.0
     assert result.cases[0].rank_of_true is None  # the wrong node alone was blamed
+    # the fake ranks "src" second behind a wrong culprit: in the full ranking the true node is
+    # then 2nd if it is src, absent otherwise; the right cases rank it 1st
+    first = result.cases[0]
+    assert first.rank_in_ranking == (2 if first.node == "src" else None)
+    assert [c.rank_in_ranking for c in result.cases[1:]] == [1, 1, 1]
+    assert summary["ac1_ranked"] == 0.75
+    assert summary["ac3_ranked"] == (1.0 if first.node == "src" else 0.75)
     assert result.cases[1].metric == "throughput"
     # every injection is followed by a restore, before attribution
     assert lab.calls.count("restore") == sum(1 for c in lab.calls if c.startswith("inject"))
