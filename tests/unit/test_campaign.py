@@ -80,6 +80,8 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
     assert "j1" not in {c.node for c in faulted}  # pass-through nodes are never faulted
     assert {c.node for c in faulted if c.fault == "bias:2"} == {"src", "gen", "calib", "route"}
     assert [c.metric for c in faulted][:2] == ["value", "value"]
+    noisy = plan_cases(CANDIDATES, n_cases=1, faults=["noise:1"], n_no_fault=0, seed=7)
+    assert noisy[0].metric == "value_p95"
     drops = plan_cases(CANDIDATES, n_cases=5, faults=["drop:0.5"], n_no_fault=0, seed=7)
     assert {c.node for c in drops} == {"tick", "src", "gen", "calib", "route"}  # injects too
     for seed in range(20):  # kinds with different eligible nodes never share a draw
