@@ -21,9 +21,17 @@ Who reads what (``EnvVar.reader``):
 
    Admin API URL of the Node-RED instance to analyse (default ``http://127.0.0.1:1880``).
 
+.. envvar:: NODERED_CAUSAL_NODERED_TOKEN
+
+   Admin API bearer token, when the instance has adminAuth on.
+
+.. envvar:: NODERED_CAUSAL_NODERED_USERNAME
+
+   Admin API user name (with ``NODERED_CAUSAL_NODERED_PASSWORD``; the CLI logs in for a token).
+
 .. envvar:: NODERED_CAUSAL_NODERED_PASSWORD
 
-   Admin API password used with ``--username`` (``nodered-causal graph --url``); no default.
+   Admin API password. Prefer this variable to ``--password``, which shells keep in history.
 
 .. envvar:: NODERED_CAUSAL_MQTT_URL
 
@@ -128,7 +136,9 @@ __all__ = [
     "HTTP_ADDR",
     "MQTT_URL",
     "NODERED_PASSWORD",
+    "NODERED_TOKEN",
     "NODERED_URL",
+    "NODERED_USERNAME",
     "PREFIX",
     "REPORT_ADDR",
     "REPORT_DIR",
@@ -180,9 +190,9 @@ CACHE = EnvVar("NODERED_CAUSAL_CACHE", None, "cli", "cache root for Node-RED/Nod
 NODERED_URL = EnvVar(
     "NODERED_CAUSAL_NODERED_URL", "http://127.0.0.1:1880", "cli", "Node-RED admin API URL"
 )
-NODERED_PASSWORD = EnvVar(
-    "NODERED_CAUSAL_NODERED_PASSWORD", None, "cli", "Admin API password for --username"
-)
+NODERED_TOKEN = EnvVar("NODERED_CAUSAL_NODERED_TOKEN", None, "cli", "Admin API bearer token")
+NODERED_USERNAME = EnvVar("NODERED_CAUSAL_NODERED_USERNAME", None, "cli", "Admin API user")
+NODERED_PASSWORD = EnvVar("NODERED_CAUSAL_NODERED_PASSWORD", None, "cli", "Admin API password")
 MQTT_URL = EnvVar(
     "NODERED_CAUSAL_MQTT_URL", "mqtt://127.0.0.1:1883", "cli", "broker the collector reads"
 )
@@ -216,6 +226,8 @@ ENV_VARS: Mapping[str, EnvVar] = {
     for v in (
         CACHE,
         NODERED_URL,
+        NODERED_TOKEN,
+        NODERED_USERNAME,
         NODERED_PASSWORD,
         MQTT_URL,
         HTTP_ADDR,

@@ -4,8 +4,8 @@ Every error the library raises on purpose derives from :class:`NoderedCausalErro
 to ``ErrorName: message`` on stderr and exit code 2 (input/usage) or 1 (a run that failed)::
 
     NoderedCausalError
-    ├── FlowError                  a flow export is malformed or inconsistent (file, node, type, tab)
-    │   ├── FlowParseError         not JSON, not a list of nodes, node without id, duplicate ids, ...
+    ├── FlowError                  a flow export is malformed or inconsistent (file, node, tab)
+    │   ├── FlowParseError         not JSON, not a list of nodes, no id, duplicate ids, ...
     │   └── UnknownWireTargetError a wire to a missing id, raised instead of warned under --strict
     ├── NodeRedError               talking to a Node-RED instance failed (url, action)
     │   ├── NodeRedConnectionError connection refused, timeout, not Node-RED at all

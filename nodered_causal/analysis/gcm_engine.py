@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from nodered_causal.analysis.attribution import AttributionConfig, _Prepared
 
-__all__ = ["ShiftOutput", "anomaly", "shift"]
+__all__ = ["ShiftOutput", "anomaly", "set_linear_mechanisms", "shift"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +113,22 @@ def _model(
                 )
             notes.append("auto mechanisms (gcm.evaluate_causal_model): " + _summary(model, summary))
         return model
-    for node in s.nodes:
+    set_linear_mechanisms(model)
+    return model
+
+
+def set_linear_mechanisms(model: Any) -> None:
+    """Empirical distributions at the roots, linear additive-noise models everywhere else."""
+    from dowhy import gcm
+
+    graph = model.graph
+    for node in graph.nodes:
         if graph.in_degree(node) == 0:
             model.set_causal_mechanism(node, gcm.EmpiricalDistribution())
         else:
             model.set_causal_mechanism(
                 node, gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor())
             )
-    return model
 
 
 def _summary(model: Any, evaluation: Any) -> str:

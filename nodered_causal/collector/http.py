@@ -53,7 +53,7 @@ class HttpIngest:
         self.write_timeout = write_timeout
         handler = type("Handler", (_Handler,), {"ingest": self})
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _Server((host, port), handler)
         except OSError as exc:
             raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
         self._server.daemon_threads = True
@@ -81,6 +81,14 @@ class HttpIngest:
         self._server.shutdown()
         self._server.server_close()
         return self.writer.shutdown(timeout)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A tap that goes away mid keep-alive (Node-RED stopping) is normal: log, don't print."""
+        logger.debug("connection from %s ended abruptly", client_address, exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -455,9 +455,17 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------
 
     def record_columns(
-        self, run: str | Run, kinds: Iterable[str] = ("deliver", "error")
+        self,
+        run: str | Run,
+        kinds: Iterable[str] = ("deliver", "error"),
+        *,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
     ) -> dict[str, list[Any]]:
         """The run's records of ``kinds`` as columns, in arrival order.
+
+        ``since_ns``/``until_ns`` keep only records the tap stamped in ``[since_ns, until_ns)``
+        (a time slice of a long recording).
 
         Keys: :data:`RECORD_KEYS`, then one per payload value path the run has (None where a
         record has no such value); with ``"stats"`` in ``kinds`` also ``recorded, dropped,
@@ -485,8 +493,8 @@ class Store:
             marks = ", ".join("?" * len(kinds))
             rows = conn.execute(
                 f"SELECT {', '.join(select)} FROM records "
-                f"WHERE run_id = ? AND kind IN ({marks}) ORDER BY id",
-                (run_id, *kinds),
+                f"WHERE run_id = ? AND kind IN ({marks}) AND ts_ns >= ? AND ts_ns < ? ORDER BY id",
+                (run_id, *kinds, since_ns or 0, until_ns if until_ns is not None else 2**63 - 1),
             ).fetchall()
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in select]
         stream_col = columns[0]

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: Node types that only forward messages: faulting them is faulting their upstream node.
 PASS_THROUGH_TYPES = frozenset({"junction", "link out", "link in", "link call"})
+#: Fault kinds an ``inject`` node cannot show: its payload is usually a timestamp nobody reads,
+#: and a root node has no receive-to-send latency. Injects only get ``drop`` and ``error``.
+TRIGGER_ONLY_KINDS = frozenset({"drop", "error"})
 #: Metric the analysis should look at for each fault kind.
 METRIC_FOR_KIND = {
     "bias": "value", "scale": "value", "noise": "value", "constant": "value",
@@ -70,6 +73,9 @@ class Lab(Protocol):
     def attribute(
         self, baseline: str, incident: str, target: str, *, metric: str, seed: int
     ) -> LabAttribution: ...
+    def aliases(self, node: str) -> list[str]:
+        """Ids standing for ``node`` in rankings (itself, or the cycle it was condensed into)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -142,24 +148,32 @@ def plan_cases(
     """Draw ``n_cases`` (node, fault) pairs and ``n_no_fault`` no-fault cases, reproducibly.
 
     ``candidates`` are ``(node_id, type, is_source)`` of the target's ancestors; pass-through nodes
-    are skipped and ``shift:...`` faults only go to sources. Fault kinds are cycled so every kind
+    are skipped, ``inject`` triggers only get ``drop``/``error`` faults, and ``shift:...`` faults
+    only go to sources. Fault kinds are cycled so every kind
     gets its share, nodes are drawn without replacement until each was used once.
     """
+    candidates = list(candidates)
     pool = sorted((n, s) for n, t, s in candidates if t not in PASS_THROUGH_TYPES)
+    triggers = {n for n, t, _ in candidates if t == "inject"}
     if not pool:
         raise ExperimentError("no node to fault: the target has no ancestors that transform data")
     parsed = [(f, parse_fault(f, field=field)) for f in faults]
     rng = random.Random(seed)
     specs: list[CaseSpec] = []
-    bags: dict[bool, list[str]] = {True: [], False: []}  # source_only -> nodes not yet drawn
+    bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
     for i in range(n_cases):
         text, fault = parsed[i % len(parsed)]
-        eligible = [n for n, is_source in pool if is_source or not fault.source_only]
+        eligible = [
+            n
+            for n, is_source in pool
+            if (is_source or not fault.source_only)
+            and (fault.kind in TRIGGER_ONLY_KINDS or n not in triggers)
+        ]
         if not eligible:
             raise ExperimentError(
                 f"fault {text!r} needs a source node among the target's ancestors"
             )
-        bag = bags[fault.source_only]
+        bag = bags.setdefault(tuple(eligible), [])
         if not bag:
             bag.extend(rng.sample(eligible, len(eligible)))
         node = bag.pop()
@@ -206,7 +220,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     attr = lab.attribute(base, incident, target, metric=case.metric, seed=case.seed)
     ranking = [list(r) for r in attr.ranking]
     blamed_order = [r[0] for r in attr.ranking if r[0] in set(attr.blamed)]
-    truth = case.node
+    truth = lab.aliases(case.node) if case.node else None
     return CaseResult(
         key=case.key,
         node=case.node,

@@ -381,6 +381,26 @@ class NodeRedClient:
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        body: Any = None,
+        ok: tuple[int, ...] = (),
+    ) -> tuple[int, Any]:
+        """Call another Admin API endpoint (e.g. a plugin's, below ``httpAdminRoot``) with this
+        client's auth and error translation; returns ``(status, parsed JSON or None)``. Statuses
+        in ``ok`` are returned instead of raised."""
+        kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+        resp = self._request(method, path, action, ok=ok, **kwargs)
+        if not resp.content:
+            return resp.status_code, None
+        if resp.status_code >= 400 and "json" not in resp.headers.get("Content-Type", ""):
+            return resp.status_code, None  # an allowed error status with an HTML page
+        return resp.status_code, self._json(resp, action)
+
     def _comms_url(self) -> str:
         parts = urlsplit(self.url)
         scheme = "wss" if parts.scheme == "https" else "ws"

@@ -52,6 +52,7 @@ __all__ = [
     "PLUGIN_DIR",
     "LocalNodeRed",
     "install_plugins",
+    "pack_plugin",
     "read_flows_file",
     "tap_settings",
 ]
@@ -377,6 +378,14 @@ def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: s
     for name, tgz in zip(names, tarballs, strict=True):
         deps[name] = f"file:{tgz}"
     pkg_json.write_text(json.dumps(manifest, indent=2))
+
+
+def pack_plugin(plugin: str | Path = PLUGIN_DIR, *, version: str = "4") -> Path:
+    """``npm pack`` a plugin package dir (cached by content) and return the ``.tgz``."""
+    pkg = Path(plugin).resolve()
+    if not (pkg / "package.json").exists():
+        raise RuntimeStartError(f"{pkg} is not an npm package (no package.json)")
+    return _pack([pkg], cache_dir() / "plugin-packs" / _content_hash([pkg], version))[0]
 
 
 def _pack(dirs: Sequence[Path], target: Path) -> list[Path]:

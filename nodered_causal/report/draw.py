@@ -82,19 +82,22 @@ class Layout:
     height: float = 0.0
 
 
-def _group(attrs: Mapping[str, Any]) -> str:
+def _group(attrs: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """Band title: the tab, then each subflow instance (by name) the node sits in."""
     tab = str(attrs.get("tab") or attrs.get("z") or "")
     path = attrs.get("subflow_path") or ()
     if isinstance(path, str):
         path = (path,) if path else ()
-    return " / ".join([tab, *[str(p) for p in path]]) if path else tab
+    return " / ".join([tab, *[names.get(str(p)) or str(p) for p in path]]) if path else tab
 
 
 def layout(graph: GraphLike) -> Layout:
     """Place every node at its editor x/y inside the band of its (tab, subflow instance) group."""
     raw: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-    for node_id, attrs in graph.nodes(data=True):
-        raw.setdefault(_group(attrs), []).append((str(node_id), attrs))
+    all_nodes = [(str(n), a) for n, a in graph.nodes(data=True)]
+    names = {n: str(a.get("name") or "") for n, a in all_nodes}
+    for node_id, attrs in all_nodes:
+        raw.setdefault(_group(attrs, names), []).append((node_id, attrs))
     nodes: list[DrawnNode] = []
     bands: list[tuple[str, float]] = []
     top = 0.0
@@ -146,6 +149,14 @@ def _hover(node: DrawnNode, b: Blame | None) -> str:
     return text
 
 
+def _scene(
+    graph: GraphLike, blame: Mapping[str, Blame] | None, highlight: Iterable[str]
+) -> tuple[Layout, Mapping[str, Blame], float, set[str]]:
+    """What both drawings need: the layout, the blame, its largest score, the marked ids."""
+    blame = blame or {}
+    return layout(graph), blame, _max_score(blame), set(highlight)
+
+
 def to_svg(
     graph: GraphLike,
     blame: Mapping[str, Blame] | None = None,
@@ -153,10 +164,7 @@ def to_svg(
     highlight: Iterable[str] = (),
 ) -> str:
     """An inline SVG of the flow; ``highlight`` ids (e.g. the injected node) get a thick outline."""
-    lay = layout(graph)
-    blame = blame or {}
-    top = _max_score(blame)
-    marked = set(highlight)
+    lay, blame, top, marked = _scene(graph, blame, highlight)
     pos = {n.id: n for n in lay.nodes}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow" width="{lay.width:.0f}" '
@@ -210,10 +218,7 @@ def to_dot(
     highlight: Iterable[str] = (),
 ) -> str:
     """Graphviz DOT with fixed positions (``neato -n2``), same colours as :func:`to_svg`."""
-    lay = layout(graph)
-    blame = blame or {}
-    top = _max_score(blame)
-    marked = set(highlight)
+    lay, blame, top, marked = _scene(graph, blame, highlight)
     lines = [
         "digraph flow {",
         '  graph [splines=true, outputorder=edgesfirst];',

@@ -56,9 +56,11 @@ def render_html(
     cases: Sequence[Mapping[str, Any]] = (),
     case_columns: Sequence[str] = (),
     notes: Sequence[str] = (),
+    details: Sequence[tuple[str, Mapping[str, Blame], Sequence[str]]] = (),
     data: Any = None,
 ) -> str:
     """The report page. ``cases`` rows may carry ``_class`` ("hit"/"miss") to colour the row;
+    ``details`` adds one collapsible drawing per ``(title, blame, highlight)`` (e.g. per case);
     ``data`` (JSON-serialisable) is embedded as ``<script type="application/json" id="data">``."""
     parts = [
         "<!DOCTYPE html>",
@@ -82,6 +84,14 @@ def render_html(
     if cases:
         columns = list(case_columns) or [k for k in cases[0] if not k.startswith("_")]
         parts += ["<h2>Cases</h2>", _table(cases, columns, "cases")]
+    if details:
+        parts.append("<h2>Per case</h2>")
+        for head, case_blame, marked in details:
+            svg = to_svg(graph, case_blame, highlight=marked)
+            parts.append(
+                f'<details><summary>{html.escape(head)}</summary><div class="flowbox">{svg}</div>'
+                "</details>"
+            )
     if notes:
         parts.append("<h2>Notes</h2><ul>")
         parts += [f"<li>{html.escape(n)}</li>" for n in notes]

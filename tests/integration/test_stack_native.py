@@ -222,3 +222,56 @@ def test_nodered_with_the_stack_settings_taps_the_demo_flow_into_mosquitto(
     scores = values("bt_score", "payload.score")
     assert scores and all(70 < v <= 100 for v in scores)
     assert 90 < sum(scores) / len(scores) < 98
+
+
+def test_analyzer_with_the_compose_env_runs_the_demo_against_the_native_stack(
+    tmp_path: Path,
+) -> None:
+    """The analyzer service natively: its entry point's two commands (collect, demo) with the
+    compose environment, against the nodered service (stack settings) and the stack's broker."""
+    import json
+    import os
+    import sys
+
+    from nodered_causal import config
+    from nodered_causal.nodered import LocalNodeRed
+
+    port = _free_port()
+    paths = {"/data": str(tmp_path / "data")}
+    nr_env = _natively(_compose_env("nodered"), port)
+    nr_env[config.TAP_INSTANCE.name] = f"nrc-test-{uuid.uuid4().hex[:8]}"
+    an_env = _natively(_compose_env("analyzer"), port, **paths)
+    flow = REPO / "flows" / f"{nr_env[config.DEMO_FLOW.name]}.json"
+    os.makedirs(an_env[config.REPORT_DIR.name], exist_ok=True)
+    with _mosquitto(_local_conf(tmp_path, port), port), LocalNodeRed(
+        "4", flows=flow, plugins=[REPO / "plugin"], settings=_docker_settings(), env=nr_env
+    ) as nr:
+        env = {**os.environ, **an_env, config.NODERED_URL.name: nr.url, "PYTHONPATH": str(REPO)}
+        cli = [sys.executable, "-m", "nodered_causal"]
+        collect = subprocess.Popen(
+            [*cli, "collect", "--mqtt", an_env[config.MQTT_URL.name], "--store",
+             an_env[config.STORE.name]],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            report = Path(an_env[config.REPORT_DIR.name]) / "demo.html"
+            demo = subprocess.run(
+                [*cli, "demo", "--url", nr.url, "--store", an_env[config.STORE.name],
+                 "--report", str(report), "--json"],
+                env=env, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+        finally:
+            collect.terminate()
+            collect_err = collect.communicate(timeout=30)[1]
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    out = json.loads(demo.stdout)
+    assert out["target"] == "bt_score"
+    assert out["cases"][0]["rank_of_true"] == 1, out["cases"]
+    assert out["no_fault"][0]["blamed"] == []
+    assert report.exists() and out["report"] == str(report)
+    assert collect.returncode == 0, collect_err[-2000:]
+    runs = subprocess.run(
+        [*cli, "runs", "list", "--store", an_env[config.STORE.name], "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert len(json.loads(runs)) >= 2  # the collector's run and the demo's

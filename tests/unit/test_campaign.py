@@ -15,7 +15,8 @@ from nodered_causal.experiment.campaign import (
 from nodered_causal.faults.spec import Fault
 
 CANDIDATES = [
-    ("src", "inject", True),
+    ("tick", "inject", True),
+    ("src", "function", True),
     ("gen", "function", False),
     ("calib", "function", False),
     ("j1", "junction", False),
@@ -43,6 +44,9 @@ class FakeLab:
         if self.fail_at is not None and injections > self.fail_at:
             raise KeyboardInterrupt
         self.active = (node, fault)
+
+    def aliases(self, node: str) -> list[str]:
+        return [node]
 
     def restore(self) -> None:
         self.calls.append("restore")
@@ -76,6 +80,12 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
     assert "j1" not in {c.node for c in faulted}  # pass-through nodes are never faulted
     assert {c.node for c in faulted if c.fault == "bias:2"} == {"src", "gen", "calib", "route"}
     assert [c.metric for c in faulted][:2] == ["value", "value"]
+    drops = plan_cases(CANDIDATES, n_cases=5, faults=["drop:0.5"], n_no_fault=0, seed=7)
+    assert {c.node for c in drops} == {"tick", "src", "gen", "calib", "route"}  # injects too
+    for seed in range(20):  # kinds with different eligible nodes never share a draw
+        mixed = plan_cases(CANDIDATES, n_cases=8, faults=["drop:0.5", "delay:9"], n_no_fault=0,
+                           seed=seed)  # fmt: skip
+        assert "tick" not in {c.node for c in mixed if c.fault == "delay:9"}, seed
 
 
 def test_plan_without_candidates_is_an_error() -> None:
@@ -119,3 +129,41 @@ def test_state_of_another_plan_is_refused(tmp_path: Path) -> None:
     plan = [CaseSpec("n000", None, None, 1)]
     with pytest.raises(ExperimentError, match="different campaign plan"):
         run_campaign(FakeLab(), plan, target="t", seconds=1, state_path=state)
+
+
+def test_campaign_report_colours_hits_and_lists_every_case(tmp_path: Path) -> None:
+    import networkx as nx
+
+    from nodered_causal.experiment.report import campaign_blame, write_campaign_report
+
+    g = nx.DiGraph()
+    for i, (node, _, _) in enumerate(CANDIDATES):
+        g.add_node(node, name=node, type="function", tab="Main", x=100 + 160 * i, y=60)
+    g.add_edges_from([("src", "gen"), ("gen", "calib"), ("calib", "j1"), ("j1", "route")])
+    plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2"], n_no_fault=1, seed=2)
+    result = run_campaign(FakeLab(wrong_seeds={plan[0].seed}), plan, target="route", seconds=1)
+    blame = campaign_blame(result)
+    assert blame[plan[0].node].score == 0.0 and not blame[plan[0].node].blamed
+    assert blame[plan[1].node].score == 1.0 and blame[plan[1].node].blamed
+    page, png = write_campaign_report(g, result, tmp_path / "r.html", title="t")
+    text = page.read_text()
+    assert text.count("<details>") == 5
+    assert text.count('<tr class="miss">') == 1 and text.count('<tr class="hit">') == 4
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_campaign_report_without_graphviz_still_writes_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import networkx as nx
+
+    import nodered_causal.report.write as write
+    from nodered_causal.experiment.report import write_campaign_report
+
+    monkeypatch.setattr(write.shutil, "which", lambda name: None)
+    g = nx.DiGraph([("src", "gen")])
+    plan = plan_cases(CANDIDATES, n_cases=1, faults=["bias:2"], n_no_fault=0, seed=2)
+    result = run_campaign(FakeLab(), plan, target="route", seconds=1)
+    page, png = write_campaign_report(g, result, tmp_path / "r.html", title="t")
+    assert png is None and page.exists()
+    assert not (tmp_path / "r.png").exists()

@@ -26,6 +26,7 @@ def _graph() -> nx.DiGraph:
     g.add_node("in", name="inject", type="inject", tab="Main", x=100, y=80)
     g.add_node("fn", name="scale <x>", type="function", tab="Main", x=300, y=80)
     g.add_node("sf-a", name="inner", type="function", tab="Main", x=120, y=40, subflow_path=["sf"])
+    g.add_node("sf", name="my subflow", type="subflow:def", tab="Main", x=500, y=80)
     g.add_node("out", name="", type="debug", tab="Other", x=200, y=200)
     g.add_edge("in", "fn", kind="wire", port=0)
     g.add_edge("fn", "sf-a", kind="subflow", port=0)
@@ -36,7 +37,7 @@ def _graph() -> nx.DiGraph:
 def test_layout_stacks_groups_in_bands_below_each_other() -> None:
     lay = layout(_graph())
     by_id = {n.id: n for n in lay.nodes}
-    assert [b[0] for b in lay.bands] == ["Main", "Main / sf", "Other"]
+    assert [b[0] for b in lay.bands] == ["Main", "Main / my subflow", "Other"]
     assert by_id["in"].x == 100 and by_id["fn"].x == 300
     assert by_id["in"].y == by_id["fn"].y  # same editor row stays one row
     assert by_id["in"].y < by_id["sf-a"].y < by_id["out"].y  # bands never overlap
@@ -54,7 +55,7 @@ def test_svg_escapes_names_and_carries_hover_intervals() -> None:
     svg = to_svg(_graph(), {"fn": Blame(2.0, 1.5, 2.5, True)}, highlight=["fn"])
     assert "scale &lt;x&gt;" in svg and "scale <x>" not in svg
     assert "interval [1.5, 2.5]" in svg
-    assert svg.count('class="node"') == 4
+    assert svg.count('class="node"') == 5
     assert svg.count('class="edge"') == 3
     assert 'data-id="fn" data-blamed="true"' in svg
     assert 'stroke="#1f4fd1"' in svg

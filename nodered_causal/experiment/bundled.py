@@ -1,0 +1,31 @@
+"""The example flows of this repository (``flows/``) and the node each one is best explained at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nodered_causal.errors import ExperimentError
+
+__all__ = ["FLOWS_DIR", "TARGETS", "bundled_flow"]
+
+#: ``flows/`` of this checkout.
+FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
+#: flow file stem -> a good ``--target`` (flows/README.md says why).
+TARGETS: dict[str, str] = {
+    "sensor-pipeline": "comfort",
+    "bottling-line": "bt_score",
+    "order-fulfilment": "bi_invoice",
+    "pump-telemetry-mqtt": "pm_efficiency",
+    "payment-retry": "pa_settle",
+}
+
+
+def bundled_flow(name: str) -> tuple[Path, str]:
+    """``(path, target)`` of a bundled flow given by stem (``bottling-line``) or path."""
+    path = Path(name)
+    if not path.suffix:
+        path = FLOWS_DIR / f"{name}.json"
+    if not path.exists():
+        known = ", ".join(sorted(TARGETS))
+        raise ExperimentError(f"no flow {name!r}: give a flow file or one of {known}")
+    return path, TARGETS.get(path.stem, "")

@@ -1,0 +1,270 @@
+"""Run a campaign on a real, running flow: Node-RED + tap plugin -> collector -> store -> analysis.
+
+:class:`LiveLab` implements :class:`~nodered_causal.experiment.campaign.Lab`: each run is a fresh
+recording into the store (the collector listens only while recording), faults go through the tap
+plugin's admin endpoint (:class:`~nodered_causal.faults.inject.FaultInjector`), and attribution is
+:func:`nodered_causal.analysis.attribute_shift` on the flow's condensed analysis DAG.
+
+:func:`run_experiment` is the one-call entry point of ``nodered-causal experiment``: with a flow
+file and no URL it starts a throw-away local Node-RED with the plugin shipping over HTTP to the
+collector, and removes it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nodered_causal.collector.mqtt import MqttSettings
+from nodered_causal.collector.recording import FlowSnapshot
+from nodered_causal.collector.service import Collector
+from nodered_causal.collector.store import Store
+from nodered_causal.errors import ExperimentError
+from nodered_causal.experiment.campaign import (
+    CampaignResult,
+    CaseResult,
+    LabAttribution,
+    plan_cases,
+    run_campaign,
+)
+from nodered_causal.faults.inject import FaultInjector
+from nodered_causal.faults.spec import Fault
+from nodered_causal.nodered.client import NodeRedClient
+
+__all__ = ["DEFAULT_FAULTS", "Experiment", "LiveLab", "candidates", "run_experiment"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FAULTS = ("bias:2", "scale:2", "noise:2", "drop:0.5", "delay:30", "shift:mean:3")
+
+
+class LiveLab:
+    """A campaign lab on a live instance (see the module docstring).
+
+    One collector receives the tap's records for the whole campaign into one store run
+    (``stream``); each recording of the campaign is a time slice of it, cut by the tap's own
+    timestamps. So there is never a gap in which the tap has nobody to ship to (a per-recording
+    collector would leave the tap's HTTP retries or an MQTT broker to bridge those gaps).
+    Use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        client: NodeRedClient,
+        store: Store,
+        snapshot: FlowSnapshot,
+        dag: Any,
+        *,
+        stream: str,
+        http: tuple[str, int] | None = None,
+        mqtt: MqttSettings | None = None,
+        config: Any = None,
+        settle: float = 0.5,
+    ) -> None:
+        self.client, self.store, self.snapshot, self.dag = client, store, snapshot, dag
+        self.config = config  # nodered_causal.analysis.AttributionConfig
+        self.settle = settle
+        self.injector = FaultInjector(client)
+        self.slices: dict[str, tuple[int, int]] = {}
+        self._last_run: str | None = None
+        self._member_of = {
+            m: str(n) for n, d in dag.nodes(data=True) for m in d.get("members") or ()
+        }
+        self.run = store.start_run(
+            stream, flow_rev=snapshot.rev, dag=snapshot.dag, resume=True
+        )
+        self.collector = Collector(
+            store, self.run, http=http, mqtt=mqtt, known_nodes=snapshot.node_ids
+        )
+
+    def __enter__(self) -> LiveLab:
+        self.collector.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.collector.shutdown(keep_session=False)
+        finally:
+            self.store.end_run(self.run)
+
+    def columns(self, run: str) -> dict[str, list[Any]]:
+        since, until = self.slices[run]
+        return self.store.record_columns(self.run, since_ns=since, until_ns=until)
+
+    def record(self, run: str, seconds: float) -> None:
+        start = time.time_ns()
+        time.sleep(seconds)
+        end = time.time_ns()
+        time.sleep(self.settle)  # let the tap's last batch of the slice arrive
+        self.collector.check()
+        self.slices[run] = (start, end)
+        n = len(self.columns(run)["seq"])
+        if n == 0:
+            raise ExperimentError(
+                f"recording {run!r} got no records in {seconds:g} s: is the tap shipping to "
+                "this collector?"
+            )
+        logger.info("recorded %s: %d records in %.1f s", run, n, seconds)
+        self._last_run = run
+
+    def inject(self, node: str, fault: Fault, *, seed: int) -> None:
+        """Inject ``fault``; a value fault on the default field goes to the payload leaf the
+        analysis reads for that node (the same rule, on the run recorded last)."""
+        if fault.field == "payload" and self._last_run is not None:
+            from nodered_causal.analysis.datasets import choose_fields
+
+            chosen = choose_fields(self.columns(self._last_run))
+            fault = replace(fault, field=chosen.get(node, "payload"))
+        self.injector.inject(node, fault, seed=seed)
+
+    def restore(self) -> None:
+        self.injector.restore()
+
+    def aliases(self, node: str) -> list[str]:
+        return [node, self._member_of[node]] if node in self._member_of else [node]
+
+    def attribute(
+        self, baseline: str, incident: str, target: str, *, metric: str, seed: int
+    ) -> LabAttribution:
+        from nodered_causal.analysis import AttributionConfig, attribute_shift
+
+        config = replace(self.config or AttributionConfig(), seed=seed)
+        attr = attribute_shift(
+            self.dag,
+            self.columns(baseline),
+            self.columns(incident),
+            self._member_of.get(target, target),
+            metric=metric,
+            config=config,
+        )
+        ranking = [
+            (n, float(attr.scores.get(n, 0.0)), *attr.intervals.get(n, (None, None)))
+            for n in attr.ranking
+        ]
+        return LabAttribution(
+            ranking=ranking, blamed=list(attr.blamed), baselines=dict(attr.baselines)
+        )
+
+
+def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
+    """``(node, type, is_source)`` for every ancestor of ``target`` in the runtime graph.
+
+    A source is where data enters: a node whose inputs (if any) are only ``inject`` triggers,
+    e.g. the function that reads a sensor on every tick; data shifts are injected there.
+    """
+    import networkx as nx
+
+    if target not in runtime_dag:
+        raise ExperimentError(f"target {target!r} is not a node of the flow")
+
+    def source(n: Any) -> bool:
+        preds = list(runtime_dag.predecessors(n))
+        return all(runtime_dag.nodes[p].get("type") == "inject" for p in preds)
+
+    return [
+        (str(n), str(runtime_dag.nodes[n].get("type", "")), source(n))
+        for n in sorted(nx.ancestors(runtime_dag, target))
+    ]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What ``run_experiment`` returns: the scored campaign and the graph it ran on."""
+
+    result: CampaignResult
+    dag: Any  # runtime graph, for drawing
+    flow: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _instance(
+    flow_path: str | None, url: str | None, client: NodeRedClient | None, version: str, port: int
+) -> Iterator[NodeRedClient]:
+    if client is not None:
+        yield client
+        return
+    if url is not None:
+        with NodeRedClient(url) as c:
+            yield c
+        return
+    if flow_path is None:
+        raise ExperimentError("give a flow file or --url of a running Node-RED")
+    from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed, tap_settings
+
+    settings = tap_settings(f"http://127.0.0.1:{port}", flushMs=100)
+    with LocalNodeRed(version, flows=flow_path, plugins=[PLUGIN_DIR], settings=settings) as nr:
+        yield nr.client
+
+
+def run_experiment(
+    *,
+    target: str,
+    store_path: str | Path,
+    flow_path: str | None = None,
+    url: str | None = None,
+    client: NodeRedClient | None = None,
+    mqtt: MqttSettings | None = None,
+    http: tuple[str, int] | None = None,
+    n_cases: int = 20,
+    faults: Sequence[str] = DEFAULT_FAULTS,
+    n_no_fault: int = 10,
+    seconds: float = 20.0,
+    seed: int = 1,
+    field: str = "payload",
+    window_s: float = 0.5,
+    version: str = "4",
+    nodes: Sequence[str] | None = None,
+    state_path: str | Path | None = None,
+    progress: Callable[[int, int, CaseResult], None] | None = None,
+) -> Experiment:
+    """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
+
+    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``).
+    """
+    import networkx as nx
+
+    from nodered_causal.analysis import AttributionConfig
+    from nodered_causal.flows import load_flow, to_causal_dag
+
+    port = http[1] if http else _free_port()
+    if flow_path is not None and url is None and client is None and mqtt is None:
+        http = ("127.0.0.1", port)
+    with _instance(flow_path, url, client, version, port) as nr_client, Store(store_path) as store:
+        flows, rev = nr_client.get_flows()
+        flow = load_flow(flows)
+        runtime = to_causal_dag(flow)
+        analysis = to_causal_dag(flow, condensed=True)
+        pool = candidates(runtime, target)
+        if nodes:
+            pool = [c for c in pool if c[0] in set(nodes)]
+        plan = plan_cases(
+            pool, n_cases=n_cases, faults=faults,
+            n_no_fault=n_no_fault, seed=seed, field=field,
+        )  # fmt: skip
+        snapshot = FlowSnapshot(
+            rev, nx.node_link_data(runtime, edges="edges"), frozenset(map(str, runtime.nodes))
+        )
+        config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)
+        stream = f"experiment-{target}-seed{seed}"
+        with LiveLab(
+            nr_client, store, snapshot, analysis, stream=stream, http=http, mqtt=mqtt,
+            config=config,
+        ) as lab:  # fmt: skip
+            lab.restore()  # a clean start: no fault left over from an earlier crash
+            result = run_campaign(
+                lab, plan, target=target, seconds=seconds, state_path=state_path,
+                progress=progress,
+            )  # fmt: skip
+    return Experiment(result=result, dag=runtime, flow=flow_path or url or nr_client.url)
