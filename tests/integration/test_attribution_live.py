@@ -23,7 +23,7 @@ from nodered_causal.collector import Store, flow_snapshot, record
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-SECONDS = 12.0
+SECONDS = 15.0
 WINDOW = 0.5
 
 try:
