@@ -1,7 +1,7 @@
 """Real recordings: flows/sensor-pipeline.json in Node-RED with the tap, a bias in a function node.
 
 One recording over HTTP into a Store: the flow runs clean, then ``calibrate`` is redeployed
-shifting the humidity by +2 (same node ids). ``attribute_shift`` on the stored records (the DAG
+shifting the temperature by +2 (same node ids). ``attribute_shift`` on the stored records (the DAG
 the run noted) must blame ``calibrate`` at the dashboard sink when the biased part is compared
 with the clean part, and nothing when two clean parts are compared.
 """
@@ -41,7 +41,7 @@ def _flows(bias: float) -> list[dict[str, Any]]:
         if node["id"] == "src_tick":
             node["repeat"] = "0.01"  # 100 messages/s: enough windows in a short test
         if node["id"] == "calibrate" and bias:
-            node["func"] = f"msg.payload.humidity += {bias};\n" + node["func"]
+            node["func"] = f"msg.payload.temperature += {bias};\n" + node["func"]
     return flows
 
 
@@ -88,8 +88,8 @@ def test_live_bias_in_a_function_node_is_blamed(tmp_path: Path, mqtt_prefix: str
     base = _split(cols, started + 2 * second, started + second + half)
     clean = _split(cols, started + second + half, switched[0])
     incident = _split(cols, switched[0] + second, switched[0] + half + 2 * second)
-    humidity = ("read_sensor", "calibrate", "to_fahrenheit", "humidity_check")
-    fields = {**dict.fromkeys(humidity, "payload.humidity"), "comfort": "payload.comfort",
+    temperature = ("read_sensor", "calibrate", "to_fahrenheit", "humidity_check")
+    fields = {**dict.fromkeys(temperature, "payload.temperature"), "comfort": "payload.comfort",
               "sink": "payload.comfort"}  # fmt: skip
     frames = [windowed(c, window_s=WINDOW, field=fields) for c in (base, clean, incident)]
     config = AttributionConfig(window_s=WINDOW)
