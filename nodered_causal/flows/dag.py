@@ -34,6 +34,7 @@ from typing import Any
 
 import networkx as nx
 
+from nodered_causal.flows._gc import gc_paused
 from nodered_causal.flows.ir import EDGE_KINDS, Flow, FlowNode
 
 __all__ = ["CYCLE_PREFIX", "condense", "contract_junctions", "split_link_calls", "to_causal_dag"]
@@ -61,12 +62,13 @@ def _node_attrs(flow: Flow, node: FlowNode) -> dict[str, Any]:
     }
 
 
-def _merge_edge(graph: nx.DiGraph, u: str, v: str, attrs: dict[str, Any]) -> None:
-    """Add ``u -> v`` or fold ``attrs`` into the existing edge (ports/kinds/contracted)."""
-    if not graph.has_edge(u, v):
-        graph.add_edge(u, v, **attrs)
-        return
-    data = graph.edges[u, v]
+Edges = dict[tuple[str, str], dict[str, Any]]
+Nodes = dict[str, dict[str, Any]]
+_PASS_KINDS = ("wire", "link", "subflow")
+
+
+def _fold(data: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """Fold the attributes of a parallel hop into an existing edge (ports/kinds/contracted)."""
     for port in attrs["ports"]:
         if port not in data["ports"]:
             data["ports"].append(port)
@@ -82,12 +84,39 @@ def _merge_edge(graph: nx.DiGraph, u: str, v: str, attrs: dict[str, Any]) -> Non
         merged.extend(j for j in attrs["contracted"] if j not in merged)
 
 
+def _add(edges: Edges, u: str, v: str, attrs: dict[str, Any]) -> None:
+    data = edges.get((u, v))
+    if data is None:
+        edges[(u, v)] = attrs
+    else:
+        _fold(data, attrs)
+
+
 def _edge_attrs(port: int | None, kind: str, contracted: Iterable[str] = ()) -> dict[str, Any]:
     attrs: dict[str, Any] = {"port": port, "kind": kind, "ports": [port], "kinds": [kind]}
     contracted = list(contracted)
     if contracted:
         attrs["contracted"] = contracted
     return attrs
+
+
+def _clone(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in data.items()}
+
+
+def _from_graph(graph: nx.DiGraph) -> tuple[Nodes, Edges, dict[str, Any]]:
+    nodes = {n: dict(d) for n, d in graph.nodes(data=True)}
+    edges = {(u, v): _clone(d) for u, v, d in graph.edges(data=True)}
+    meta = {k: (list(v) if isinstance(v, list) else v) for k, v in graph.graph.items()}
+    return nodes, edges, meta
+
+
+def _to_graph(nodes: Nodes, edges: Edges, meta: dict[str, Any]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.graph.update(meta)
+    graph.add_nodes_from(nodes.items())
+    graph.add_edges_from((u, v, d) for (u, v), d in edges.items())
+    return graph
 
 
 def to_causal_dag(
@@ -106,93 +135,122 @@ def to_causal_dag(
     unknown = set(kinds or ()) - set(EDGE_KINDS)
     if unknown:
         raise ValueError(f"unknown edge kinds {sorted(unknown)}; known: {', '.join(EDGE_KINDS)}")
-    graph = nx.DiGraph()
-    graph.graph.update(
-        source=flow.source,
-        rev=flow.rev,
-        condensed=False,
-        tabs=[
+    with gc_paused():
+        return _build(flow, condensed, kinds, include_disabled)
+
+
+def _build(
+    flow: Flow, condensed: bool, kinds: Collection[str] | None, include_disabled: bool
+) -> nx.DiGraph:
+    meta: dict[str, Any] = {
+        "source": flow.source,
+        "rev": flow.rev,
+        "condensed": False,
+        "tabs": [
             {"id": t.id, "label": t.label, "disabled": t.disabled, "implicit": t.implicit}
             for t in flow.tabs
         ],
-        warnings=[w.message for w in flow.warnings],
-        notes=list(flow.notes),
-    )
-    for node in flow.nodes:
-        if include_disabled or not node.disabled:
-            graph.add_node(node.id, **_node_attrs(flow, node))
+        "warnings": [w.message for w in flow.warnings],
+        "notes": list(flow.notes),
+    }
+    nodes = {
+        n.id: _node_attrs(flow, n) for n in flow.nodes if include_disabled or not n.disabled
+    }
+    edges: Edges = {}
     for edge in flow.edges:
         if kinds is None or edge.kind in kinds:
-            _merge_edge(graph, edge.source, edge.target, _edge_attrs(edge.port, edge.kind))
+            _add(edges, edge.source, edge.target, _edge_attrs(edge.port, edge.kind))
     if condensed:
-        graph = condense(contract_junctions(split_link_calls(graph)))
-    return graph
+        edges = _split_link_calls(edges, meta)
+        nodes, edges = _contract_junctions(nodes, edges, meta)
+        nodes, edges = _condense(nodes, edges, meta)
+    return _to_graph(nodes, edges, meta)
 
 
-def _copy(graph: nx.DiGraph) -> nx.DiGraph:
-    out = graph.copy()
-    for _, _, data in out.edges(data=True):
-        for key, value in data.items():
-            if isinstance(value, list):
-                data[key] = list(value)
-    out.graph = {k: (list(v) if isinstance(v, list) else v) for k, v in graph.graph.items()}
-    return out
+def _note(meta: dict[str, Any], text: str) -> None:
+    meta["notes"] = [*meta.get("notes", []), text]
 
 
 def split_link_calls(graph: nx.DiGraph) -> nx.DiGraph:
     """A copy of ``graph`` where each ``call -> link in`` edge starts at the call's senders."""
-    out = _copy(graph)
-    calls = [(u, v) for u, v, kind in out.edges(data="kind") if kind == "link-call"]
+    nodes, edges, meta = _from_graph(graph)
+    return _to_graph(nodes, _split_link_calls(edges, meta), meta)
+
+
+def _split_link_calls(edges: Edges, meta: dict[str, Any]) -> Edges:
+    calls = [key for key, data in edges.items() if data["kinds"] == ["link-call"]]
+    if not calls:
+        return edges
+    into: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (u, v), data in edges.items():
+        if data["kind"] in _PASS_KINDS and u != v:
+            into.setdefault(v, []).append((u, data))
+    out = dict(edges)
     for call, target in calls:
-        data = out.edges[call, target]
-        if data["kinds"] != ["link-call"]:
-            continue
-        out.remove_edge(call, target)
-        for pred, _, pdata in list(out.in_edges(call, data=True)):
-            if pdata["kind"] not in ("wire", "link", "subflow") or pred == call:
-                continue
+        del out[(call, target)]
+        for pred, pdata in into.get(call, ()):
             chain = [*pdata.get("contracted", []), call]
             for port in pdata["ports"]:
-                _merge_edge(out, pred, target, _edge_attrs(port, "link-call", chain))
-    if calls:
-        out.graph["notes"] = [
-            *out.graph.get("notes", []),
-            f"{len(calls)} link calls split: their senders feed the called link in, the "
-            "returns feed the call",
-        ]
+                _add(out, pred, target, _edge_attrs(port, "link-call", chain))
+    _note(
+        meta,
+        f"{len(calls)} link calls split: their senders feed the called link in, the returns "
+        "feed the call",
+    )
     return out
 
 
 def contract_junctions(graph: nx.DiGraph) -> nx.DiGraph:
     """A copy of ``graph`` with every ``junction`` node replaced by direct edges."""
-    out = _copy(graph)
-    junctions = [n for n, t in out.nodes(data="type") if t == "junction"]
+    nodes, edges, meta = _from_graph(graph)
+    return _to_graph(*_contract_junctions(nodes, edges, meta), meta)
+
+
+def _contract_junctions(nodes: Nodes, edges: Edges, meta: dict[str, Any]) -> tuple[Nodes, Edges]:
+    junctions = [n for n, d in nodes.items() if d.get("type") == "junction"]
+    if not junctions:
+        return nodes, edges
+    succ: dict[str, dict[str, dict[str, Any]]] = {}
+    pred: dict[str, dict[str, dict[str, Any]]] = {}
+    for (u, v), data in edges.items():
+        succ.setdefault(u, {})[v] = data
+        pred.setdefault(v, {})[u] = data
+
+    def link(u: str, v: str, attrs: dict[str, Any]) -> None:
+        data = succ.setdefault(u, {}).get(v)
+        if data is None:
+            succ[u][v] = attrs
+            pred.setdefault(v, {})[u] = attrs
+        else:
+            _fold(data, attrs)
+
     for junction in junctions:
-        preds = [(p, d) for p, _, d in out.in_edges(junction, data=True) if p != junction]
-        succs = [(s, d) for _, s, d in out.out_edges(junction, data=True) if s != junction]
-        for pred, pdata in preds:
-            if pdata["kind"] not in ("wire", "link", "subflow"):
+        ins = [(p, d) for p, d in pred.pop(junction, {}).items() if p != junction]
+        outs = [(t, d) for t, d in succ.pop(junction, {}).items() if t != junction]
+        for p, _ in ins:
+            succ[p].pop(junction, None)
+        for t, _ in outs:
+            pred[t].pop(junction, None)
+        for p, pdata in ins:
+            if pdata["kind"] not in _PASS_KINDS:
                 continue
-            for succ, sdata in succs:
-                if sdata["kind"] not in ("wire", "link", "subflow", "link-call"):
+            for t, sdata in outs:
+                if sdata["kind"] not in (*_PASS_KINDS, "link-call"):
                     continue
-                kinds = (pdata["kind"], sdata["kind"])
-                kind = next((k for k in ("link-call", "subflow") if k in kinds), pdata["kind"])
+                both = (pdata["kind"], sdata["kind"])
+                kind = next((k for k in ("link-call", "subflow") if k in both), pdata["kind"])
                 chain = [*pdata.get("contracted", []), junction, *sdata.get("contracted", [])]
                 for port in pdata["ports"]:
-                    _merge_edge(out, pred, succ, _edge_attrs(port, kind, chain))
-        out.remove_node(junction)
-    if junctions:
-        out.graph["contracted"] = junctions
-        out.graph["notes"] = [
-            *out.graph.get("notes", []),
-            f"{len(junctions)} junctions contracted (pass-through nodes)",
-        ]
-    return out
+                    link(p, t, _edge_attrs(port, kind, chain))
+    gone = set(junctions)
+    meta["contracted"] = junctions
+    _note(meta, f"{len(junctions)} junctions contracted (pass-through nodes)")
+    kept = {n: d for n, d in nodes.items() if n not in gone}
+    return kept, {(u, v): d for u, vs in succ.items() for v, d in vs.items()}
 
 
-def _cycle_attrs(graph: nx.DiGraph, node_id: str, members: list[str]) -> dict[str, Any]:
-    datas = [graph.nodes[m] for m in members]
+def _cycle_attrs(nodes: Nodes, node_id: str, members: list[str]) -> dict[str, Any]:
+    datas = [nodes[m] for m in members]
     tabs = sorted({d.get("tab", "") for d in datas})
     xs = [d["x"] for d in datas if d.get("x") is not None]
     ys = [d["y"] for d in datas if d.get("y") is not None]
@@ -215,47 +273,47 @@ def _cycle_attrs(graph: nx.DiGraph, node_id: str, members: list[str]) -> dict[st
 
 def condense(graph: nx.DiGraph) -> nx.DiGraph:
     """Condense each strongly connected component into one node (``members``); drop self-loops."""
-    out = nx.DiGraph()
-    out.graph.update(graph.graph)
-    out.graph["condensed"] = True
-    notes = list(graph.graph.get("notes", []))
+    nodes, edges, meta = _from_graph(graph)
+    return _to_graph(*_condense(nodes, edges, meta), meta)
+
+
+def _condense(nodes: Nodes, edges: Edges, meta: dict[str, Any]) -> tuple[Nodes, Edges]:
+    skeleton = nx.DiGraph()
+    skeleton.add_nodes_from(nodes)
+    skeleton.add_edges_from(edges)
+    order = {n: i for i, n in enumerate(nodes)}
     where: dict[str, str] = {}
     cycles: dict[str, list[str]] = {}
-    order = {n: i for i, n in enumerate(graph.nodes)}
-    for component in nx.strongly_connected_components(graph):
-        if len(component) == 1:
-            continue
-        members = sorted(component, key=order.__getitem__)
-        node_id = CYCLE_PREFIX + members[0]
-        cycles[node_id] = members
-        for member in members:
-            where[member] = node_id
-    cycle_ids: set[str] = set()
-    for node, data in graph.nodes(data=True):
+    for component in nx.strongly_connected_components(skeleton):
+        if len(component) > 1:
+            members = sorted(component, key=order.__getitem__)
+            cycles[CYCLE_PREFIX + members[0]] = members
+            where.update((m, CYCLE_PREFIX + members[0]) for m in members)
+    out_nodes: Nodes = {}
+    for node, data in nodes.items():
         target = where.get(node)
         if target is None:
-            out.add_node(node, **data)
-        elif target not in cycle_ids:
-            cycle_ids.add(target)
-            out.add_node(target, **_cycle_attrs(graph, target, cycles[target]))
+            out_nodes[node] = data
+        elif target not in out_nodes:
+            out_nodes[target] = _cycle_attrs(nodes, target, cycles[target])
+    out_edges: Edges = {}
     loops = 0
-    for u, v, data in graph.edges(data=True):
+    for (u, v), data in edges.items():
         cu, cv = where.get(u, u), where.get(v, v)
         if cu == cv:
             loops += u == v
             continue
-        attrs = {k: (list(val) if isinstance(val, list) else val) for k, val in data.items()}
-        _merge_edge(out, cu, cv, attrs)
+        _add(out_edges, cu, cv, data)  # the input dicts are ours to fold into
     for members in cycles.values():
-        shown = ", ".join(members[:6]) + (
-            f" and {len(members) - 6} more" if len(members) > 6 else ""
-        )
-        notes.append(
-            f"cycle of {len(members)} nodes condensed into '{CYCLE_PREFIX}{members[0]}': {shown}"
+        more = f" and {len(members) - 6} more" if len(members) > 6 else ""
+        _note(
+            meta,
+            f"cycle of {len(members)} nodes condensed into '{CYCLE_PREFIX}{members[0]}': "
+            f"{', '.join(members[:6])}{more}",
         )
     if loops:
-        notes.append(f"{loops} self-loops dropped")
-    out.graph["notes"] = notes
-    out.graph["cycles"] = list(cycles.values())
+        _note(meta, f"{loops} self-loops dropped")
+    meta["condensed"] = True
+    meta["cycles"] = list(cycles.values())
     logger.debug("condensed %d cycles, %d self-loops", len(cycles), loops)
-    return out
+    return out_nodes, out_edges

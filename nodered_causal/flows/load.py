@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nodered_causal.errors import FlowParseError, UnknownWireTargetError
+from nodered_causal.flows._gc import gc_paused
 from nodered_causal.flows.ir import Flow
 from nodered_causal.flows.parse import parse_flow
 from nodered_causal.flows.passes import RULES, STRICT_CODES, apply_rules
@@ -69,7 +70,8 @@ def load_flow(
     else:
         data = path_or_data
         name = source or "<data>"
-    flow = apply_rules(parse_flow(data, source=name), RULES)
+    with gc_paused():
+        flow = apply_rules(parse_flow(data, source=name), RULES)
     for found in flow.warnings:
         if strict and found.code in STRICT_CODES:
             raise UnknownWireTargetError(

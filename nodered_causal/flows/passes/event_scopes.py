@@ -36,6 +36,25 @@ class _RuntimeFlow:
     catches: list[FlowNode] = field(default_factory=list)
     statuses: list[FlowNode] = field(default_factory=list)
     completes: list[FlowNode] = field(default_factory=list)
+    listed: set[str] = field(default_factory=set)  # ids named in a catch/status scope list
+    memo: dict[tuple[str, str | None, str], list[FlowNode]] = field(default_factory=dict)
+
+    def receivers(self, kind: str, reporting: FlowNode) -> list[FlowNode]:
+        """Catch or status nodes of this flow that get an event reported by ``reporting``.
+
+        The answer depends on the reporting node only through its group and whether a scope
+        list names it, so it is computed once per (kind, group, listed id).
+        """
+        listed = reporting.id if reporting.id in self.listed else ""
+        key = (kind, reporting.g, listed)
+        found = self.memo.get(key)
+        if found is None:
+            if kind == "catch":
+                found = _catch_receivers(_candidates(self, self.catches, reporting))
+            else:
+                found = _candidates(self, self.statuses, reporting)
+            self.memo[key] = found
+        return found
 
 
 def _runtime_flows(flow: Flow) -> dict[str, _RuntimeFlow]:
@@ -63,6 +82,9 @@ def _runtime_flows(flow: Flow) -> dict[str, _RuntimeFlow]:
             if n.type == "status"
         ]
         rf.completes = [n for n in ordered if n.type == "complete"]
+        rf.listed = {
+            i for n in (*rf.catches, *rf.statuses) if isinstance(n.scope, tuple) for i in n.scope
+        }
     return flows
 
 
@@ -185,7 +207,7 @@ def _catch_targets(
     reporting = node
     rf: _RuntimeFlow | None = flows[flow_id]
     while rf is not None:
-        receivers = _catch_receivers(_candidates(rf, rf.catches, reporting))
+        receivers = rf.receivers("catch", reporting)
         if receivers or rf.instance is None or rf.parent is None:
             return receivers
         reporting = rf.instance
@@ -199,7 +221,7 @@ def _status_targets(
     reporting = reporting or node
     rf: _RuntimeFlow | None = flows.get(flow_id)
     while rf is not None:
-        receivers = _candidates(rf, rf.statuses, reporting)
+        receivers = rf.receivers("status", reporting)
         if receivers or rf.instance is None or rf.parent is None:
             return receivers
         if rf.has_status_port and node is not rf.instance:
