@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.experiment.report import write_campaign_report
 
     started = time.monotonic()
+    for name in ("nodered_causal.nodered", "nodered_causal.experiment"):
+        logging.getLogger(name).setLevel(logging.INFO)  # show installs, start-up, recordings
     seed = int(config.SEED.get(None if args.seed is None else str(args.seed)) or 1)
     store = Path(args.store or Path("demo") / "runs.db")
     report = Path(args.report or Path("demo") / "report.html")

@@ -44,6 +44,8 @@ PASS_THROUGH_TYPES = frozenset({"junction", "link out", "link in", "link call"})
 #: Fault kinds an ``inject`` node cannot show: its payload is usually a timestamp nobody reads,
 #: and a root node has no receive-to-send latency. Injects only get ``drop`` and ``error``.
 TRIGGER_ONLY_KINDS = frozenset({"drop", "error"})
+#: Short names of the analysis' baselines in a campaign summary.
+BASELINE_NAMES = {"marginal_shift": "marginal", "most_upstream": "upstream"}
 #: Metric the analysis should look at for each fault kind.
 METRIC_FOR_KIND = {
     "bias": "value", "scale": "value", "noise": "value", "constant": "value",
@@ -110,7 +112,7 @@ class CampaignResult:
         ranks = [c.rank_of_true for c in self.cases]
         names = sorted({n for c in self.cases for n in c.baseline_ranks})
         baselines = {
-            n: {
+            BASELINE_NAMES.get(n, n): {
                 "ac1": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 1),
                 "ac3": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 3),
             }

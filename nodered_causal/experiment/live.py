@@ -98,6 +98,7 @@ class LiveLab:
         return self.store.record_columns(self.run, since_ns=since, until_ns=until)
 
     def record(self, run: str, seconds: float) -> None:
+        logger.info("recording %s for %g s", run, seconds)
         start = time.time_ns()
         time.sleep(seconds)
         end = time.time_ns()

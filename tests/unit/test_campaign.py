@@ -62,7 +62,7 @@ class FakeLab:
             culprit = "route" if culprit != "route" else "gen"
         ranking = [(culprit, 1.0, 0.8, 1.2), ("src", 0.1, -0.1, 0.2)]
         return LabAttribution(
-            ranking=ranking, blamed=[culprit], baselines={"marginal": ["src", culprit]}
+            ranking=ranking, blamed=[culprit], baselines={"marginal_shift": ["src", culprit]}
         )
 
 
@@ -109,6 +109,9 @@ def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
     data = result.to_json(flow="f.json")
     assert data["flow"] == "f.json" and data["summary"]["ac1"] == 0.75
     assert data["cases"][1]["ranking"][0][0] == plan[1].node
+    # the fake marginal baseline ranks "src" first: right exactly when src was faulted
+    src_share = sum(c.node == "src" for c in plan if c.node) / 4
+    assert summary["baselines"]["marginal"]["ac1"] == src_share
 
 
 def test_interrupted_campaign_resumes_without_redoing_cases(tmp_path: Path) -> None:
