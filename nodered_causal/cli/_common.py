@@ -12,12 +12,31 @@ from nodered_causal import config
 if TYPE_CHECKING:
     from nodered_causal.nodered.client import NodeRedClient
 
-__all__ = ["add_nodered_args", "client_from_args", "print_json"]
+__all__ = ["add_command", "add_nodered_args", "client_from_args", "print_json"]
 
 AUTH_HELP = (
     "admin auth: --token (or NODERED_CAUSAL_NODERED_TOKEN), or --username with the password in "
     "NODERED_CAUSAL_NODERED_PASSWORD (preferred: --password ends up in shell history)"
 )
+
+
+def add_command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    *,
+    help: str,  # noqa: A002 (argparse's own name)
+    description: str,
+    epilog: str,
+) -> argparse.ArgumentParser:
+    """A sub-command parser whose ``--help`` keeps the epilog's examples as written."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def add_nodered_args(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from nodered_causal import config
-from nodered_causal.cli._common import add_nodered_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -31,12 +31,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "demo",
         help="run the whole loop on this machine: flow, tap, fault, attribution, report",
         description="Run nodered-causal end to end on a bundled flow and write a report.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--flow",

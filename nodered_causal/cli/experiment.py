@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from nodered_causal.cli._common import add_nodered_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -31,12 +31,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "experiment",
         help="measure how often the analysis names an injected fault (AC@k, specificity)",
         description="Run a fault-injection campaign on a flow and score the attribution.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("flow", nargs="?", help="flow export to run locally (omit with --url)")
     parser.add_argument("--target", required=True, help="runtime id of the node to explain")

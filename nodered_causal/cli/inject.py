@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nodered_causal.cli._common import add_nodered_args, client_from_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, client_from_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -26,12 +26,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "inject",
         help="inject a fault into one node of a running flow",
         description="Inject a fault into the messages one node sends (needs the tap plugin).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--node", required=True, help="runtime id of the node to fault")
     parser.add_argument("--fault", required=True, help="KIND:VALUE, e.g. bias:2.0 (see below)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from nodered_causal.cli._common import add_nodered_args, client_from_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, client_from_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -20,12 +20,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "restore",
         help="remove injected faults from a running flow",
         description="Remove every fault injected with 'nodered-causal inject'.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print what was removed as JSON")
     add_nodered_args(parser)

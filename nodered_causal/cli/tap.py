@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from nodered_causal.cli._common import add_nodered_args, client_from_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, client_from_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -26,12 +26,12 @@ Configure it in settings.js (see plugin/README.md), e.g.
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "tap",
         help="install the wire-tap plugin, show its counters",
         description="Install the causal-tap Node-RED plugin or show its status.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("action", choices=("install", "status"))
     parser.add_argument("--userdir", metavar="DIR", help="Node-RED userDir to install into")

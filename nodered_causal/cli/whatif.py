@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from nodered_causal.cli._common import add_nodered_args, print_json
+from nodered_causal.cli._common import add_command, add_nodered_args, print_json
 
 __all__ = ["register", "run"]
 
@@ -25,12 +25,12 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "whatif",
         help="predict the target if one node changed (and optionally verify it live)",
         description="Predict a target node's values under a changed node (dowhy interventions).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--store", required=True, help="record store with the baseline run")
     parser.add_argument("--run", required=True, help="baseline run name")
