@@ -7,7 +7,6 @@
 const { resolveConfig, publicConfig } = require("./lib/config");
 const { Tap, newBoot } = require("./lib/recorder");
 const { Faults } = require("./lib/faults");
-const { createTransport } = require("./lib/transport");
 const { mountAdmin } = require("./lib/admin");
 const { HOOK: FAULT_HOOK } = require("./lib/faults");
 const pkg = require("./package.json");
@@ -31,13 +30,10 @@ module.exports = function causalTapPlugin(RED) {
     };
 
     function startTap() {
-        const boot = newBoot();
-        const transport = createTransport(cfg, log, boot);
         tap = new Tap(cfg, {
             hooks: RED.hooks,
-            transport,
             log,
-            boot,
+            boot: newBoot(),
             syncDelivery: !!RED.settings.runtimeSyncDelivery,
             logRegistry: RED.log,
         });

@@ -33,8 +33,10 @@ const DEFAULTS = Object.freeze({
     payloadLeaves: 32,
     payloadBudget: 256,
     lineage: true,
+    lineageWindow: 131072,
     recordComplete: false,
     faults: true,
+    worker: true,
     statsMs: 1000,
     retryMaxMs: 30000,
     username: undefined,
@@ -91,7 +93,10 @@ function resolveConfig(settings, env, hints) {
     for (const key of ["batchSize", "flushMs", "queueMax"]) {
         if (e[ENV[key]]) fromEnv[key] = envInt(ENV[key], e[ENV[key]]);
     }
-    if (e[ENV.lineage]) fromEnv.lineage = envBool(ENV.lineage, e[ENV.lineage]);
+    if (e[ENV.lineage]) {
+        const v = String(e[ENV.lineage]).trim().toLowerCase();
+        fromEnv.lineage = v === "async" || v === "sync" ? v : envBool(ENV.lineage, e[ENV.lineage]);
+    }
 
     const cfg = Object.assign({}, DEFAULTS, fromEnv);
     for (const key of Object.keys(s)) {
@@ -120,6 +125,7 @@ function resolveConfig(settings, env, hints) {
     positiveInt(cfg, "payloadLeaves", 0);
     positiveInt(cfg, "payloadBudget", 1);
     positiveInt(cfg, "statsMs", 10);
+    positiveInt(cfg, "lineageWindow", 1024);
     positiveInt(cfg, "retryMaxMs", 0);
     if (cfg.batchSize > cfg.queueMax) {
         throw new ConfigError(`causalTap.batchSize (${cfg.batchSize}) must be <= causalTap.queueMax (${cfg.queueMax})`);
@@ -127,9 +133,13 @@ function resolveConfig(settings, env, hints) {
     if (typeof cfg.url !== "string" || !/^(mqtts?|wss?|https?|memory):/.test(cfg.url)) {
         throw new ConfigError(`causalTap.url must be a mqtt://, mqtts://, ws(s):// or http(s):// URL, got ${JSON.stringify(cfg.url)}`);
     }
-    cfg.lineage = cfg.lineage !== false;
+    if (cfg.lineage === true) cfg.lineage = "async";
+    if (![false, "async", "sync"].includes(cfg.lineage)) {
+        throw new ConfigError(`causalTap.lineage must be true, false, "async" or "sync", got ${JSON.stringify(cfg.lineage)}`);
+    }
     cfg.recordComplete = cfg.recordComplete === true;
     cfg.faults = cfg.faults !== false;
+    cfg.worker = cfg.worker !== false;
     return Object.freeze(cfg);
 }
 

@@ -7,10 +7,10 @@
  * 32 characters as numbers, Buffers and typed arrays only as their length. Keys that look like
  * credentials (password, secret, token, auth, api key, credentials) are skipped with their subtree.
  *
- * The numeric leaves of an object are written straight away as a JSON fragment
- * (`"payload.a":1,"payload.b[0]":2`), so the record holds one string and no reference into the
- * message, and the later batch serialisation only concatenates. A number payload is kept as a
- * number field (no allocation).
+ * A scalar payload is kept as a number; the numeric leaves of an object go to the store's values
+ * ring as (path id, value) pairs. Paths are interned in a tree of {path, id, kids} nodes, one per
+ * (parent path, key), so walking a payload shape seen before allocates nothing. At most
+ * `MAX_PATHS` distinct paths per tap: leaves under newer paths are skipped (counted).
  *
  * `bytes` is an estimate of the JSON size of the payload, computed by the same bounded walk: exact
  * for numbers (as printed), strings (UTF-16 code units + 2) and Buffers (their length); for
@@ -18,6 +18,8 @@
  * the value's estimate; once the walk budget is spent, the remaining entries are not visited and
  * `bytes` is a lower bound.
  */
+
+const { PTYPE, Interner } = require("./store");
 
 const DENY = /pass(word|wd)?|secret|token|credential|api[-_]?key|auth|cookie|session/i;
 const SAFE_KEY = /^[A-Za-z_$][\w$-]*$/;
@@ -44,82 +46,199 @@ function numericString(s) {
     return Number.isFinite(n) && s.trim() !== "" ? n : NaN;
 }
 
-// Walk state, reused (the tap runs on one thread and the walk is synchronous).
-const W = { out: "", leaves: 0, budget: 0, bytes: 0, maxLeaves: 0, maxDepth: 0, quoted: false };
+const MAX_PATHS = 8192;
+const DOT = 0;
+const INDEX = 1;
+const QUOTED = 2;
 
-function emit(path, n) {
-    if (W.leaves >= W.maxLeaves) return;
-    W.leaves++;
-    const key = W.quoted ? JSON.stringify(path) : `"${path}"`;
-    W.out = W.out === "" ? `${key}:${n}` : `${W.out},${key}:${n}`;
-}
+class Projector {
+    /**
+     * @param {{payloadDepth:number,payloadLeaves:number,payloadBudget:number}} opts
+     */
+    constructor(opts) {
+        this.maxDepth = opts.payloadDepth;
+        this.maxLeaves = opts.payloadLeaves;
+        this.budgetMax = opts.payloadBudget;
+        this.root = { path: "payload", id: -1, quoted: false, kids: null };
+        /** path id -> JSON key `"path":` (shipped with the batches) */
+        this.paths = new Interner(MAX_PATHS);
+        this.root.id = this.paths.id('"payload":');
+        this.skipped = 0;
+        // walk state (the tap runs on one thread and the walk is synchronous)
+        this.store = null;
+        this.slot = 0;
+        this.leaves = 0;
+        this.budget = 0;
+        this.bytes = 0;
+    }
 
-function walkValue(v, path, depth) {
-    if (--W.budget < 0) return;
-    switch (typeof v) {
-        case "number":
-            W.bytes += 8;
-            if (Number.isFinite(v)) emit(path, v);
-            return;
-        case "boolean":
-            W.bytes += v ? 4 : 5;
-            emit(path, v ? 1 : 0);
-            return;
-        case "string": {
-            W.bytes += v.length + 2;
-            const n = numericString(v);
-            if (n === n) emit(path, n);
+    child(c, key, mode) {
+        let kids = c.kids;
+        if (kids === null) {
+            kids = new Map();
+            c.kids = kids;
+        }
+        let k = kids.get(key);
+        if (k === undefined) {
+            const quoted = c.quoted || mode === QUOTED;
+            const path =
+                mode === DOT ? `${c.path}.${key}` : mode === INDEX ? `${c.path}[${key}]` : `${c.path}[${JSON.stringify(key)}]`;
+            k = { path, id: this.paths.id(`${quoted ? JSON.stringify(path) : `"${path}"`}:`), quoted, kids: null };
+            kids.set(key, k);
+        }
+        return k;
+    }
+
+    emit(c, n) {
+        if (this.leaves >= this.maxLeaves) return;
+        if (c.id < 0) {
+            this.skipped++;
             return;
         }
-        case "bigint":
-            W.bytes += 8;
-            emit(path, Number(v));
-            return;
-        case "object":
-            if (v === null) {
-                W.bytes += 4;
+        this.leaves++;
+        this.store.addValue(this.slot, c.id, n);
+    }
+
+    walkValue(v, c, depth) {
+        if (--this.budget < 0) return;
+        switch (typeof v) {
+            case "number":
+                this.bytes += 8;
+                if (Number.isFinite(v)) this.emit(c, v);
+                return;
+            case "boolean":
+                this.bytes += v ? 4 : 5;
+                this.emit(c, v ? 1 : 0);
+                return;
+            case "string": {
+                this.bytes += v.length + 2;
+                const n = numericString(v);
+                if (n === n) this.emit(c, n);
                 return;
             }
-            if (ArrayBuffer.isView(v)) {
-                W.bytes += v.byteLength;
+            case "bigint":
+                this.bytes += 8;
+                this.emit(c, Number(v));
                 return;
-            }
-            if (depth >= W.maxDepth) {
-                W.bytes += 2;
+            case "object":
+                if (v === null) {
+                    this.bytes += 4;
+                    return;
+                }
+                if (ArrayBuffer.isView(v)) {
+                    this.bytes += v.byteLength;
+                    return;
+                }
+                if (depth >= this.maxDepth) {
+                    this.bytes += 2;
+                    return;
+                }
+                if (Array.isArray(v)) this.walkArray(v, c, depth);
+                else this.walkObject(v, c, depth);
                 return;
-            }
-            if (Array.isArray(v)) {
-                W.bytes += 2;
-                const n = v.length;
-                for (let i = 0; i < n && W.budget > 0; i++) {
-                    W.bytes += 1;
-                    walkValue(v[i], `${path}[${i}]`, depth + 1);
+            default:
+                return;
+        }
+    }
+
+    walkArray(a, c, depth) {
+        this.bytes += 2;
+        const n = a.length;
+        for (let i = 0; i < n && this.budget > 0; i++) {
+            this.bytes += 1;
+            this.walkValue(a[i], this.child(c, i, INDEX), depth + 1);
+        }
+    }
+
+    walkObject(o, c, depth) {
+        this.bytes += 2;
+        for (const key in o) {
+            if (this.budget <= 0) return;
+            if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
+            const k = keyClass(key);
+            if (k === 0) continue;
+            this.bytes += key.length + 4;
+            this.walkValue(o[key], this.child(c, key, k === 1 ? DOT : QUOTED), depth + 1);
+        }
+    }
+
+    /**
+     * Project `payload` into record slot i of the store (the newest record).
+     * @param {RecordStore} s
+     * @param {number} i
+     * @param {*} payload msg.payload (read only)
+     */
+    project(s, i, payload) {
+        switch (typeof payload) {
+            case "number":
+                s.ptype[i] = PTYPE.number;
+                s.bytes[i] = 8;
+                if (Number.isFinite(payload) && this.maxLeaves > 0) {
+                    s.pnum[i] = payload;
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "string": {
+                s.ptype[i] = PTYPE.string;
+                s.plen[i] = payload.length;
+                s.bytes[i] = payload.length + 2;
+                if (this.maxLeaves > 0) {
+                    const n = numericString(payload);
+                    if (n === n) {
+                        s.pnum[i] = n;
+                        s.hasNum[i] = 1;
+                    }
                 }
                 return;
             }
-            walkObject(v, path, depth);
-            return;
-        default:
-            return;
-    }
-}
-
-function walkObject(o, path, depth) {
-    W.bytes += 2;
-    for (const key in o) {
-        if (W.budget <= 0) return;
-        if (!Object.prototype.hasOwnProperty.call(o, key)) continue;
-        const c = keyClass(key);
-        if (c === 0) continue;
-        W.bytes += key.length + 4;
-        if (c === 1) {
-            walkValue(o[key], `${path}.${key}`, depth + 1);
-        } else {
-            const wasQuoted = W.quoted;
-            W.quoted = true;
-            walkValue(o[key], `${path}[${JSON.stringify(key)}]`, depth + 1);
-            W.quoted = wasQuoted;
+            case "boolean":
+                s.ptype[i] = PTYPE.boolean;
+                s.bytes[i] = payload ? 4 : 5;
+                if (this.maxLeaves > 0) {
+                    s.pnum[i] = payload ? 1 : 0;
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "bigint":
+                s.ptype[i] = PTYPE.number;
+                s.bytes[i] = 8;
+                if (this.maxLeaves > 0) {
+                    s.pnum[i] = Number(payload);
+                    s.hasNum[i] = 1;
+                }
+                return;
+            case "object":
+                break;
+            default: // undefined, function, symbol: nothing JSON would keep
+                s.ptype[i] = PTYPE.undefined;
+                s.bytes[i] = 0;
+                return;
         }
+        if (payload === null) {
+            s.ptype[i] = PTYPE.null;
+            s.bytes[i] = 4;
+            return;
+        }
+        if (ArrayBuffer.isView(payload)) {
+            s.ptype[i] = PTYPE.buffer;
+            s.plen[i] = payload.byteLength;
+            s.bytes[i] = payload.byteLength;
+            return;
+        }
+        const isArray = Array.isArray(payload);
+        s.ptype[i] = isArray ? PTYPE.array : PTYPE.object;
+        s.plen[i] = isArray ? payload.length : countKeys(payload);
+        this.store = s;
+        this.slot = i;
+        this.leaves = 0;
+        this.bytes = 0;
+        this.budget = this.budgetMax;
+        if (this.maxDepth > 0) {
+            if (isArray) this.walkArray(payload, this.root, 0);
+            else this.walkObject(payload, this.root, 0);
+        }
+        s.bytes[i] = this.bytes;
+        this.store = null;
     }
 }
 
@@ -131,80 +250,4 @@ function countKeys(o) {
     return n;
 }
 
-/**
- * Project `payload` into the record fields ptype, plen, pnum, pvals, bytes.
- * @param {object} rec a record (see recorder.js)
- * @param {*} payload msg.payload (read only)
- * @param {{payloadDepth:number,payloadLeaves:number,payloadBudget:number}} opts
- */
-function projectPayload(rec, payload, opts) {
-    switch (typeof payload) {
-        case "number":
-            rec.ptype = "number";
-            rec.bytes = 8;
-            if (Number.isFinite(payload) && opts.payloadLeaves > 0) rec.pnum = payload;
-            return;
-        case "string": {
-            rec.ptype = "string";
-            rec.plen = payload.length;
-            rec.bytes = payload.length + 2;
-            if (opts.payloadLeaves > 0) {
-                const n = numericString(payload);
-                if (n === n) rec.pnum = n;
-            }
-            return;
-        }
-        case "boolean":
-            rec.ptype = "boolean";
-            rec.bytes = payload ? 4 : 5;
-            if (opts.payloadLeaves > 0) rec.pnum = payload ? 1 : 0;
-            return;
-        case "undefined":
-            rec.ptype = "undefined";
-            rec.bytes = 0;
-            return;
-        case "bigint":
-            rec.ptype = "number";
-            rec.bytes = 8;
-            if (opts.payloadLeaves > 0) rec.pnum = Number(payload);
-            return;
-        case "object":
-            break;
-        default:
-            rec.ptype = typeof payload;
-            return;
-    }
-    if (payload === null) {
-        rec.ptype = "null";
-        rec.bytes = 4;
-        return;
-    }
-    if (ArrayBuffer.isView(payload)) {
-        rec.ptype = "buffer";
-        rec.plen = payload.byteLength;
-        rec.bytes = payload.byteLength;
-        return;
-    }
-    const isArray = Array.isArray(payload);
-    rec.ptype = isArray ? "array" : "object";
-    rec.plen = isArray ? payload.length : countKeys(payload);
-    W.out = "";
-    W.leaves = 0;
-    W.bytes = 0;
-    W.quoted = false;
-    W.budget = opts.payloadBudget;
-    W.maxLeaves = opts.payloadLeaves;
-    W.maxDepth = opts.payloadDepth;
-    if (opts.payloadDepth > 0) {
-        if (isArray) {
-            walkValue(payload, "payload", 0);
-        } else {
-            walkObject(payload, "payload", 0);
-        }
-    }
-    rec.bytes = W.bytes;
-    rec.pvals = W.out;
-    W.out = "";
-}
-
-module.exports = { projectPayload, numericString, DENY };
+module.exports = { Projector, numericString, DENY, MAX_PATHS };

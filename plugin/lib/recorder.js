@@ -6,17 +6,18 @@
  * is unit-tested with fakes. Rules, as for any instrumentation on the message path: every handler
  * is synchronous, takes one argument, never mutates the message, never throws (failures are
  * counted in `failed`) and never blocks (a full queue drops its oldest record, counted in
- * `dropped`).
+ * `dropped`). The hot path allocates nothing per record (records live in typed arrays, see
+ * store.js); serialisation happens when a batch is flushed, outside the hooks.
  *
  * Lineage (our own ids, not `_msgid`): a delivery's id is the `seq` of its record. When a message
- * is delivered, the record is remembered in a WeakMap keyed by the delivered message object; when
- * the destination receives it (onReceive) we note the receive time and make the record the
- * current AsyncLocalStorage store (`enterWith`), so everything the node does while handling it,
+ * is delivered, its seq is remembered in a WeakMap keyed by the delivered message object; when
+ * the destination receives it (onReceive) we note the receive time and make the seq the current
+ * AsyncLocalStorage store (`enterWith`), so everything the node does while handling it,
  * synchronously or in callbacks it schedules, sees it. A send then finds its parent as
  *   1. the delivery that brought this very message object to the sending node (a node that
  *      forwards its input, also from a timer: delay, subflow instance, link out), else
- *   2. the ALS store, if it belongs to the sending node (function nodes building new objects,
- *      async or not), else
+ *   2. the ALS store, if that delivery went to the sending node (function nodes building new
+ *      objects, async or not), else
  *   3. none: a root (inject, mqtt in, http in ...), trace = its own seq.
  * Copies of a message sent to the 2nd..nth wire of the same send share the first one's parent.
  */
@@ -24,10 +25,10 @@
 const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
-const { EventEmitter } = require("events");
-const { Record, Clock, encodeBatch, recordHead } = require("./record");
-const { projectPayload } = require("./project");
-const { Ring } = require("./ring");
+const { RecordStore, KIND } = require("./store");
+const { Lineage } = require("./lineage");
+const { Projector } = require("./project");
+const { createShipper } = require("./ship");
 
 const LABEL = "nodered-causal";
 const ERROR_LEVEL = 20; // @node-red/util log.ERROR
@@ -35,32 +36,36 @@ const ERROR_LEVEL = 20; // @node-red/util log.ERROR
 class Tap {
     /**
      * @param {object} cfg resolved config (config.js)
-     * @param {object} deps {hooks, transport, log, syncDelivery}
-     *   hooks: {add(id, fn), remove(id)} (RED.hooks); transport: see transport/*.js;
-     *   log: {info, warn, error, debug}; syncDelivery: Node-RED's runtimeSyncDelivery setting.
+     * @param {object} deps {hooks, log, boot, syncDelivery, logRegistry, transport}
+     *   hooks: {add(id, fn), remove(id), has(id)} (RED.hooks); log: {info, warn, error, debug};
+     *   boot: hex id of this start; syncDelivery: Node-RED's runtimeSyncDelivery setting;
+     *   logRegistry: RED.log (addHandler/removeHandler), optional; transport: an in-process
+     *   transport object (tests) instead of the one cfg names (shipped from a worker thread).
      */
     constructor(cfg, deps) {
         this.cfg = cfg;
         this.hooks = deps.hooks;
-        // RED.log (addHandler/removeHandler): node errors no catch node handled are only logged
+        this.log = deps.log;
+        // node errors that no catch node handled are only logged: we listen to the log for them
         this.logRegistry = deps.logRegistry || null;
         this.logHandler = null;
-        this.transport = deps.transport;
-        this.log = deps.log;
         // With runtimeSyncDelivery the receiver runs inside the sender's call, before postDeliver:
         // record in preDeliver instead, and restore the sender's store after the receiver.
         this.syncDelivery = !!deps.syncDelivery;
         this.deliverHook = this.syncDelivery ? "preDeliver" : "postDeliver";
         this.boot = deps.boot || newBoot();
-        this.head = recordHead(cfg.instance, this.boot);
-        this.clock = new Clock();
-        this.ring = new Ring(cfg.queueMax);
-        this.lineage = cfg.lineage;
-        this.als = cfg.lineage ? new AsyncLocalStorage() : null;
-        this.deliveries = new WeakMap();
-        this.seq = 0;
-        this.recorded = 0;
-        this.dropped = 0;
+        this.store = new RecordStore(cfg.queueMax, Math.max(cfg.queueMax * 4, cfg.payloadLeaves * 4));
+        this.projector = new Projector(cfg);
+        this.shipper = createShipper(cfg, this.log, this.boot, deps.transport);
+        // lineage: "async" (AsyncLocalStorage), "sync" (only what a node sends while its input
+        // handler runs, plus forwarded objects; no async_hooks cost) or false
+        this.lineage = cfg.lineage !== false;
+        this.asyncLineage = cfg.lineage === "async";
+        this.lin = this.lineage ? new Lineage(cfg.lineageWindow) : null;
+        this.als = this.asyncLineage ? new AsyncLocalStorage() : null;
+        this.current = undefined; // sync lineage: the delivery whose input handler is running
+        this.deliveries = new WeakMap(); // delivered msg object -> seq of that delivery
+        this.dropped = 0; // records taken from the queue and not shipped (encoding failed)
         this.failed = 0;
         this.roots = 0;
         this.lastFailure = null;
@@ -75,10 +80,10 @@ class Tap {
         // bound handlers (one-argument, synchronous)
         this.onDeliver = (ev) => this.handleDeliver(ev);
         this.onReceive = (ev) => this.handleReceive(ev);
-        this.onComplete = (ev) => this.handleComplete(ev);
         this.onPostReceive = (ev) => this.handlePostReceive(ev);
+        this.onComplete = (ev) => this.handleComplete(ev);
         this.flushNow = () => this.flush();
-        this.transport.onReady = () => this.kick();
+        this.shipper.onReady = () => this.kick();
     }
 
     // ---- lifecycle -------------------------------------------------------------------------
@@ -89,18 +94,30 @@ class Tap {
         this.startedAt = Date.now();
         this.addHook(this.deliverHook, this.onDeliver);
         if (this.lineage) this.addHook("onReceive", this.onReceive);
-        if (this.lineage && this.syncDelivery) this.addHook("postReceive", this.onPostReceive);
-        this.addHook("onComplete", this.onComplete);
+        if (this.lineage && (this.syncDelivery || !this.asyncLineage)) {
+            this.addHook("postReceive", this.onPostReceive);
+        }
+        // Errors: node.error() reaches catch nodes (seen in onReceive) or, unhandled, the log;
+        // done(err) ends in node.error() too. onComplete is only needed for complete records,
+        // or for done(err) errors when there is no onReceive hook (lineage off).
+        if (this.cfg.recordComplete || !this.lineage) this.addHook("onComplete", this.onComplete);
         if (this.logRegistry) {
-            this.logHandler = new EventEmitter();
-            this.logHandler.on("log", (m) => this.handleLog(m));
+            // Node-RED logs 3 metric events per delivery to every handler: keep this one cheap
+            // (a plain object, not an EventEmitter)
+            this.logHandler = {
+                emit: (_ev, m) => {
+                    if (m.level === ERROR_LEVEL) this.handleLog(m);
+                },
+            };
             this.logRegistry.addHandler(this.logHandler);
         }
         this.timers.push(setInterval(this.flushNow, this.cfg.flushMs));
         this.timers.push(setInterval(() => this.emitStats(), this.cfg.statsMs));
         for (const t of this.timers) t.unref();
-        this.transport.start();
-        this.log.info(`[causal-tap] recording to ${this.transport.describe()} as tap '${this.cfg.instance}' boot ${this.boot}`);
+        this.shipper.start();
+        this.log.info(
+            `[causal-tap] recording to ${this.shipper.describe()} as tap '${this.cfg.instance}' boot ${this.boot} (${this.shipper.mode})`,
+        );
     }
 
     addHook(name, fn) {
@@ -134,15 +151,12 @@ class Tap {
         this.timers = [];
         this.emitStats();
         const deadline = Date.now() + timeoutMs;
-        while (this.ring.size > 0 && Date.now() < deadline) {
+        while (this.store.size > 0 && Date.now() < deadline) {
             this.flush();
-            if (this.ring.size > 0) await new Promise((r) => setTimeout(r, 20));
+            if (this.store.size > 0) await new Promise((r) => setTimeout(r, 20));
         }
-        this.dropped += await this.transport.close(Math.max(0, deadline - Date.now()));
-        if (this.ring.size > 0) {
-            this.dropped += this.ring.size;
-            this.ring.clear();
-        }
+        this.dropped += await this.shipper.close(Math.max(0, deadline - Date.now()));
+        this.dropped += this.store.clear();
         if (this.als) this.als.disable();
         this.log.info(`[causal-tap] stopped: ${JSON.stringify(this.counters())}`);
     }
@@ -155,30 +169,35 @@ class Tap {
             const src = ev.source;
             const srcId = src.id;
             const msg = ev.msg;
-            const rec = new Record(++this.seq, "deliver", t);
-            rec.src = srcId;
-            rec.port = src.port;
-            rec.dst = ev.destination.id;
+            const s = this.store;
+            const seq = s.alloc(KIND.deliver, t);
+            const i = s.slot(seq);
+            const ids = s.nodeIds;
+            s.src[i] = ids.id(srcId);
+            s.port[i] = src.port;
+            const dstId = ev.destination.id;
+            s.dst[i] = ids.id(dstId);
             if (this.lineage) {
                 let p;
                 if (ev.cloneMessage === true && this.lastSrc === srcId) {
                     p = this.lastParent;
                 } else {
+                    const lin = this.lin;
                     p = this.deliveries.get(msg);
-                    if (p === undefined || p.dst !== srcId) {
-                        p = this.als.getStore();
-                        if (p !== undefined && p.dst !== srcId) {
-                            p = p.ret ? this.linkReturn(p, srcId, msg, t) : undefined;
+                    if (p === undefined || !lin.owns(p, srcId)) {
+                        p = this.handling();
+                        if (p !== undefined && !lin.owns(p, srcId)) {
+                            p = lin.isReturn(p) ? this.linkReturn(p, srcId, msg, t) : undefined;
                         }
                     }
                     this.lastSrc = srcId;
                     this.lastParent = p;
                 }
-                this.link(rec, p, t);
-                this.deliveries.set(msg, rec);
+                this.link(seq, i, p, t, dstId, -1);
+                this.deliveries.set(msg, seq);
             }
-            projectPayload(rec, msg.payload, this.cfg);
-            this.enqueue(rec);
+            this.projector.project(s, i, msg.payload);
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -188,12 +207,12 @@ class Tap {
         try {
             const msg = ev.msg;
             const dst = ev.destination;
-            const info = this.deliveries.get(msg);
-            if (info !== undefined && info.dst === dst.id) {
-                info.rt = performance.now();
-                if (dst.node !== undefined && dst.node.type === "link out") info.ret = true;
-                if (this.syncDelivery) info.prev = this.als.getStore();
-                this.als.enterWith(info);
+            const p = this.deliveries.get(msg);
+            if (p !== undefined && this.lin.owns(p, dst.id)) {
+                const node = dst.node;
+                this.lin.received(p, performance.now(), node !== undefined && node.type === "link out");
+                if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(p, this.handling());
+                this.enter(p);
                 return;
             }
             this.receiveOffWire(msg, dst);
@@ -202,14 +221,16 @@ class Tap {
         }
     }
 
-    /** Sync delivery only: give the sender back its own store once the receiver returned. */
+    /**
+     * After a node's input handler returned: sync lineage forgets the delivery it handled; with
+     * sync delivery, the sender gets its own context back.
+     */
     handlePostReceive(ev) {
         try {
-            const info = this.deliveries.get(ev.msg);
-            if (info !== undefined && info.dst === ev.destination.id && info.prev !== undefined) {
-                const prev = info.prev;
-                info.prev = undefined;
-                this.als.enterWith(prev);
+            const p = this.deliveries.get(ev.msg);
+            if (p !== undefined && this.lin.owns(p, ev.destination.id)) {
+                const prev = this.lin.takePrev(p);
+                this.enter(prev === 0 ? undefined : prev);
             }
         } catch (err) {
             this.fail(err);
@@ -225,10 +246,12 @@ class Tap {
                 return;
             }
             if (!this.cfg.recordComplete) return;
-            const rec = new Record(++this.seq, "complete", performance.now());
-            rec.src = ev.node.id;
-            this.linkOwn(rec, ev.node.id, this.deliveries.get(ev.msg));
-            this.enqueue(rec);
+            const t = performance.now();
+            const seq = this.store.alloc(KIND.complete, t);
+            const i = this.store.slot(seq);
+            this.store.src[i] = this.store.nodeIds.id(ev.node.id);
+            this.linkOwn(i, ev.node.id, this.deliveries.get(ev.msg), t);
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -237,7 +260,7 @@ class Tap {
     /** Runtime log entries: an error logged by a node (node.error that no catch node handled). */
     handleLog(m) {
         try {
-            if (m && m.level === ERROR_LEVEL && m.id && this.running) {
+            if (m.id && this.running) {
                 this.recordError(m.id, errorText(m.msg), undefined);
             }
         } catch (err) {
@@ -250,33 +273,75 @@ class Tap {
      * onComplete and then node.error, which either reaches catch nodes (onReceive) or the log.
      * The same (node, text) reported again within the same synchronous run is not repeated.
      */
-    recordError(nodeId, text, info) {
+    recordError(nodeId, text, p) {
         const key = `${nodeId}\u0000${text}`;
         if (this.lastErrorKey === key) return;
         this.noteError(key);
-        const rec = new Record(++this.seq, "error", performance.now());
-        rec.src = nodeId;
-        rec.error = text;
-        this.linkOwn(rec, nodeId, info);
-        this.enqueue(rec);
+        const t = performance.now();
+        const seq = this.store.alloc(KIND.error, t);
+        const i = this.store.slot(seq);
+        this.store.src[i] = this.store.nodeIds.id(nodeId);
+        this.store.texts.set(seq, text);
+        this.linkOwn(i, nodeId, p, t);
+        this.queued();
     }
 
-    /** parent/trace/latency of a node event: the delivery the node was handling, if known. */
-    linkOwn(rec, nodeId, info) {
-        if (!this.lineage) return;
-        let p = info;
-        if (p === undefined || p.dst !== nodeId) {
-            p = this.als.getStore();
-            if (p !== undefined && p.dst !== nodeId) p = undefined;
-        }
-        if (p !== undefined && p.seq !== null) {
-            rec.parent = p.seq;
-            rec.trace = p.trace;
-            if (p.rt >= 0) rec.lat = rec.t - p.rt;
-        }
+    noteError(key) {
+        this.lastErrorKey = key;
+        queueMicrotask(() => {
+            if (this.lastErrorKey === key) this.lastErrorKey = null;
+        });
     }
 
     // ---- lineage helpers -------------------------------------------------------------------
+
+    /** The delivery the current code runs for (seq), if any. */
+    handling() {
+        return this.asyncLineage ? this.als.getStore() : this.current;
+    }
+
+    enter(p) {
+        if (this.asyncLineage) this.als.enterWith(p);
+        else this.current = p;
+    }
+
+    /**
+     * parent/trace/latency of delivery `seq` (slot i) from parent delivery p (or a root), and
+     * remember it for its receiver dstId (receive time rt, -1 until received).
+     */
+    link(seq, i, p, t, dstId, rt) {
+        const s = this.store;
+        const lin = this.lin;
+        let trace;
+        if (p !== undefined && p !== 0) {
+            trace = lin.trace(p);
+            s.parent[i] = p;
+            const prt = lin.rt(p);
+            if (prt >= 0) s.lat[i] = t - prt;
+        } else {
+            trace = seq;
+            this.roots++;
+        }
+        s.trace[i] = trace;
+        lin.add(seq, trace, dstId, rt);
+    }
+
+    /** parent/trace/latency of a node event (error, complete): the delivery it was handling. */
+    linkOwn(i, nodeId, p, t) {
+        if (!this.lineage) return;
+        const lin = this.lin;
+        if (p === undefined || !lin.owns(p, nodeId)) {
+            p = this.handling();
+            if (p !== undefined && !lin.owns(p, nodeId)) p = undefined;
+        }
+        if (p !== undefined && p !== 0) {
+            const s = this.store;
+            s.parent[i] = p;
+            s.trace[i] = lin.trace(p);
+            const prt = lin.rt(p);
+            if (prt >= 0) s.lat[i] = t - prt;
+        }
+    }
 
     /**
      * Make a replacement message (e.g. a fault's modified clone) inherit the lineage of the
@@ -284,19 +349,8 @@ class Tap {
      */
     alias(replacement, original) {
         if (this.lineage) {
-            const info = this.deliveries.get(original);
-            if (info !== undefined) this.deliveries.set(replacement, info);
-        }
-    }
-
-    link(rec, p, t) {
-        if (p !== undefined && p.seq !== null) {
-            rec.parent = p.seq;
-            rec.trace = p.trace;
-            if (p.rt >= 0) rec.lat = t - p.rt;
-        } else {
-            rec.trace = rec.seq;
-            this.roots++;
+            const p = this.deliveries.get(original);
+            if (p !== undefined) this.deliveries.set(replacement, p);
         }
     }
 
@@ -305,21 +359,22 @@ class Tap {
      * return as a delivery link out -> link call (port null) and make it the parent.
      */
     linkReturn(p, srcId, msg, t) {
-        const rec = new Record(++this.seq, "deliver", t);
-        rec.src = p.dst;
-        rec.dst = srcId;
-        this.link(rec, p, t);
-        rec.rt = t;
-        projectPayload(rec, msg.payload, this.cfg);
-        this.enqueue(rec);
-        return rec;
+        const s = this.store;
+        const seq = s.alloc(KIND.deliver, t);
+        const i = s.slot(seq);
+        s.src[i] = s.nodeIds.id(this.lin.dst(p));
+        s.dst[i] = s.nodeIds.id(srcId);
+        this.link(seq, i, p, t, srcId, t);
+        this.projector.project(s, i, msg.payload);
+        this.queued();
+        return seq;
     }
 
     /**
      * A message received without a wire (no postDeliver before it). Catch, complete and status
      * nodes and a link in called by a link call get a delivery record from the node the runtime
      * names as source (port null); a caught error also gets an error record unless onComplete
-     * already recorded it. The record is keyed by the received object (those nodes forward it).
+     * already recorded it. The delivery is keyed by the received object (those nodes forward it).
      * Nothing enters the async context here: such receives run synchronously inside another
      * node's call (catch inside the failing node), whose context must stay as it is. Anything else
      * (inject buttons and timers, custom receive() calls) is not attributed: what the receiver
@@ -347,39 +402,34 @@ class Tap {
         if (src === null || src === undefined) return;
         if (errText !== null) this.recordError(src, errText, undefined);
         const t = performance.now();
-        let p = this.als.getStore();
-        if (p !== undefined && p.dst !== src) p = undefined;
-        const rec = new Record(++this.seq, "deliver", t);
-        rec.src = src;
-        rec.dst = dst.id;
-        this.link(rec, p, t);
-        rec.rt = t;
-        projectPayload(rec, msg.payload, this.cfg);
-        this.enqueue(rec);
-        // these nodes forward the object they received: its sends find this record by identity
-        this.deliveries.set(msg, rec);
-    }
-
-    noteError(key) {
-        this.lastErrorKey = key;
-        queueMicrotask(() => {
-            if (this.lastErrorKey === key) this.lastErrorKey = null;
-        });
+        let p = this.handling();
+        if (p !== undefined && !this.lin.owns(p, src)) p = undefined;
+        const s = this.store;
+        const seq = s.alloc(KIND.deliver, t);
+        const i = s.slot(seq);
+        s.src[i] = s.nodeIds.id(String(src));
+        s.dst[i] = s.nodeIds.id(dst.id);
+        this.link(seq, i, p, t, dst.id, t);
+        this.projector.project(s, i, msg.payload);
+        this.queued();
+        // these nodes forward the object they received: its sends find this delivery by identity
+        this.deliveries.set(msg, seq);
+        // postReceive (if registered) gives the calling node its context back afterwards
+        if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(seq, this.handling());
+        if (!this.asyncLineage) this.current = seq;
     }
 
     // ---- queue, batches, stats -------------------------------------------------------------
 
-    enqueue(rec) {
-        this.recorded++;
-        if (this.ring.push(rec) !== undefined) this.dropped++;
-        if (!this.flushScheduled && this.ring.size >= this.cfg.batchSize) {
+    queued() {
+        if (!this.flushScheduled && this.store.size >= this.shipper.chunk) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
     }
 
     kick() {
-        if (!this.flushScheduled && this.ring.size > 0) {
+        if (!this.flushScheduled && this.store.size > 0) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
@@ -389,18 +439,15 @@ class Tap {
     flush() {
         this.flushScheduled = false;
         try {
-            const tr = this.transport;
-            while (this.ring.size > 0 && tr.ready()) {
-                const batch = this.ring.take(this.cfg.batchSize);
-                let body;
+            const sh = this.shipper;
+            const s = this.store;
+            while (s.size > 0 && sh.ready()) {
+                const batch = s.take(sh.chunk);
                 try {
-                    body = encodeBatch(batch, this.head, this.clock);
+                    sh.send(batch, { ids: s.nodeIds.fresh(), paths: this.projector.paths.fresh() });
                 } catch (err) {
-                    this.dropped += batch.length;
                     this.fail(err);
-                    continue;
                 }
-                tr.send(body, batch.length);
             }
         } catch (err) {
             this.fail(err);
@@ -409,14 +456,10 @@ class Tap {
 
     emitStats() {
         try {
-            const rec = new Record(++this.seq, "stats", performance.now());
-            this.enqueue(rec);
-            rec.stats = {
-                recorded: this.recorded,
-                dropped: this.dropped + this.transport.dropped,
-                failed: this.failed,
-                queue: this.ring.size,
-            };
+            const s = this.store;
+            const seq = s.alloc(KIND.stats, performance.now());
+            s.stats.set(seq, this.counters());
+            this.queued();
         } catch (err) {
             this.fail(err);
         }
@@ -434,12 +477,16 @@ class Tap {
         }
     }
 
+    /**
+     * The counters of the stats records: all records so far, dropped, failed, and queue = records
+     * not shipped yet (the tap's queue + handed to the shipper: encoding, waiting, in flight).
+     */
     counters() {
         return {
-            recorded: this.recorded,
-            dropped: this.dropped + this.transport.dropped,
+            recorded: this.store.next - 1,
+            dropped: this.store.dropped + this.dropped + this.shipper.dropped,
             failed: this.failed,
-            queue: this.ring.size,
+            queue: this.store.size + this.shipper.pending,
         };
     }
 
@@ -448,14 +495,16 @@ class Tap {
         return Object.assign(this.counters(), {
             tap: this.cfg.instance,
             boot: this.boot,
-            seq: this.seq,
+            seq: this.store.next - 1,
             running: this.running,
             started_at: this.startedAt,
             roots: this.roots,
-            dropped_queue: this.dropped,
+            dropped_queue: this.store.dropped,
+            queue_tap: this.store.size,
             hooks: this.registered.slice(),
             last_failure: this.lastFailure,
-            transport: this.transport.status(),
+            paths_skipped: this.projector.skipped,
+            transport: this.shipper.status(),
         });
     }
 }

@@ -1,16 +1,25 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { projectPayload } = require("../lib/project");
-const { Record } = require("../lib/record");
+const { Projector } = require("../lib/project");
+const { RecordStore, KIND, PTYPE_NAMES } = require("../lib/store");
 
 const OPTS = { payloadDepth: 4, payloadLeaves: 32, payloadBudget: 256 };
 
 function project(payload, opts = OPTS) {
-    const rec = new Record(1, "deliver", 0);
-    projectPayload(rec, payload, opts);
-    const values = rec.pnum !== undefined ? { payload: rec.pnum } : JSON.parse(`{${rec.pvals}}`);
-    return { type: rec.ptype, len: rec.plen, values, bytes: rec.bytes };
+    const s = new RecordStore(4, 64);
+    const p = new Projector(opts);
+    const i = s.slot(s.alloc(KIND.deliver, 0));
+    p.project(s, i, payload);
+    let values = {};
+    if (s.hasNum[i]) values = { payload: s.pnum[i] };
+    const keys = p.paths.list;
+    for (let k = 0; k < s.vcount[i]; k++) {
+        const j = s.vstart[i] + k;
+        values = { ...values, ...JSON.parse(`{${keys[s.vkey[j]]}${s.vals[j]}}`) };
+    }
+    const len = s.plen[i] < 0 ? null : s.plen[i];
+    return { type: PTYPE_NAMES[s.ptype[i]], len, values, bytes: s.bytes[i] };
 }
 
 test("primitives", () => {

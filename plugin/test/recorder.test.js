@@ -9,6 +9,15 @@ const { FakeHooks, quietLog } = require("./helpers");
 const tick = () => new Promise((r) => setImmediate(r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Wait until pred() holds (the machine may be loaded: no fixed sleeps for ordering). */
+async function until(pred, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await sleep(2);
+    }
+}
+
 function deepFreeze(o) {
     if (o && typeof o === "object") {
         Object.freeze(o);
@@ -44,7 +53,7 @@ async function records(tap, transport) {
 
 test("hooks are registered with the label and removed on stop", async () => {
     const { tap, hooks } = makeTap();
-    assert.deepEqual([...hooks.byId.keys()].sort(), ["onComplete.nodered-causal", "onReceive.nodered-causal", "postDeliver.nodered-causal"]);
+    assert.deepEqual([...hooks.byId.keys()].sort(), ["onReceive.nodered-causal", "postDeliver.nodered-causal"]);
     await tap.stop(100);
     assert.equal(hooks.byId.size, 0);
 });
@@ -64,7 +73,7 @@ test("lineage: forwarded objects, new objects, async sends and fan-out copies", 
         });
         setTimeout(() => deliver(hooks, deepFreeze({ payload: 3 }), "fn", 1, "sinkC", "debug"), 2);
     });
-    await sleep(60);
+    await until(() => tap.store.next - 1 >= 5);
     const recs = await records(tap, transport);
     const by = Object.fromEntries(recs.map((r) => [`${r.src}>${r.dst}`, r]));
     assert.equal(recs.length, 5);
@@ -88,7 +97,7 @@ test("a send from a context that belongs to another node is a root", async () =>
         // node 'b' sends while a's handling context is current (e.g. a shared connection)
         hooks.fire("postDeliver", { msg: { payload: 2 }, source: { id: "b", port: 0 }, destination: { id: "c" }, cloneMessage: false });
     });
-    await sleep(20);
+    await until(() => tap.store.next - 1 >= 2);
     const recs = await records(tap, transport);
     const bc = recs.find((r) => r.src === "b");
     assert.equal(bc.parent, null);
@@ -98,7 +107,7 @@ test("a send from a context that belongs to another node is a root", async () =>
 test("records follow schema v1 and seq increases", async () => {
     const { tap, hooks, transport } = makeTap();
     for (let i = 0; i < 10; i++) deliver(hooks, { payload: i }, "a", 0, "b", "debug");
-    await sleep(20);
+    await until(() => tap.store.next - 1 >= 10);
     await tap.stop(500);
     const all = transport.records();
     const keys = ["v", "tap", "boot", "seq", "ts_ns", "kind", "src", "port", "dst", "trace", "parent", "payload", "bytes", "latency_ns", "error"];
@@ -122,6 +131,7 @@ test("records follow schema v1 and seq increases", async () => {
 test("errors: onComplete with error, catch receipts, no duplicates", async () => {
     const { tap, hooks, transport } = makeTap();
     const m = { payload: 1 };
+    let handled = false;
     deliver(hooks, m, "inj", 0, "fn", "function", (msg) => {
         // done(err): onComplete, then the runtime hands a copy with msg.error to the catch node
         hooks.fire("onComplete", { msg, error: new Error("boom"), node: { id: "fn", node: node("fn") } });
@@ -131,9 +141,10 @@ test("errors: onComplete with error, catch receipts, no duplicates", async () =>
         // node.error(...) without done: only the catch node sees it
         const copy2 = { payload: 1, error: { message: "other", source: { id: "fn", type: "function" } } };
         hooks.fire("onReceive", { msg: copy2, destination: { id: "catch1", node: node("catch1", "catch") } });
+        handled = true;
     });
     hooks.fire("onComplete", { msg: { payload: 9 }, error: undefined, node: { id: "x", node: node("x") } });
-    await sleep(20);
+    await until(() => handled);
     const recs = await records(tap, transport);
     const errors = recs.filter((r) => r.kind === "error");
     assert.deepEqual(errors.map((e) => [e.src, e.error]), [["fn", "Error: boom"], ["fn", "other"]]);
@@ -153,11 +164,12 @@ test("full queue drops the oldest and counts; handlers never block", async () =>
     for (let i = 0; i < 500; i++) {
         hooks.fire("postDeliver", { msg: { payload: i }, source: { id: "a", port: 0 }, destination: { id: "b" }, cloneMessage: false });
     }
-    await sleep(20);
+    await until(() => tap.store.size === 40);
     const c = tap.counters();
     assert.equal(c.recorded, 500);
-    // the first flush (after the burst) took one batch of 10 into flight; the rest waits
-    assert.equal(c.queue, 40);
+    // the first flush (after the burst) took one batch of 10 into flight; 40 wait in the queue
+    assert.equal(tap.store.size, 40);
+    assert.equal(c.queue, 50);
     assert.equal(c.dropped, 450);
     transport.release();
     await tap.stop(1000);
@@ -179,7 +191,7 @@ test("lineage off: no onReceive hook, trace/parent null", async () => {
     const { tap, hooks, transport } = makeTap({ lineage: false });
     assert.ok(!hooks.has("onReceive.nodered-causal"));
     deliver(hooks, { payload: 1 }, "a", 0, "b", "debug");
-    await sleep(10);
+    await until(() => tap.store.next - 1 >= 1);
     const [r] = await records(tap, transport);
     assert.equal(r.parent, null);
     assert.equal(r.trace, null);
@@ -187,7 +199,7 @@ test("lineage off: no onReceive hook, trace/parent null", async () => {
 
 test("stats records every statsMs", async () => {
     const { tap, transport } = makeTap({ statsMs: 20 });
-    await sleep(110);
+    await until(() => tap.store.next > 4);
     await tap.stop(500);
     const stats = transport.records().filter((r) => r.kind === "stats");
     assert.ok(stats.length >= 4, `${stats.length} stats records`);
@@ -208,13 +220,15 @@ test("errors only logged (no catch node) are recorded from the runtime log, once
     tap.start();
     assert.equal(handlers.length, 1);
     const log = (m) => handlers.forEach((h) => h.emit("log", m));
+    let handled = false;
     deliver(hooks, { payload: 1 }, "inj", 0, "fn", "function", (msg) => {
         // done(err) with no catch node: onComplete, then the runtime logs the same error
         hooks.fire("onComplete", { msg, error: new Error("boom"), node: { id: "fn", node: node("fn") } });
         log({ level: 20, id: "fn", type: "function", msg: new Error("boom") });
         log({ level: 30, id: "fn", type: "function", msg: "just a warning" });
+        handled = true;
     });
-    await sleep(10);
+    await until(() => handled);
     log({ level: 20, id: "other", type: "mqtt in", msg: "connection refused" });
     const recs = await records(tap, transport);
     assert.equal(handlers.length, 0, "log handler removed on stop");
@@ -223,4 +237,70 @@ test("errors only logged (no catch node) are recorded from the runtime log, once
         ["fn", "Error: boom", recs[0].seq],
         ["other", "connection refused", null],
     ]);
+});
+
+test("the worker-thread shipper ships the same records as the inline one", async () => {
+    const run = async (worker) => {
+        const cfg = resolveConfig({ transport: "memory", instance: "w", flushMs: 5, statsMs: 60000, worker, batchSize: 7 }, {});
+        const hooks = new FakeHooks();
+        const tap = new Tap(cfg, { hooks, log: quietLog, boot: "b00t" });
+        tap.start();
+        for (let k = 0; k < 50; k++) {
+            hooks.fire("postDeliver", { msg: { payload: { v: k, s: "x", n: [k, true] } }, source: { id: "a", port: 0 }, destination: { id: `n${k % 3}` } });
+        }
+        await tap.stop(2000);
+        return tap.shipper;
+    };
+    const inline = await run(false);
+    const t0 = Date.now();
+    const worker = await run(true);
+    assert.equal(worker.mode, "worker");
+    const now = Date.now();
+    for (const b of worker.memory) {
+        for (const m of b.matchAll(/"ts_ns":(\d+)/g)) {
+            const ms = Number(BigInt(m[1]) / 1000000n);
+            assert.ok(ms >= t0 - 2 && ms <= now + 2, `${ms} not in [${t0}, ${now}]: the worker must use the recording thread's clock`);
+        }
+    }
+    const norm = (recs) => recs.map((r) => ({ ...r, ts_ns: 0 }));
+    const inlineRecs = norm(inline.transport.records());
+    const workerRecs = norm(worker.memory.flatMap((b) => JSON.parse(b)));
+    assert.equal(workerRecs.length, 51);
+    assert.deepEqual(workerRecs.map((r) => r.payload && r.payload.values), inlineRecs.map((r) => r.payload && r.payload.values));
+    assert.deepEqual(workerRecs.slice(0, 50), inlineRecs.slice(0, 50));
+    assert.deepEqual(workerRecs[49].payload.values, { "payload.v": 49, "payload.n[0]": 49, "payload.n[1]": 1 });
+    assert.equal(worker.dropped, 0);
+});
+
+test("sync lineage: sends during the input handler and forwarded objects link, async new objects are roots", async () => {
+    const { tap, hooks, transport } = makeTap({ lineage: "sync" });
+    assert.ok(hooks.has("postReceive.nodered-causal"));
+    const post = (msg, id) => hooks.fire("postReceive", { msg, destination: { id, node: node(id) } });
+    let done = false;
+    const root = { payload: 1 };
+    hooks.fire("postDeliver", { msg: root, source: { id: "inj", port: 0 }, destination: { id: "fn" }, cloneMessage: false });
+    setImmediate(() => {
+        hooks.fire("onReceive", { msg: root, destination: { id: "fn", node: node("fn") } });
+        // synchronous new object: linked
+        hooks.fire("postDeliver", { msg: { payload: 2 }, source: { id: "fn", port: 0 }, destination: { id: "a" }, cloneMessage: false });
+        // an error caught by a catch node in the middle of the handler keeps fn's context
+        const copy = { payload: 1, error: { message: "x", source: { id: "fn" } } };
+        hooks.fire("onReceive", { msg: copy, destination: { id: "c", node: node("c", "catch") } });
+        post(copy, "c");
+        hooks.fire("postDeliver", { msg: { payload: 3 }, source: { id: "fn", port: 0 }, destination: { id: "b" }, cloneMessage: false });
+        post(root, "fn");
+        setTimeout(() => {
+            // later, a new object: unknown context -> root; the forwarded original: linked
+            hooks.fire("postDeliver", { msg: { payload: 4 }, source: { id: "fn", port: 0 }, destination: { id: "d" }, cloneMessage: false });
+            hooks.fire("postDeliver", { msg: root, source: { id: "fn", port: 0 }, destination: { id: "e" }, cloneMessage: false });
+            done = true;
+        }, 2);
+    });
+    await until(() => done);
+    const recs = await records(tap, transport);
+    const by = Object.fromEntries(recs.filter((r) => r.kind === "deliver").map((r) => [r.dst, r]));
+    const first = by.fn.seq;
+    assert.deepEqual(["a", "b", "d", "e"].map((d) => by[d].parent), [first, first, null, first]);
+    assert.equal(by.c.src, "fn");
+    assert.equal(by.c.parent, first);
 });

@@ -286,11 +286,7 @@ def test_every_delivery_recorded_with_lineage(
         records.wait(lambda rs: sum(r["kind"] == "deliver" for r in rs) >= sum(want.values()))
         time.sleep(1.2)  # one more stats record
         st = stats(nr)
-    assert st["hooks"] == [
-        "postDeliver.nodered-causal",
-        "onReceive.nodered-causal",
-        "onComplete.nodered-causal",
-    ]
+    assert st["hooks"] == ["postDeliver.nodered-causal", "onReceive.nodered-causal"]
     assert (st["failed"], st["dropped"]) == (0, 0)
 
     allrecs = records.all()
@@ -377,10 +373,14 @@ def test_broker_unreachable_flow_unaffected_drops_counted(
     assert st["transport"]["connected"] is False
     assert st["failed"] == 0
     assert st["recorded"] >= deliveries
-    in_flight = st["transport"]["inflight_records"]
-    assert st["queue"] == 100
-    assert st["dropped"] == st["recorded"] - st["queue"] - in_flight
-    assert st["dropped"] > deliveries - 100 - 4 * 10
+    # every record is accounted for: shipped (none), dropped, or still waiting (queue)
+    assert st["transport"]["sent"] == 0
+    # at most: the tap's queue (100) + chunks posted to the shipping worker (4 x 100) + the
+    # worker's bounded backlog (100) + unacknowledged MQTT batches (4 x 10)
+    bound = 100 + 4 * 100 + 100 + 4 * 10
+    assert 0 < st["queue"] <= bound
+    assert st["dropped"] + st["queue"] == st["recorded"]
+    assert st["dropped"] >= deliveries - bound > 0
 
 
 class _Collector(BaseHTTPRequestHandler):
@@ -465,7 +465,7 @@ def test_hooks_removed_when_runtime_stops(mqtt_prefix: str, records: Records) ->
     assert first["hooks"] and stopped["hooks"] == []
     assert first["runtime_hooks"]["postDeliver.nodered-causal"] is True
     assert hooks_left == {}
-    assert again["boot"] != first["boot"] and len(again["hooks"]) == 3
+    assert again["boot"] != first["boot"] and len(again["hooks"]) == 2
     # the final records were flushed when the tap stopped: last stats of the first boot
     records.wait(
         lambda rs: any(

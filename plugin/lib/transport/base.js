@@ -2,7 +2,7 @@
 /**
  * What every transport shares: counters, the in-flight bound and the close() wait.
  *
- * A transport ships batches (a JSON array string of `n` records). Contract:
+ * A transport ships batches (a Buffer holding a JSON array of `n` records). Contract:
  *   start()                 connect (never throws; failures show in status())
  *   ready() -> bool         room for one more batch (in-flight batches < maxInflight)
  *   send(body, n)           ship one batch; never throws; outcome counted in sent/dropped

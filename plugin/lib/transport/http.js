@@ -39,7 +39,7 @@ class HttpTransport extends BaseTransport {
 
     send(body, n) {
         this.begin(n);
-        this.post(Buffer.from(body), n, 0, Date.now());
+        this.post(Buffer.isBuffer(body) ? body : Buffer.from(body), n, 0, Date.now());
     }
 
     post(buf, n, attempt, firstAt) {

@@ -19,6 +19,7 @@ class MemoryTransport extends BaseTransport {
     }
     send(body, n) {
         this.begin(n);
+        body = body.toString();
         if (this.accept) {
             this.batches.push(body);
             setImmediate(() => this.finish(n, true));
