@@ -241,7 +241,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
             for name, r in attr.baselines.items()
         },
         seconds=round(time.monotonic() - started, 2),
-        rank_in_ranking=rank_of_true([r[0] for r in ranking], truth) if truth else None,
+        rank_in_ranking=rank_of_true([str(r[0]) for r in ranking], truth) if truth else None,
     )
 
 
