@@ -434,8 +434,9 @@ class Tap {
         }
     }
 
+    /** The shipper has room again: ship now if a full chunk waits (the timer ships the rest). */
     kick() {
-        if (!this.flushScheduled && this.store.size > 0) {
+        if (!this.flushScheduled && this.store.size >= this.shipper.chunk) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }

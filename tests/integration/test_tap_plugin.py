@@ -357,7 +357,9 @@ def test_broker_unreachable_flow_unaffected_drops_counted(
     mqtt_prefix: str, outputs: Subscriber
 ) -> None:
     dead = free_port()  # nothing listens there
-    settings = tap_config(mqtt_prefix, url=f"mqtt://127.0.0.1:{dead}", queueMax=100, batchSize=10)
+    settings = tap_config(
+        mqtt_prefix, url=f"mqtt://127.0.0.1:{dead}", queueMax=100, batchSize=10, maxInflight=4
+    )
     with LocalNodeRed(
         "4", flows=topology_flow(mqtt_prefix), plugins=[PLUGIN_DIR], settings=settings
     ) as nr:
