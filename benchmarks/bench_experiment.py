@@ -88,15 +88,17 @@ def main() -> int:
             (
                 name, target, exp.dag.number_of_nodes(), summary["n_cases"],
                 summary["n_no_fault"], summary["ac1"], summary["ac3"], summary["specificity"],
-                base.get("marginal_shift", {}).get("ac1"), base.get("most_upstream", {}).get("ac1"),
+                summary["ac1_ranked"], summary["ac3_ranked"],
+                base.get("marginal", {}).get("ac1"), base.get("upstream", {}).get("ac1"),
                 wall / 60, sum(attribution_s) / len(attribution_s),
             )
         )  # fmt: skip
     header = (
         "| flow | target | nodes | fault cases | no-fault | AC@1 | AC@3 | specificity "
-        "| marginal AC@1 | upstream AC@1 | campaign min | per case: analysis + overhead s |"
+        "| ranked AC@1 | ranked AC@3 | marginal AC@1 | upstream AC@1 | campaign min "
+        "| per case: analysis + overhead s |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 14]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     table = "\n".join(lines)
     print(table)

@@ -41,14 +41,13 @@ def resolve(dag: nx.DiGraph, node: str) -> str:
 
 
 def analysis_dag(data: Mapping[str, Any]) -> nx.DiGraph:
-    """The analysis DAG from a stored node-link DAG (a run's ``dag``): junctions contracted and
-    cycles condensed with the importer's passes when they are available."""
+    """The analysis DAG from a stored node-link DAG (a run's ``dag``): the importer's passes, as
+    ``to_causal_dag(flow, condensed=True)`` applies them (link calls split, junctions contracted,
+    cycles condensed)."""
+    from nodered_causal.flows.dag import condense, contract_junctions, split_link_calls
+
     graph = nx.node_link_graph(data, edges="edges", directed=True)
-    try:
-        from nodered_causal.flows.dag import condense, contract_junctions  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # importer not installed: the graph as stored
-        return graph
-    return condense(contract_junctions(graph))  # type: ignore[no-any-return, unused-ignore]
+    return condense(contract_junctions(split_link_calls(graph)))
 
 
 def ancestor_graph(dag: nx.DiGraph, target: str) -> nx.DiGraph:

@@ -92,22 +92,19 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    import networkx as nx
-
     from nodered_causal.analysis.datasets import choose_fields
+    from nodered_causal.analysis.graph import analysis_dag
     from nodered_causal.analysis.whatif import what_if
     from nodered_causal.collector.store import Store
     from nodered_causal.errors import StoreError
     from nodered_causal.faults.spec import parse_fault
-    from nodered_causal.flows.dag import condense, contract_junctions, split_link_calls
 
     fault = parse_fault(args.change)
     with Store(args.store) as store:
         base = store.run(args.run)
         if not base.dag:
             raise StoreError(f"run {args.run!r} in {args.store} has no flow graph recorded")
-        runtime = nx.node_link_graph(base.dag, edges="edges")
-        dag = condense(contract_junctions(split_link_calls(runtime)))
+        dag = analysis_dag(base.dag)
         columns = store.record_columns(base)
         result = what_if(
             dag, columns, args.node, args.target, kind=fault.kind, value=fault.value,

@@ -137,7 +137,8 @@ class MqttIngest:
         """Stop taking messages, store and ack what arrived, disconnect.
 
         Messages that arrive meanwhile stay unacked and come again with the next session.
-        ``keep_session=False`` unsubscribes first, so the broker stops queueing for this client id.
+        ``keep_session=False`` ends the session for good: the broker forgets the subscription and
+        whatever it would have queued for this client id (a finished ``record`` run).
         """
         self._accepting = False
         drained = self.writer.shutdown(timeout)
@@ -145,7 +146,29 @@ class MqttIngest:
             self._client.unsubscribe(self.settings.topic)
         self._client.disconnect()
         self._client.loop_stop()
+        if not keep_session:
+            self._discard_session(timeout)
         return drained
+
+    def _discard_session(self, timeout: float) -> None:
+        """Connect once with a clean session under our client id: the broker drops its state."""
+        cleaner = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.settings.client_id, clean_session=True
+        )
+        if self.settings.username:
+            cleaner.username_pw_set(self.settings.username, self.settings.password)
+        if self.settings.tls:
+            cleaner.tls_set()
+        connected = threading.Event()
+        cleaner.on_connect = lambda *args: connected.set()
+        try:
+            cleaner.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+            cleaner.loop_start()
+            connected.wait(timeout)
+            cleaner.disconnect()
+            cleaner.loop_stop()
+        except OSError as exc:  # the data is stored; a leftover session is only untidy
+            logger.warning("could not discard MQTT session %s: %s", self.settings.client_id, exc)
 
     # -- paho callbacks (network thread) ---------------------------------------------------------
 

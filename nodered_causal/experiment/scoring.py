@@ -1,7 +1,9 @@
 """Scoring an experiment campaign the way RCA benchmarks do: AC@k and specificity (pure).
 
 AC@k is the fraction of fault cases whose true node is among the first k of the ranking of
-*blamed* nodes; a case where nothing was blamed counts as a miss. Specificity is the fraction of
+*blamed* nodes; a case where nothing was blamed counts as a miss. Campaigns also report the
+"ranked" AC@k over the analysis' full ranking (blamed or not), which shows how well it orders
+nodes even where it was too unsure to blame. Specificity is the fraction of
 no-fault cases in which nothing was blamed.
 
 >>> rank_of_true(["a", "b", "c"], "b")

@@ -97,8 +97,16 @@ def to_text(graph: nx.DiGraph) -> str:
         if data.get("contracted"):
             text += f"  (via {', '.join(data['contracted'])})"
         lines.append(text)
-    for title, key in (("warnings", "warnings"), ("notes", "notes")):
-        items = meta.get(key, [])
+    notes = list(meta.get("notes", []))
+    if not meta.get("condensed"):
+        cycles = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
+        loops = nx.number_of_selfloops(graph)
+        if cycles or loops:
+            notes.append(
+                f"the runtime graph has {len(cycles)} cycles and {loops} self-loops: "
+                "--condensed condenses them into an acyclic analysis DAG"
+            )
+    for title, items in (("warnings", meta.get("warnings", [])), ("notes", notes)):
         lines.append("")
         lines.append(f"{title} ({len(items)}):")
         lines.extend(f"  - {item}" for item in items)

@@ -169,3 +169,33 @@ def test_offline_backlog_vs_mosquitto_queue_limit(tmp_path: Path, limit: str, lo
             assert (c.gaps, c.gap_ranges, c.transport_loss) == (500, ((1000, 1499),), 500)
         else:
             assert (c.received, c.gaps) == (1501, 0)
+
+
+def _session_present(client_id: str) -> bool:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    flags: list[bool] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_connect = lambda c, u, f, rc, p: flags.append(bool(f.session_present))
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    wait_for(lambda: bool(flags), what="CONNACK")
+    client.disconnect()
+    client.loop_stop()
+    discard_session(client_id)
+    return flags[0]
+
+
+def test_record_ends_its_mqtt_session_collect_keeps_it(tmp_path: Path, mqtt_prefix: str) -> None:
+    from nodered_causal.collector import record
+
+    topic = f"{mqtt_prefix}/+/records"
+    kept = parse_mqtt_url("mqtt://127.0.0.1:1883", topic=topic, client_id=f"nrc-k-{mqtt_prefix}")
+    ended = parse_mqtt_url("mqtt://127.0.0.1:1883", topic=topic, client_id=f"nrc-e-{mqtt_prefix}")
+    with Store(tmp_path / "runs.db") as store:
+        store.start_run("c")
+        Collector(store, "c", mqtt=kept).start().shutdown()
+        record(store, "r", seconds=0.1, grace=0, mqtt=ended)
+    assert _session_present(kept.client_id) is True
+    assert _session_present(ended.client_id) is False

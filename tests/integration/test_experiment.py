@@ -24,7 +24,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("exp")
     args = (
         "experiment", str(FLOW), "--target", "comfort", "--cases", "3",
-        "--faults", "bias:2,scale:2,drop:0.5", "--no-fault-cases", "2", "--seconds", "4",
+        "--faults", "bias:2,scale:2,drop:0.5", "--no-fault-cases", "2", "--seconds", "6",
         "--seed", "3", "--json", str(out / "r.json"), "--report", str(out / "r.html"),
     )  # fmt: skip
     started = time.monotonic()
@@ -42,11 +42,16 @@ def test_campaign_names_the_injected_nodes(campaign: dict[str, Any]) -> None:
         assert case["node"] in runtime and case["node"] != "comfort"
         assert case["fault"] in {"bias:2", "scale:2", "drop:0.5"}
         assert all(len(r) == 4 for r in case["ranking"])
+    # 6 s recordings are few windows: the analysis may decline to blame, but it must rank the
+    # faulted node first (a random ranking of the 5 candidates would, 1 time in 5) and blame it
+    # at least once
     hits = [c["rank_of_true"] == 1 for c in data["cases"]]
-    assert sum(hits) >= 2, data["cases"]
+    ranked = [c["rank_in_ranking"] == 1 for c in data["cases"]]
+    assert sum(ranked) >= 2 and sum(hits) >= 1, data["cases"]
     assert sum(bool(c["blamed"]) for c in data["no_fault"]) <= 1, data["no_fault"]
     summary = data["summary"]
     assert summary["ac1"] == pytest.approx(sum(hits) / 3)
+    assert summary["ac1_ranked"] == pytest.approx(sum(ranked) / 3)
     assert set(summary["baselines"]) == {"marginal", "upstream"}
     assert "AC@1" in campaign["proc"].stdout
     assert campaign["proc"].stderr.count("[") >= 5  # one progress line per case
@@ -66,7 +71,7 @@ def test_rerun_resumes_from_the_state_file(campaign: dict[str, Any]) -> None:
     started = time.monotonic()
     proc = run_cli_process(*campaign["args"], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # no case is recorded again: only Node-RED start-up, far less than the 5 x 8 s of recording
+    # no case is recorded again: only Node-RED start-up, far less than the 5 x 12 s of recording
     assert time.monotonic() - started < campaign["took"] - 30
     after = json.loads((campaign["out"] / "r.json").read_text())
     assert after["cases"] == before["cases"] and after["no_fault"] == before["no_fault"]

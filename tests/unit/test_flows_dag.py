@@ -131,3 +131,13 @@ def test_text_lists_everything() -> None:
     assert "  I2-q:0 -> c  subflow" in text
     assert "  - tab 'Off' is disabled: its 3 nodes do not run" in text
     assert "warnings (0):" in text
+
+
+def test_text_says_when_the_runtime_graph_has_cycles() -> None:
+    text = to_text(to_causal_dag(_flow("cycles")))
+    assert (
+        "  - the runtime graph has 1 cycles and 1 self-loops: --condensed condenses them into an "
+        "acyclic analysis DAG" in text
+    )
+    assert "cycles" not in to_text(to_causal_dag(_flow("junction")))
+    assert "runtime graph has" not in to_text(to_causal_dag(_flow("cycles"), condensed=True))
