@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import requests
 
+from nodered_causal.flows import load_flow, to_causal_dag
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR
 
@@ -296,6 +297,10 @@ def test_every_delivery_recorded_with_lineage(
     assert seqs == list(range(1, len(seqs) + 1)), "no gaps in seq"
     delivers = [r for r in allrecs if r["kind"] == "deliver"]
     assert Counter((r["src"], r["port"], r["dst"]) for r in delivers) == want
+    # the same ids as the importer's causal DAG: every delivery is one of its edges
+    dag = to_causal_dag(load_flow(flow))
+    edges = {(u, d.get("port"), v) for u, v, d in dag.edges(data=True)}
+    assert set(want) <= edges
     assert not [r for r in allrecs if r["kind"] == "error"]
     last_stats = [r for r in allrecs if r["kind"] == "stats"][-1]
     assert last_stats["dropped"] == 0 and last_stats["failed"] == 0
