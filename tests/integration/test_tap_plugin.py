@@ -26,6 +26,7 @@ import requests
 from nodered_causal.flows import load_flow, to_causal_dag
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR
+from nodered_causal.tap.records import parse_batch
 
 pytestmark = pytest.mark.integration
 
@@ -167,6 +168,7 @@ class Subscriber:
 
     def __init__(self, topic: str) -> None:
         self.messages: list[tuple[str, Any]] = []
+        self.raw: list[bytes] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -180,6 +182,7 @@ class Subscriber:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
+            self.raw.append(bytes(message.payload))
             self.messages.append((message.topic, json.loads(message.payload)))
 
     def snapshot(self) -> list[tuple[str, Any]]:
@@ -291,6 +294,10 @@ def test_every_delivery_recorded_with_lineage(
     assert (st["failed"], st["dropped"]) == (0, 0)
 
     allrecs = records.all()
+    # the collector's own validation (nodered_causal.tap.records) accepts every record
+    for body in list(records.sub.raw):
+        parsed = parse_batch(body, known_nodes={n["id"] for n in flow} | {"sfi-sff"})
+        assert parsed.body_ok and not parsed.rejected, parsed.rejected[:3]
     assert {r["boot"] for r in allrecs} == {st["boot"]}
     assert {(r["v"], r["tap"]) for r in allrecs} == {(1, mqtt_prefix)}
     seqs = [r["seq"] for r in allrecs]
