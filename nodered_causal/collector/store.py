@@ -204,7 +204,12 @@ class RecordStore(Protocol):
     ) -> InsertResult: ...
 
     def record_columns(
-        self, run: str | Run, kinds: Iterable[str] = ("deliver", "error")
+        self,
+        run: str | Run,
+        kinds: Iterable[str] = ("deliver", "error"),
+        *,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
     ) -> dict[str, list[Any]]: ...
 
     def rejected(self, run: str | Run, *, limit: int | None = None) -> list[RejectedRow]: ...

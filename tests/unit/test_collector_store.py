@@ -233,3 +233,11 @@ def test_public_api_is_exported() -> None:
     for module in (collector, tap):
         assert [n for n in module.__all__ if not hasattr(module, n)] == []
     assert isinstance(Store, type) and "record_columns" in dir(collector.RecordStore)
+
+
+def test_time_slices_of_a_run(store: Store) -> None:
+    store.start_run("r")
+    store.insert("r", [rec(i) for i in range(1, 6)])  # ts_ns = T0 + seq * 1000
+    cols = store.record_columns("r", since_ns=T0 + 2000, until_ns=T0 + 4000)
+    assert cols["seq"] == [2, 3]
+    assert store.record_columns("r", since_ns=T0 + 5000)["seq"] == [5]
