@@ -314,7 +314,7 @@ def saturated(args: argparse.Namespace, prefix: str) -> tuple[str, list[tuple[st
 def sustained(args: argparse.Namespace, prefix: str) -> str:
     instance = f"{prefix}-sustained"
     counter = RecordCounter(f"nodered-causal/{instance}/records")
-    settings = {"causalTap": {"instance": instance}}
+    settings = {"causalTap": {"instance": instance, "queueMax": args.queue_max}}
     try:
         with LocalNodeRed(
             args.version,
@@ -345,7 +345,7 @@ def sustained(args: argparse.Namespace, prefix: str) -> str:
         "records",
         "received (dup)",
         "missing seq",
-        "tap dropped",
+        "tap dropped (queue / shipper)",
         "tap failed",
         "Node-RED CPU %",
     )
@@ -356,12 +356,13 @@ def sustained(args: argparse.Namespace, prefix: str) -> str:
         f"{deliveries:,}",
         f"{received:,} ({received - unique:,})",
         f"{missing:,}",
-        f"{st['dropped']:,}",
+        f"{st['dropped']:,} ({st['dropped_queue']:,} / {st['dropped'] - st['dropped_queue']:,})",
         f"{st['failed']}",
         f"{100 * cpu / (args.sustained + 3):.0f}",
     )
     return (
-        f"Sustained feed through pump -> 3 function nodes (3 deliveries/msg), tap over MQTT QoS 1 "
+        f"Sustained feed through pump -> 3 function nodes (3 deliveries/msg), queueMax "
+        f"{args.queue_max:,}, tap over MQTT QoS 1 "
         f"to the local Mosquitto, one paho subscriber counting seqs.\n\n{table(head, [row])}"
     )
 
@@ -373,6 +374,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--sustained", type=int, default=0, help="seconds of the sustained feed")
     ap.add_argument("--rate", type=int, default=10000)
+    ap.add_argument("--queue-max", type=int, default=50000, help="causalTap.queueMax (sustained)")
     ap.add_argument("--no-saturated", action="store_true", help="only the sustained feed")
     ap.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()

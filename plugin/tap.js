@@ -6,9 +6,8 @@
 
 const { resolveConfig, publicConfig } = require("./lib/config");
 const { Tap, newBoot } = require("./lib/recorder");
-const { Faults } = require("./lib/faults");
+const { Faults, HOOK: FAULT_HOOK } = require("./lib/faults");
 const { mountAdmin } = require("./lib/admin");
-const { HOOK: FAULT_HOOK } = require("./lib/faults");
 const pkg = require("./package.json");
 
 const HOOK_IDS = ["postDeliver", "preDeliver", "onReceive", "postReceive", "onComplete"]

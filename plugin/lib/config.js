@@ -28,7 +28,7 @@ const DEFAULTS = Object.freeze({
     batchSize: 500,
     flushMs: 200,
     queueMax: 50000,
-    maxInflight: 4,
+    maxInflight: 16,
     payloadDepth: 4,
     payloadLeaves: 32,
     payloadBudget: 256,

@@ -28,7 +28,7 @@ const crypto = require("crypto");
 const { RecordStore, KIND } = require("./store");
 const { Lineage } = require("./lineage");
 const { Projector } = require("./project");
-const { createShipper } = require("./ship");
+const { createShipper, InlineShipper } = require("./ship");
 
 const LABEL = "nodered-causal";
 const ERROR_LEVEL = 20; // @node-red/util log.ERROR
@@ -66,6 +66,7 @@ class Tap {
         this.current = undefined; // sync lineage: the delivery whose input handler is running
         this.deliveries = new WeakMap(); // delivered msg object -> seq of that delivery
         this.dropped = 0; // records taken from the queue and not shipped (encoding failed)
+        this.deadDropped = 0; // records lost with a shipping worker that died
         this.failed = 0;
         this.roots = 0;
         this.lastFailure = null;
@@ -114,7 +115,12 @@ class Tap {
         this.timers.push(setInterval(this.flushNow, this.cfg.flushMs));
         this.timers.push(setInterval(() => this.emitStats(), this.cfg.statsMs));
         for (const t of this.timers) t.unref();
-        this.shipper.start();
+        try {
+            this.shipper.start();
+        } catch (err) {
+            if (this.shipper.mode !== "worker") throw err;
+            this.fallBack(err);
+        }
         this.log.info(
             `[causal-tap] recording to ${this.shipper.describe()} as tap '${this.cfg.instance}' boot ${this.boot} (${this.shipper.mode})`,
         );
@@ -428,17 +434,31 @@ class Tap {
         }
     }
 
+    /** The shipper has room again: ship now if a full chunk waits (the timer ships the rest). */
     kick() {
-        if (!this.flushScheduled && this.store.size > 0) {
+        if (!this.flushScheduled && this.store.size >= this.shipper.chunk) {
             this.flushScheduled = true;
             setImmediate(this.flushNow);
         }
+    }
+
+    /** The shipping worker could not start or died: ship from this thread from now on. */
+    fallBack(err) {
+        this.log.warn(`[causal-tap] shipping worker unavailable (${err && err.message ? err.message : err}): shipping from Node-RED's thread`);
+        this.deadDropped += this.shipper.dropped;
+        this.shipper = new InlineShipper(this.cfg, this.log, this.boot);
+        this.shipper.onReady = () => this.kick();
+        // the new encoder needs the whole id and path tables
+        this.store.nodeIds.shipped = 0;
+        this.projector.paths.shipped = 0;
+        this.shipper.start();
     }
 
     /** Ship queued records in batches while the transport has room. Never throws. */
     flush() {
         this.flushScheduled = false;
         try {
+            if (this.shipper.dead) this.fallBack(new Error("it stopped"));
             const sh = this.shipper;
             const s = this.store;
             while (s.size > 0 && sh.ready()) {
@@ -484,7 +504,7 @@ class Tap {
     counters() {
         return {
             recorded: this.store.next - 1,
-            dropped: this.store.dropped + this.dropped + this.shipper.dropped,
+            dropped: this.store.dropped + this.dropped + this.deadDropped + this.shipper.dropped,
             failed: this.failed,
             queue: this.store.size + this.shipper.pending,
         };

@@ -304,3 +304,25 @@ test("sync lineage: sends during the input handler and forwarded objects link, a
     assert.equal(by.c.src, "fn");
     assert.equal(by.c.parent, first);
 });
+
+test("a dead shipping worker is replaced by shipping from this thread; losses counted", async () => {
+    const cfg = resolveConfig({ transport: "memory", instance: "w", flushMs: 5, statsMs: 60000 }, {});
+    const hooks = new FakeHooks();
+    const tap = new Tap(cfg, { hooks, log: quietLog });
+    tap.start();
+    const send = (k) => hooks.fire("postDeliver", { msg: { payload: { k } }, source: { id: "a", port: 0 }, destination: { id: "b" } });
+    for (let k = 0; k < 5; k++) send(k);
+    await until(() => tap.shipper.memory.length > 0);
+    const dead = tap.shipper;
+    dead.worker.terminate();
+    await until(() => dead.dead);
+    for (let k = 5; k < 10; k++) send(k);
+    await until(() => tap.shipper !== dead && tap.shipper.transport.records().length >= 5);
+    await tap.stop(1000);
+    const before = dead.memory.flatMap((b) => JSON.parse(b));
+    const after = tap.shipper.transport.records().filter((r) => r.kind === "deliver");
+    assert.equal(tap.shipper.mode, "inline");
+    assert.deepEqual(before.map((r) => r.payload.values["payload.k"]), [0, 1, 2, 3, 4]);
+    assert.deepEqual(after.map((r) => [r.src, r.dst, r.payload.values["payload.k"]]), [5, 6, 7, 8, 9].map((k) => ["a", "b", k]));
+    assert.equal(tap.counters().dropped, 0);
+});

@@ -23,8 +23,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import requests
 
+from nodered_causal.flows import load_flow, to_causal_dag
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR
+from nodered_causal.tap.records import parse_batch
 
 pytestmark = pytest.mark.integration
 
@@ -166,6 +168,7 @@ class Subscriber:
 
     def __init__(self, topic: str) -> None:
         self.messages: list[tuple[str, Any]] = []
+        self.raw: list[bytes] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -179,6 +182,7 @@ class Subscriber:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
+            self.raw.append(bytes(message.payload))
             self.messages.append((message.topic, json.loads(message.payload)))
 
     def snapshot(self) -> list[tuple[str, Any]]:
@@ -290,12 +294,20 @@ def test_every_delivery_recorded_with_lineage(
     assert (st["failed"], st["dropped"]) == (0, 0)
 
     allrecs = records.all()
+    # the collector's own validation (nodered_causal.tap.records) accepts every record
+    for body in list(records.sub.raw):
+        parsed = parse_batch(body, known_nodes={n["id"] for n in flow} | {"sfi-sff"})
+        assert parsed.body_ok and not parsed.rejected, parsed.rejected[:3]
     assert {r["boot"] for r in allrecs} == {st["boot"]}
     assert {(r["v"], r["tap"]) for r in allrecs} == {(1, mqtt_prefix)}
     seqs = [r["seq"] for r in allrecs]
     assert seqs == list(range(1, len(seqs) + 1)), "no gaps in seq"
     delivers = [r for r in allrecs if r["kind"] == "deliver"]
     assert Counter((r["src"], r["port"], r["dst"]) for r in delivers) == want
+    # the same ids as the importer's causal DAG: every delivery is one of its edges
+    dag = to_causal_dag(load_flow(flow))
+    edges = {(u, d.get("port"), v) for u, v, d in dag.edges(data=True)}
+    assert set(want) <= edges
     assert not [r for r in allrecs if r["kind"] == "error"]
     last_stats = [r for r in allrecs if r["kind"] == "stats"][-1]
     assert last_stats["dropped"] == 0 and last_stats["failed"] == 0
@@ -357,7 +369,9 @@ def test_broker_unreachable_flow_unaffected_drops_counted(
     mqtt_prefix: str, outputs: Subscriber
 ) -> None:
     dead = free_port()  # nothing listens there
-    settings = tap_config(mqtt_prefix, url=f"mqtt://127.0.0.1:{dead}", queueMax=100, batchSize=10)
+    settings = tap_config(
+        mqtt_prefix, url=f"mqtt://127.0.0.1:{dead}", queueMax=100, batchSize=10, maxInflight=4
+    )
     with LocalNodeRed(
         "4", flows=topology_flow(mqtt_prefix), plugins=[PLUGIN_DIR], settings=settings
     ) as nr:
