@@ -232,7 +232,6 @@ def saturated(args: argparse.Namespace, prefix: str) -> tuple[str, list[tuple[st
     variants = {
         "base": ({"NODERED_CAUSAL_TAP_ENABLED": "0"}, base_cfg),
         "tap": ({}, {"causalTap": {"instance": f"{prefix}-tap"}}),
-        "tap-sync": ({}, {"causalTap": {"instance": f"{prefix}-sync", "lineage": "sync"}}),
         "tap-nolineage": ({}, {"causalTap": {"instance": f"{prefix}-nl", "lineage": False}}),
     }
     instances = {

@@ -93,10 +93,7 @@ function resolveConfig(settings, env, hints) {
     for (const key of ["batchSize", "flushMs", "queueMax"]) {
         if (e[ENV[key]]) fromEnv[key] = envInt(ENV[key], e[ENV[key]]);
     }
-    if (e[ENV.lineage]) {
-        const v = String(e[ENV.lineage]).trim().toLowerCase();
-        fromEnv.lineage = v === "async" || v === "sync" ? v : envBool(ENV.lineage, e[ENV.lineage]);
-    }
+    if (e[ENV.lineage]) fromEnv.lineage = envBool(ENV.lineage, e[ENV.lineage]);
 
     const cfg = Object.assign({}, DEFAULTS, fromEnv);
     for (const key of Object.keys(s)) {
@@ -133,9 +130,8 @@ function resolveConfig(settings, env, hints) {
     if (typeof cfg.url !== "string" || !/^(mqtts?|wss?|https?|memory):/.test(cfg.url)) {
         throw new ConfigError(`causalTap.url must be a mqtt://, mqtts://, ws(s):// or http(s):// URL, got ${JSON.stringify(cfg.url)}`);
     }
-    if (cfg.lineage === true) cfg.lineage = "async";
-    if (![false, "async", "sync"].includes(cfg.lineage)) {
-        throw new ConfigError(`causalTap.lineage must be true, false, "async" or "sync", got ${JSON.stringify(cfg.lineage)}`);
+    if (typeof cfg.lineage !== "boolean") {
+        throw new ConfigError(`causalTap.lineage must be true or false, got ${JSON.stringify(cfg.lineage)}`);
     }
     cfg.recordComplete = cfg.recordComplete === true;
     cfg.faults = cfg.faults !== false;

@@ -17,7 +17,6 @@ class Lineage {
         this.rtAt = new Float64Array(window); // receive time at dst (ms), -1 before
         this.dstAt = new Array(window).fill(null);
         this.flags = new Uint8Array(window);
-        this.prevAt = null; // sync delivery only: the sender's store while the receiver runs
     }
 
     add(seq, trace, dst, rt) {
@@ -61,20 +60,45 @@ class Lineage {
     dst(p) {
         return this.dstAt[p % this.window];
     }
+}
 
-    setPrev(p, store) {
-        if (this.prevAt === null) this.prevAt = new Float64Array(this.window);
-        this.prevAt[p % this.window] = store === undefined ? 0 : store;
+/**
+ * The contexts of nested input handlers (sync delivery runs a receiver inside its sender's
+ * call): onReceive pushes what was current before, postReceive pops back to it. Entries name the message and node they belong to, so a missing
+ * postReceive (another hook halted the chain) cannot unbalance the stack for long.
+ */
+class ContextStack {
+    constructor() {
+        this.msgs = [];
+        this.dsts = [];
+        this.prevs = [];
+        this.depth = 0;
     }
 
-    /** Take the saved sender store (0 = none) of p. */
-    takePrev(p) {
-        if (this.prevAt === null) return 0;
-        const i = p % this.window;
-        const v = this.prevAt[i];
-        this.prevAt[i] = 0;
-        return v;
+    push(msg, dst, prev) {
+        const d = this.depth++;
+        this.msgs[d] = msg;
+        this.dsts[d] = dst;
+        this.prevs[d] = prev;
+    }
+
+    /** Pop back to the entry of (msg, dst); returns {found, prev}. */
+    pop(msg, dst) {
+        for (let d = this.depth - 1; d >= 0; d--) {
+            if (this.msgs[d] === msg && this.dsts[d] === dst) {
+                const prev = this.prevs[d];
+                for (let k = d; k < this.depth; k++) {
+                    this.msgs[k] = null;
+                    this.prevs[k] = undefined;
+                }
+                this.depth = d;
+                return prev;
+            }
+        }
+        return NOT_FOUND;
     }
 }
 
-module.exports = { Lineage };
+const NOT_FOUND = Symbol("not found");
+
+module.exports = { Lineage, ContextStack, NOT_FOUND };

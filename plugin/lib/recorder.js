@@ -26,7 +26,7 @@ const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
 const { RecordStore, KIND } = require("./store");
-const { Lineage } = require("./lineage");
+const { Lineage, ContextStack, NOT_FOUND } = require("./lineage");
 const { Projector } = require("./project");
 const { createShipper, InlineShipper } = require("./ship");
 
@@ -57,13 +57,13 @@ class Tap {
         this.store = new RecordStore(cfg.queueMax, Math.max(cfg.queueMax * 4, cfg.payloadLeaves * 4));
         this.projector = new Projector(cfg);
         this.shipper = createShipper(cfg, this.log, this.boot, deps.transport);
-        // lineage: "async" (AsyncLocalStorage), "sync" (only what a node sends while its input
-        // handler runs, plus forwarded objects; no async_hooks cost) or false
-        this.lineage = cfg.lineage !== false;
-        this.asyncLineage = cfg.lineage === "async";
+        this.lineage = cfg.lineage;
         this.lin = this.lineage ? new Lineage(cfg.lineageWindow) : null;
-        this.als = this.asyncLineage ? new AsyncLocalStorage() : null;
-        this.current = undefined; // sync lineage: the delivery whose input handler is running
+        this.als = this.lineage ? new AsyncLocalStorage() : null;
+        // with sync delivery a receiver runs inside its sender's call: postReceive gives the
+        // sender its context back
+        this.nested = this.lineage && this.syncDelivery;
+        this.stack = new ContextStack();
         this.deliveries = new WeakMap(); // delivered msg object -> seq of that delivery
         this.dropped = 0; // records taken from the queue and not shipped (encoding failed)
         this.deadDropped = 0; // records lost with a shipping worker that died
@@ -95,9 +95,7 @@ class Tap {
         this.startedAt = Date.now();
         this.addHook(this.deliverHook, this.onDeliver);
         if (this.lineage) this.addHook("onReceive", this.onReceive);
-        if (this.lineage && (this.syncDelivery || !this.asyncLineage)) {
-            this.addHook("postReceive", this.onPostReceive);
-        }
+        if (this.nested) this.addHook("postReceive", this.onPostReceive);
         // Errors: node.error() reaches catch nodes (seen in onReceive) or, unhandled, the log;
         // done(err) ends in node.error() too. onComplete is only needed for complete records,
         // or for done(err) errors when there is no onReceive hook (lineage off).
@@ -193,7 +191,9 @@ class Tap {
                     if (p === undefined || !lin.owns(p, srcId)) {
                         p = this.handling();
                         if (p !== undefined && !lin.owns(p, srcId)) {
-                            p = lin.isReturn(p) ? this.linkReturn(p, srcId, msg, t) : undefined;
+                            // a link call sends what a link out (return mode) handed back
+                            const isCall = src.node !== undefined && src.node.type === "link call";
+                            p = isCall && lin.isReturn(p) ? this.linkReturn(p, srcId, msg, t) : undefined;
                         }
                     }
                     this.lastSrc = srcId;
@@ -217,7 +217,7 @@ class Tap {
             if (p !== undefined && this.lin.owns(p, dst.id)) {
                 const node = dst.node;
                 this.lin.received(p, performance.now(), node !== undefined && node.type === "link out");
-                if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(p, this.handling());
+                if (this.nested) this.stack.push(msg, dst.id, this.handling());
                 this.enter(p);
                 return;
             }
@@ -227,17 +227,11 @@ class Tap {
         }
     }
 
-    /**
-     * After a node's input handler returned: sync lineage forgets the delivery it handled; with
-     * sync delivery, the sender gets its own context back.
-     */
+    /** Sync delivery: after a receiver's input handler returned, the sender's context is back. */
     handlePostReceive(ev) {
         try {
-            const p = this.deliveries.get(ev.msg);
-            if (p !== undefined && this.lin.owns(p, ev.destination.id)) {
-                const prev = this.lin.takePrev(p);
-                this.enter(prev === 0 ? undefined : prev);
-            }
+            const prev = this.stack.pop(ev.msg, ev.destination.id);
+            if (prev !== NOT_FOUND) this.enter(prev);
         } catch (err) {
             this.fail(err);
         }
@@ -303,12 +297,11 @@ class Tap {
 
     /** The delivery the current code runs for (seq), if any. */
     handling() {
-        return this.asyncLineage ? this.als.getStore() : this.current;
+        return this.als.getStore();
     }
 
     enter(p) {
-        if (this.asyncLineage) this.als.enterWith(p);
-        else this.current = p;
+        this.als.enterWith(p);
     }
 
     /**
@@ -421,8 +414,7 @@ class Tap {
         // these nodes forward the object they received: its sends find this delivery by identity
         this.deliveries.set(msg, seq);
         // postReceive (if registered) gives the calling node its context back afterwards
-        if (this.syncDelivery || !this.asyncLineage) this.lin.setPrev(seq, this.handling());
-        if (!this.asyncLineage) this.current = seq;
+        if (this.nested) this.stack.push(msg, dst.id, this.handling());
     }
 
     // ---- queue, batches, stats -------------------------------------------------------------

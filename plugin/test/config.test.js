@@ -43,6 +43,7 @@ test("bad values name the setting", () => {
     assert.throws(() => resolveConfig({ batchSize: 0 }, {}), /causalTap.batchSize must be an integer >= 1/);
     assert.throws(() => resolveConfig({ batchSize: 10, queueMax: 5 }, {}), /batchSize \(10\) must be <= causalTap.queueMax \(5\)/);
     assert.throws(() => resolveConfig({ topic: "a/+/b" }, {}), /wildcards/);
+    assert.throws(() => resolveConfig({ lineage: "sync" }, {}), /causalTap.lineage must be true or false/);
     assert.throws(() => resolveConfig({}, { NODERED_CAUSAL_TAP_ENABLED: "maybe" }), ConfigError);
     assert.throws(() => resolveConfig({}, { NODERED_CAUSAL_TAP_QUEUE_MAX: "1e9x" }), /NODERED_CAUSAL_TAP_QUEUE_MAX=1e9x is not an integer/);
 });

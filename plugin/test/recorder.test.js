@@ -272,39 +272,6 @@ test("the worker-thread shipper ships the same records as the inline one", async
     assert.equal(worker.dropped, 0);
 });
 
-test("sync lineage: sends during the input handler and forwarded objects link, async new objects are roots", async () => {
-    const { tap, hooks, transport } = makeTap({ lineage: "sync" });
-    assert.ok(hooks.has("postReceive.nodered-causal"));
-    const post = (msg, id) => hooks.fire("postReceive", { msg, destination: { id, node: node(id) } });
-    let done = false;
-    const root = { payload: 1 };
-    hooks.fire("postDeliver", { msg: root, source: { id: "inj", port: 0 }, destination: { id: "fn" }, cloneMessage: false });
-    setImmediate(() => {
-        hooks.fire("onReceive", { msg: root, destination: { id: "fn", node: node("fn") } });
-        // synchronous new object: linked
-        hooks.fire("postDeliver", { msg: { payload: 2 }, source: { id: "fn", port: 0 }, destination: { id: "a" }, cloneMessage: false });
-        // an error caught by a catch node in the middle of the handler keeps fn's context
-        const copy = { payload: 1, error: { message: "x", source: { id: "fn" } } };
-        hooks.fire("onReceive", { msg: copy, destination: { id: "c", node: node("c", "catch") } });
-        post(copy, "c");
-        hooks.fire("postDeliver", { msg: { payload: 3 }, source: { id: "fn", port: 0 }, destination: { id: "b" }, cloneMessage: false });
-        post(root, "fn");
-        setTimeout(() => {
-            // later, a new object: unknown context -> root; the forwarded original: linked
-            hooks.fire("postDeliver", { msg: { payload: 4 }, source: { id: "fn", port: 0 }, destination: { id: "d" }, cloneMessage: false });
-            hooks.fire("postDeliver", { msg: root, source: { id: "fn", port: 0 }, destination: { id: "e" }, cloneMessage: false });
-            done = true;
-        }, 2);
-    });
-    await until(() => done);
-    const recs = await records(tap, transport);
-    const by = Object.fromEntries(recs.filter((r) => r.kind === "deliver").map((r) => [r.dst, r]));
-    const first = by.fn.seq;
-    assert.deepEqual(["a", "b", "d", "e"].map((d) => by[d].parent), [first, first, null, first]);
-    assert.equal(by.c.src, "fn");
-    assert.equal(by.c.parent, first);
-});
-
 test("a dead shipping worker is replaced by shipping from this thread; losses counted", async () => {
     const cfg = resolveConfig({ transport: "memory", instance: "w", flushMs: 5, statsMs: 60000 }, {});
     const hooks = new FakeHooks();
