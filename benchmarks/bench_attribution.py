@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_store import machine  # noqa: E402
+from _machine import machine  # noqa: E402
 
 from nodered_causal.analysis import (  # noqa: E402
     AttributionConfig,

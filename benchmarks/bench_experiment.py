@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,21 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+
 from nodered_causal.experiment.bundled import TARGETS, bundled_flow  # noqa: E402
 from nodered_causal.experiment.live import DEFAULT_FAULTS, run_experiment  # noqa: E402
 from nodered_causal.experiment.report import write_campaign_report  # noqa: E402
-
-
-def _machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def _fmt(x: object) -> str:
@@ -105,7 +93,7 @@ def main() -> int:
     if not args.no_record:
         section = (
             f"\n## bench_experiment.py — {dt.date.today().isoformat()}\n\n"
-            f"Machine: {_machine()}; Node-RED 4 + tap (HTTP), {args.seconds:g} s per recording, "
+            f"Machine: {machine()}; Node-RED 4 + tap (HTTP), {args.seconds:g} s per recording, "
             f"faults cycled over {', '.join(DEFAULT_FAULTS)}, seed {args.seed}.\n\n{table}\n"
         )
         with open(HERE / "RESULTS.md", "a") as fh:

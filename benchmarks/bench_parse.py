@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -30,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.flows import load_flow, to_causal_dag  # noqa: E402
 
@@ -165,17 +165,6 @@ def _wire_to(by_id: dict[str, dict[str, Any]], src: str, dst: str) -> None:
     by_id[src]["wires"][0].append(dst)
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}, "
-        f"load avg {load} at start"
-    )
 
 
 def main() -> int:
@@ -185,7 +174,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()
-    machine = _machine()
+    info = machine()
     data = generate()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flows.json"
@@ -230,14 +219,14 @@ def main() -> int:
         ("condensed DAG (extra)", f"{statistics.median(cond_s):.3f} s"),
     ]
     table = ["| measure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
-    print(machine)
+    print(info)
     print("\n".join(table))
     if not args.no_append:
         section = [
             "",
             f"## bench_parse.py — {dt.date.today().isoformat()}",
             "",
-            f"Machine: {machine}. Median of {args.repeat} runs. Other helpers were loading the "
+            f"Machine: {info}. Median of {args.repeat} runs. Other helpers were loading the "
             "machine (see load avg).",
             "",
             *table,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.nodered import LocalNodeRed  # noqa: E402
 from nodered_causal.nodered.install import ensure_node_red, node_binary  # noqa: E402
@@ -64,17 +64,6 @@ def one_run(version: str, plugins: list[Path], settings: dict[str, Any]) -> dict
     return {"start": t1 - t0, "inject": t2 - t1, "stop": t3 - t2}
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}; "
-        f"load average before the run {load}"
-    )
 
 
 def main() -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.collector.store import Store  # noqa: E402
 
@@ -233,17 +234,6 @@ def bench_mqtt_ingest(records: list[dict[str, Any]], tmp: Path, batch: int) -> f
     return len(records) / elapsed
 
 
-def machine() -> str:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = os.getloadavg()
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}, "
-        f"load avg {load[0]:.2f} at start"
-    )
 
 
 def main() -> int:

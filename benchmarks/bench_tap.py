@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -45,6 +44,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.nodered import LocalNodeRed  # noqa: E402
 from nodered_causal.nodered.runtime import PLUGIN_DIR  # noqa: E402
@@ -207,17 +208,6 @@ class RecordCounter:
         self.client.disconnect()
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}; "
-        f"load average before the run {load}"
-    )
 
 
 def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
