@@ -51,13 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[str, Any]:
-    import networkx as nx
 
     from nodered_causal.analysis import metric_frame, windowed
     from nodered_causal.cli._common import client_from_args
     from nodered_causal.collector.http import parse_address
     from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
-    from nodered_causal.collector.recording import FlowSnapshot
+    from nodered_causal.collector.recording import snapshot_of
     from nodered_causal.experiment.live import LiveLab
     from nodered_causal.faults.spec import parse_fault
     from nodered_causal.flows import load_flow, to_causal_dag
@@ -70,10 +69,8 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
     http = parse_address(args.http) if args.http else None
     with client_from_args(args) as client:
         flows, rev = client.get_flows()
-        runtime = to_causal_dag(load_flow(flows))
-        snapshot = FlowSnapshot(
-            rev, nx.node_link_data(runtime, edges="edges"), frozenset(map(str, runtime.nodes))
-        )
+        flow = load_flow(flows)
+        snapshot = snapshot_of(flow, rev, to_causal_dag(flow))
         stream = f"whatif-verify-{args.run}-{args.node}"
         with LiveLab(
             client, store, snapshot, dag, stream=stream, http=http, mqtt=None if http else mqtt

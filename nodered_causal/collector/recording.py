@@ -20,7 +20,7 @@ from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts
 
-__all__ = ["FlowSnapshot", "Recording", "flow_snapshot", "record", "summarize"]
+__all__ = ["FlowSnapshot", "Recording", "flow_snapshot", "record", "snapshot_of", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +79,20 @@ def flow_snapshot(
         load_flow,
         to_causal_dag,
     )
-    from nodered_causal.flows.export import (  # type: ignore[import-not-found, unused-ignore]
-        to_json,
-    )
     from nodered_causal.nodered import NodeRedClient
 
     with NodeRedClient(url, token=token, username=username, password=password) as client:
         flows, rev = client.get_flows()
     flow = load_flow(flows)
-    dag = to_causal_dag(flow)
+    return snapshot_of(flow, rev, to_causal_dag(flow))
+
+
+def snapshot_of(flow: Any, rev: str | None, dag: Any) -> FlowSnapshot:
+    """The snapshot of an already loaded ``flow`` (the importer's IR) and its runtime ``dag``."""
+    from nodered_causal.flows.export import (  # type: ignore[import-not-found, unused-ignore]
+        to_json,
+    )
+
     return FlowSnapshot(
         rev=rev,
         dag=json.loads(to_json(dag)),

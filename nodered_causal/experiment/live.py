@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nodered_causal.collector.mqtt import MqttSettings
-from nodered_causal.collector.recording import FlowSnapshot
+from nodered_causal.collector.recording import FlowSnapshot, snapshot_of
 from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import Store
 from nodered_causal.errors import ExperimentError
@@ -234,7 +234,6 @@ def run_experiment(
 
     ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``).
     """
-    import networkx as nx
 
     from nodered_causal.analysis import AttributionConfig
     from nodered_causal.flows import load_flow, to_causal_dag
@@ -254,9 +253,7 @@ def run_experiment(
             pool, n_cases=n_cases, faults=faults,
             n_no_fault=n_no_fault, seed=seed, field=field,
         )  # fmt: skip
-        snapshot = FlowSnapshot(
-            rev, nx.node_link_data(runtime, edges="edges"), frozenset(map(str, runtime.nodes))
-        )
+        snapshot = snapshot_of(flow, rev, runtime)
         config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)
         stream = f"experiment-{target}-seed{seed}"
         with LiveLab(
