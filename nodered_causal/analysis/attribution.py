@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,6 +68,10 @@ class AttributionConfig:
     see the module docstring. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed
     change of the target's mean). ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the
     dowhy engines' knobs. ``window_s``/``field``: how records are turned into windows.
+    ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
+    leaves gets one variable per leaf (at most ``max_fields``; value metrics, fast engine, shift
+    attribution): the node's score is the sum of its variables' scores and the target's change the
+    sum over its variables; ``"one"`` keeps one leaf per node (:func:`~.datasets.choose_fields`).
     ``z_threshold``: anomaly — a node's noise must be at least this many sds off; ``target_z``:
     the target itself at least this many (marginal) sds off its normal mean.
     """
@@ -89,6 +93,8 @@ class AttributionConfig:
     n_jobs: int = 1
     window_s: float = 1.0
     field: str | None = None
+    fields: Literal["all", "one"] = "all"
+    max_fields: int = 6
     z_threshold: float = 3.0
     target_z: float = 0.5
     min_rows: int = 8
@@ -107,14 +113,20 @@ class AttributionConfig:
 # --------------------------------------------------------------------------- data preparation
 
 
-def _metric_data(data: Any, metric: str, cfg: AttributionConfig) -> pd.DataFrame:
-    """A frame with one column per node for ``metric`` from records, a windowed or a plain frame."""
+def _metric_data(
+    data: Any,
+    metric: str,
+    cfg: AttributionConfig,
+    variables: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """A frame with one column per node for ``metric`` from records, a windowed or a plain frame
+    (plus ``node::path`` columns for ``variables``)."""
     import pandas as pd
 
     from nodered_causal.analysis import datasets
 
     if not isinstance(data, pd.DataFrame):
-        data = datasets.windowed(data, window_s=cfg.window_s, field=cfg.field)
+        data = datasets.windowed(data, window_s=cfg.window_s, field=cfg.field, variables=variables)
     if isinstance(data.columns, pd.MultiIndex):
         return datasets.metric_frame(data, metric)
     out = data.copy()
@@ -144,6 +156,7 @@ class _Prepared:
     frames: tuple[pd.DataFrame, ...]
     notes: tuple[str, ...]
     off_path: tuple[str, ...] = ()
+    owner: tuple[str, ...] = ()  # the node of each variable (structure.nodes); empty: itself
 
 
 def _prepare(
@@ -153,14 +166,17 @@ def _prepare(
     metric: str,
     names: tuple[str, ...],
     drop_if_missing_in: pd.DataFrame | None = None,
+    expand: Mapping[str, Sequence[str]] | None = None,
 ) -> _Prepared:
     import numpy as np
 
     target = g.resolve(dag, str(target))
     sub = g.ancestor_graph(dag, target)
+    for f, name in zip(frames, names, strict=True):
+        g.require_target(g.node_columns(f, sub.subgraph([target]), metric), target, name)
+    sub, owner_of = _expand(sub, frames[0], expand or {})
+    targets = [v for v, n in owner_of.items() if n == target] or [target]
     cols = [g.node_columns(f, sub, metric) for f in frames]
-    for f, name in zip(cols, names, strict=True):
-        g.require_target(f, target, name)
     notes: list[str] = []
     drop: list[str] = []
     off_path: list[str] = []
@@ -172,7 +188,7 @@ def _prepare(
         else {str(c) for c in drop_if_missing_in.columns if drop_if_missing_in[c].notna().any()}
     )
     for node in g.topological(sub):
-        if node == target:
+        if node in targets and len(targets) == 1:
             continue
         if on_path is not None and node not in on_path:
             drop.append(node)
@@ -196,13 +212,124 @@ def _prepare(
             notes.append(
                 f"{node}: its {metric} only counts time (a timestamp or counter), left out"
             )
+    if set(targets) <= set(drop):  # keep the target's first variable whatever it looks like
+        drop.remove(targets[0])
+    kept_targets = [t for t in targets if t not in drop]
     sub = g.contract(sub, drop)
+    if owner_of:
+        sub = _prune_parents(sub, cols[0], owner_of)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}
     parents = tuple(tuple(sorted(index[str(p)] for p in sub.predecessors(n))) for n in order)
-    structure = linear.Structure(nodes=tuple(order), parents=parents, target=index[target])
+    outputs = tuple(sorted(index[t] for t in kept_targets))
+    structure = linear.Structure(
+        nodes=tuple(order),
+        parents=parents,
+        target=outputs[-1],
+        targets=outputs if len(outputs) > 1 else (),
+    )
     frames_out = tuple(f[list(order)] for f in cols)
-    return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path))
+    owner = tuple(owner_of.get(n, n) for n in order) if owner_of else ()
+    return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path), owner)
+
+
+def _expand(
+    sub: nx.DiGraph, frame: pd.DataFrame, expand: Mapping[str, Sequence[str]]
+) -> tuple[nx.DiGraph, dict[str, str]]:
+    """Replace each node with two or more value variables (``node::path`` columns of ``frame``)
+    by those variables; every variable of a parent is a parent of every variable of the child."""
+    from nodered_causal.analysis.datasets import VAR_SEP
+
+    have = {str(c) for c in frame.columns}
+    variables: dict[str, list[str]] = {}
+    for node in sub.nodes:
+        names = [f"{node}{VAR_SEP}{p}" for p in expand.get(str(node), ())]
+        names = [v for v in names if v in have]
+        if len(names) >= 2:
+            variables[str(node)] = names
+    if not variables:
+        return sub, {}
+    out = nx.DiGraph()
+    owner_of: dict[str, str] = {}
+    for node, attrs in sub.nodes(data=True):
+        for v in variables.get(str(node), [str(node)]):
+            out.add_node(v, **attrs)
+            owner_of[v] = str(node)
+    for u, v in sub.edges:
+        out.add_edges_from(
+            (a, b) for a in variables.get(str(u), [str(u)]) for b in variables.get(str(v), [str(v)])
+        )
+    return out, owner_of
+
+
+#: A payload-leaf variable regresses on at most this many parent leaves: the ones that correlate
+#: most with it in the baseline, at least ``_MIN_CORR``. Expanding nodes into leaves multiplies the
+#: parents (six leaves per parent, three parents: 18 regressors on 16-40 windows) and the
+#: mechanism test loses its power with every regressor.
+_MAX_PARENTS = 3
+_MIN_CORR = 0.3
+
+
+def _prune_parents(
+    sub: nx.DiGraph, baseline: pd.DataFrame, owner_of: Mapping[str, str]
+) -> nx.DiGraph:
+    import numpy as np
+
+    out = nx.DiGraph(sub)
+    for v in list(out.nodes):
+        parents = [str(p) for p in out.predecessors(v)]
+        if len(parents) <= _MAX_PARENTS or all(owner_of.get(p, p) == p for p in parents):
+            continue
+        y = baseline[str(v)].to_numpy(dtype=float)
+        strength = []
+        for p in parents:
+            x = baseline[p].to_numpy(dtype=float)
+            ok = ~np.isnan(x) & ~np.isnan(y)
+            r = 0.0
+            if ok.sum() >= 3 and np.std(x[ok]) > 0 and np.std(y[ok]) > 0:
+                r = abs(float(np.corrcoef(x[ok], y[ok])[0, 1]))
+            strength.append((r, p))
+        keep = {p for r, p in sorted(strength, reverse=True)[:_MAX_PARENTS] if r >= _MIN_CORR}
+        out.remove_edges_from((p, v) for p in parents if p not in keep)
+    return out
+
+
+def _by_node(
+    prep: _Prepared,
+    scores: np.ndarray,
+    boot: np.ndarray | None,
+    changed: tuple[int, ...],
+    p_values: Mapping[int, float],
+    baselines: dict[str, tuple[str, ...]],
+) -> Any:
+    """Variables back to nodes: scores and bootstrap replicates summed, the smallest p-value,
+    a node changed if any of its variables did, baselines' rankings by first mention."""
+    import numpy as np
+
+    s = prep.structure
+    nodes = list(dict.fromkeys(prep.owner))
+    index = {n: i for i, n in enumerate(nodes)}
+    member = np.zeros((len(s.nodes), len(nodes)))
+    for i, n in enumerate(prep.owner):
+        member[i, index[n]] = 1.0
+    p_node: dict[int, float] = {}
+    for i, p in p_values.items():
+        j = index[prep.owner[i]]
+        p_node[j] = min(p, p_node.get(j, 1.0))
+    structure = linear.Structure(
+        nodes=tuple(nodes), parents=tuple(() for _ in nodes), target=index[prep.owner[s.target]]
+    )
+    return (
+        replace(prep, structure=structure, owner=()),
+        scores @ member,
+        None if boot is None else boot @ member,
+        tuple(sorted({index[prep.owner[i]] for i in changed})),
+        p_node,
+        {
+            name: tuple(dict.fromkeys(prep.owner[s.nodes.index(v)] for v in ranking))
+            for name, ranking in baselines.items()
+        },
+    )
 
 
 # --------------------------------------------------------------------------- fast engine
@@ -392,6 +519,7 @@ def _assemble(
     notes: list[str],
     baselines: dict[str, tuple[str, ...]],
     sign: float = 1.0,
+    target_p_value: float | None = None,
 ) -> Attribution:
     import numpy as np
 
@@ -431,6 +559,7 @@ def _assemble(
         notes=tuple(notes),
         baselines=baselines,
         labels=g.node_labels(dag, s.nodes),
+        target_p_value=target_p_value,
     )
 
 
@@ -458,12 +587,25 @@ def attribute_shift(
     or a frame with one column per node id. ``dag``: the flow's causal DAG (runtime or condensed).
     """
     import numpy as np
+    import pandas as pd
+
+    from nodered_causal.analysis import datasets
 
     cfg = config or AttributionConfig()
     started = time.perf_counter()
     target = g.resolve(dag, str(target))
-    d0, d1 = _metric_data(baseline, metric, cfg), _metric_data(incident, metric, cfg)
-    prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"))
+    variables = None
+    if (
+        cfg.fields == "all"
+        and cfg.field is None
+        and cfg.engine == "fast"
+        and metric.startswith("value")
+        and not isinstance(baseline, pd.DataFrame)
+    ):
+        variables = datasets.value_fields(baseline, cfg.max_fields)
+    d0 = _metric_data(baseline, metric, cfg, variables)
+    d1 = _metric_data(incident, metric, cfg, variables)
+    prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables)
     s = prep.structure
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)
@@ -502,6 +644,13 @@ def attribute_shift(
                 smooth=True,
             )
     target_sd = float(np.nanstd(x0[:, s.target]))
+    target_p = _target_change_p(s, x0, x1, cfg)
+    if prep.owner:
+        sizes["variables"] = len(s.nodes)
+        prep, scores, boot, changed, p_values, baselines = _by_node(
+            prep, scores, boot, changed, p_values, baselines
+        )
+        sizes["nodes"] = len(prep.structure.nodes)
     return _assemble(
         dag=dag,
         prep=prep,
@@ -519,7 +668,26 @@ def attribute_shift(
         started=started,
         notes=notes,
         baselines=baselines,
+        target_p_value=target_p,
     )
+
+
+def _target_change_p(
+    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
+) -> float:
+    """Did the target's own distribution change at all (mean or spread, whatever the cause)?
+    The marginal test of each target variable, Bonferroni over them: independent of the graph."""
+    import numpy as np
+
+    none = np.zeros((0, 0))
+    p = min(
+        linear.mechanism_test(
+            x0[:, i], none.reshape(len(x0), 0), x1[:, i], none.reshape(len(x1), 0),
+            min_rows=cfg.min_rows,
+        ).p_value
+        for i in s.outputs
+    )  # fmt: skip
+    return min(1.0, p * len(s.outputs))
 
 
 def attribute_anomaly(

@@ -26,7 +26,7 @@ Everything is vectorised (groupby/pivot): about 1-2 s for a million records on o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from nodered_causal.errors import MissingDataError
@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METRICS",
+    "VAR_SEP",
     "choose_fields",
     "lineage",
     "metric_frame",
     "records_frame",
+    "value_fields",
     "windowed",
 ]
 
@@ -48,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 #: Metrics :func:`windowed` computes per node; ``metric_frame(frame, m)`` selects one of them.
 METRICS: tuple[str, ...] = ("throughput", "value", "value_p50", "value_p95", "latency", "errors")
+
+#: Separates node id and payload path in the column of one of a node's value variables
+#: (``bt_join::payload.temp``); see :func:`value_fields`.
+VAR_SEP = "::"
 
 _INT_COLUMNS = ("seq", "ts_ns")
 _NULLABLE_INT_COLUMNS = ("port", "trace", "parent", "latency_ns", "bytes")
@@ -122,6 +128,31 @@ def choose_fields(records: Any, field: str | Mapping[str, str] | None = None) ->
         if present:
             chosen[str(node)] = "payload" if "payload" in present else present[0]
     return chosen
+
+
+def value_fields(records: Any, max_fields: int = 6) -> dict[str, list[str]]:
+    """Every payload leaf worth a variable, per node: a node's value is often an object
+    (``{fill, temp, pressure}`` after a join) and one leaf cannot carry all of it.
+
+    A leaf counts if it is present in at least half of the node's messages; leaves of arrays
+    (``payload.lines[0].qty``: positional, present or not by message) only when the node has no
+    other leaf; at most ``max_fields`` per node, in record-column order.
+    """
+    frame = _as_frame(records)
+    observed = _node_rows(frame)
+    payload_cols = _payload_columns(frame)
+    if not payload_cols or len(observed) == 0:
+        return {}
+    grouped = observed[["node", *payload_cols]].groupby("node", observed=True)
+    counts, sizes = grouped.count(), grouped.size()
+    out: dict[str, list[str]] = {}
+    for node, row in counts.iterrows():
+        common = [c for c in payload_cols if row[c] >= 0.5 * sizes[node]]
+        plain = [c for c in common if "[" not in c]
+        chosen = (plain or common)[:max_fields]
+        if chosen:
+            out[str(node)] = chosen
+    return out
 
 
 def _codes(column: pd.Series, categories: list[str]) -> np.ndarray:
@@ -203,6 +234,7 @@ def windowed(
     field: str | Mapping[str, str] | None = None,
     start_ns: int | None = None,
     empty: Literal["ffill", "nan"] = "ffill",
+    variables: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Per-window, per-node metrics; columns are a ``(metric, node)`` MultiIndex (:data:`METRICS`).
 
@@ -261,6 +293,9 @@ def windowed(
         .rename("errors")
     )
     stats.index = stats.index.set_levels(stats.index.levels[1].astype(str), level=1)
+    extra = _variable_stats(rows, win, variables or {})
+    if extra is not None:
+        stats = pd.concat([stats, extra])
     stats = stats.join(err_counts, how="outer")
     wide = stats.unstack("node")
     wide = wide.reindex(pd.RangeIndex(n_windows, name="window"))
@@ -270,6 +305,12 @@ def windowed(
         for metric in ("value", "value_p50", "value_p95", "latency"):
             wide[metric] = wide[metric].ffill()
     wide = wide.reindex(columns=list(METRICS), level=0)
+    if extra is not None:  # node::path variables exist for the value metrics only
+        keep = [
+            not (VAR_SEP in str(node) and not str(metric).startswith("value"))
+            for metric, node in wide.columns
+        ]
+        wide = wide.loc[:, keep]
     wide.columns = wide.columns.set_names(["metric", "node"])
     wide.attrs["fields"] = fields
     wide.attrs["window_s"] = window_s
@@ -278,6 +319,41 @@ def windowed(
         "windowed: %d records -> %d windows x %d nodes", len(frame), n_windows, len(fields)
     )
     return wide
+
+
+def _variable_stats(
+    rows: pd.DataFrame, win: np.ndarray, variables: Mapping[str, Sequence[str]]
+) -> pd.DataFrame | None:
+    """Value stats per (window, ``node::path``) for the nodes with two or more paths."""
+    import numpy as np
+    import pandas as pd
+
+    node = rows["node"].astype(str).to_numpy()
+    parts = []
+    for name, paths in variables.items():
+        if len(paths) < 2:
+            continue
+        mask = node == name
+        if not mask.any():
+            continue
+        for path in paths:
+            if path not in rows.columns:
+                continue
+            values = rows[path].to_numpy(dtype=float, na_value=np.nan)[mask]
+            parts.append(
+                pd.DataFrame(
+                    {"window": win[mask], "node": f"{name}{VAR_SEP}{path}", "value": values}
+                )
+            )
+    if not parts:
+        return None
+    work = pd.concat(parts, ignore_index=True)
+    grouped = work.groupby(["window", "node"], sort=False)
+    stats = grouped.agg(value=("value", "mean"))
+    quant = grouped["value"].quantile([0.5, 0.95]).unstack()
+    stats["value_p50"] = quant[0.5]
+    stats["value_p95"] = quant[0.95]
+    return stats
 
 
 def metric_frame(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

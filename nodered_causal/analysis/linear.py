@@ -52,6 +52,13 @@ class Structure:
     nodes: tuple[str, ...]
     parents: tuple[tuple[int, ...], ...]
     target: int
+    #: Several target variables (one node's payload leaves): the set function sums their
+    #: divergences. Empty: ``(target,)``.
+    targets: tuple[int, ...] = ()
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        return self.targets or (self.target,)
 
     @property
     def children(self) -> list[list[int]]:
@@ -277,14 +284,22 @@ def kl_set_values(
     difference: str = "kl",
     subsets: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The set function v(S) = D(target under old || target with S's mechanisms new)."""
+    """The set function v(S) = D(target under old || target with S's mechanisms new), summed
+    over the target variables (``structure.outputs``)."""
+    from dataclasses import replace
+
     if subsets is None:
         subsets = all_subsets(len(players))
-    means, variances = target_moments(structure, old, new, subsets, players)
-    m0, v0 = target_moments(structure, old, new, subsets[:1] * 0, players)
-    if difference == "mean":
-        return means - m0[0]  # type: ignore[no-any-return]
-    return gaussian_kl(m0[0], v0[0], means, variances)  # type: ignore[no-any-return]
+    out: Any = 0.0
+    for t in structure.outputs:
+        one = replace(structure, target=t, targets=())
+        means, variances = target_moments(one, old, new, subsets, players)
+        m0, v0 = target_moments(one, old, new, subsets[:1] * 0, players)
+        if difference == "mean":
+            out = out + (means - m0[0])
+        else:
+            out = out + gaussian_kl(m0[0], v0[0], means, variances)
+    return out  # type: ignore[no-any-return]
 
 
 def mechanisms_from(

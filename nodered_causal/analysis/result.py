@@ -29,6 +29,8 @@ class Attribution:
       ``marginal_shift`` (largest standardised shift of the node's own column) and
       ``most_upstream`` (changed nodes with no changed ancestor first).
     - ``labels``: a readable name per node, incl. the subflow instance for subflow-internal nodes.
+    - ``target_p_value`` (distribution change): did the target's own distribution change at all,
+      whatever the cause (a marginal test, independent of the graph); ``None`` for anomalies.
     """
 
     target: str
@@ -48,6 +50,7 @@ class Attribution:
     notes: tuple[str, ...] = ()
     baselines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    target_p_value: float | None = None
 
     @property
     def verdict(self) -> str:

@@ -94,8 +94,10 @@ def what_if(
     from dowhy import gcm
 
     started = time.perf_counter()
-    frame = baseline if hasattr(baseline, "columns") else windowed(
-        baseline, window_s=window_s, field=field
+    frame = (
+        baseline
+        if hasattr(baseline, "columns")
+        else windowed(baseline, window_s=window_s, field=field)
     )
     data = metric_frame(frame, metric)
     sub = g.ancestor_graph(dag, target)

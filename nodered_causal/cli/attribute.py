@@ -35,8 +35,9 @@ def add_analysis_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default="runs.db", help="the record store (default runs.db)")
     parser.add_argument("--target", required=True, metavar="NODE_ID", help="runtime id of the node")
     parser.add_argument(
-        "--field", help="payload path used as a node's value (default: per node, payload or its "
-        "first numeric leaf), e.g. payload.temperature",
+        "--field", help="payload path used as every node's value, e.g. payload.temperature "
+        "(default: attribute gives each numeric leaf of a node's messages, up to 6, a variable of "
+        "its own; explain uses payload or the node's first numeric leaf)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(

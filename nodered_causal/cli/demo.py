@@ -101,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(i: int, n: int, case: CaseResult) -> None:
         if case.node:
-            verdict = "named it first" if case.rank_of_true == 1 else (
-                f"blamed {', '.join(case.blamed) or 'nothing'}"
+            verdict = (
+                "named it first"
+                if case.rank_of_true == 1
+                else (f"blamed {', '.join(case.blamed) or 'nothing'}")
             )
             _say(f"[{i}/{n}] injected {case.fault} at {case.node}: the analysis {verdict}")
         else:

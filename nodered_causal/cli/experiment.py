@@ -133,4 +133,8 @@ def run(args: argparse.Namespace) -> int:
             f"  ({summary['n_cases']} fault cases, {summary['n_no_fault']} no-fault, "
             f"{summary['seconds']} s)"
         )
+        print(
+            f"{summary['n_symptom']} of {summary['n_cases']} faults showed at the target; on "
+            f"those: AC@1 {summary['ac1_symptom']}  AC@3 {summary['ac3_symptom']}"
+        )
     return 0

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     names = ", ".join(f"{f.get('kind')} at {f.get('node')}" for f in report.removed) or "none"
     print(f"removed faults on {report.url}: {names}")
     if report.flows_unchanged is False:
-        print(f"note: the flows were redeployed meanwhile (rev {report.rev_before} -> "
-              f"{report.rev_after}); nodered-causal did not touch them")
+        print(
+            f"note: the flows were redeployed meanwhile (rev {report.rev_before} -> "
+            f"{report.rev_after}); nodered-causal did not touch them"
+        )
     return 0

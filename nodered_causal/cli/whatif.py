@@ -118,16 +118,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(f"what if {args.node} had {result.change}: {args.target} ({result.metric} per "
-          f"{args.window:g} s window, {result.n_windows} baseline windows)")
+    print(
+        f"what if {args.node} had {result.change}: {args.target} ({result.metric} per "
+        f"{args.window:g} s window, {result.n_windows} baseline windows)"
+    )
     print(f"  baseline mean  {result.baseline_mean:.4g}")
     print(f"  predicted mean {result.predicted_mean:.4g}  (change {result.predicted_change:+.4g})")
     q = result.predicted_quantiles
     print(f"  predicted 5%/50%/95%  {q['0.05']:.4g} / {q['0.5']:.4g} / {q['0.95']:.4g}")
     if args.verify:
-        print(f"  observed mean  {out['observed_mean']:.4g}  (before the change "
-              f"{out['observed_before']:.4g}); prediction error {out['error']:+.4g} "
-              f"({100 * out['relative_error']:.1f} %)")
+        print(
+            f"  observed mean  {out['observed_mean']:.4g}  (before the change "
+            f"{out['observed_before']:.4g}); prediction error {out['error']:+.4g} "
+            f"({100 * out['relative_error']:.1f} %)"
+        )
     for note in result.notes:
         print(f"  note: {note}", file=sys.stderr)
     return 0

@@ -65,6 +65,7 @@ class LabAttribution:
     ranking: Sequence[tuple[str, float, float | None, float | None]]  # (node, score, lo, hi)
     blamed: Sequence[str]
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> ranking
+    symptom: bool | None = None  # did the target itself change (None: not known)
 
 
 class Lab(Protocol):
@@ -102,6 +103,9 @@ class CaseResult:
     baseline_ranks: dict[str, int | None]
     seconds: float
     rank_in_ranking: int | None = None  # position in the full ranking, blamed or not
+    leaf: str | None = None  # the payload leaf a value fault changed (live labs)
+    spans: dict[str, list[int]] = field(default_factory=dict)  # run -> [start_ns, end_ns]
+    symptom: bool | None = None  # the target's own distribution changed (the fault showed)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class CampaignResult:
             for n in names
         }
         ranked = [c.rank_in_ranking for c in self.cases]
+        showed = [c.rank_of_true for c in self.cases if c.symptom]
         return {
             "ac1": ac_at_k(ranks, 1),
             "ac3": ac_at_k(ranks, 3),
@@ -129,6 +134,11 @@ class CampaignResult:
             "specificity": specificity([c.blamed for c in self.no_fault]),
             "n_cases": len(self.cases),
             "n_no_fault": len(self.no_fault),
+            # cases whose fault showed at the target (its own distribution changed): the ones an
+            # analysis of the target can be asked about; None where the lab does not tell
+            "ac1_symptom": ac_at_k(showed, 1) if showed else None,
+            "ac3_symptom": ac_at_k(showed, 3) if showed else None,
+            "n_symptom": sum(bool(c.symptom) for c in self.cases),
             "seconds": round(sum(c.seconds for c in [*self.cases, *self.no_fault]), 1),
             "baselines": baselines,
         }
@@ -242,6 +252,14 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
         },
         seconds=round(time.monotonic() - started, 2),
         rank_in_ranking=rank_of_true([str(r[0]) for r in ranking], truth) if truth else None,
+        # live labs: the leaf faulted and the recordings' time slices, to re-analyse the case
+        leaf=getattr(lab, "injected_field", None) if case.node else None,
+        symptom=attr.symptom,
+        spans={
+            role: list(getattr(lab, "slices", {})[run])
+            for role, run in (("baseline", base), ("incident", incident))
+            if run in getattr(lab, "slices", {})
+        },
     )
 
 

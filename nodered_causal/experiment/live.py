@@ -37,7 +37,14 @@ from nodered_causal.faults.inject import FaultInjector
 from nodered_causal.faults.spec import Fault
 from nodered_causal.nodered.client import NodeRedClient
 
-__all__ = ["DEFAULT_FAULTS", "Experiment", "LiveLab", "candidates", "run_experiment"]
+__all__ = [
+    "DEFAULT_FAULTS",
+    "Experiment",
+    "LiveLab",
+    "candidates",
+    "fault_field",
+    "run_experiment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +73,11 @@ class LiveLab:
         mqtt: MqttSettings | None = None,
         config: Any = None,
         settle: float = 0.5,
+        target: str | None = None,
     ) -> None:
         self.client, self.store, self.snapshot, self.dag = client, store, snapshot, dag
+        self.target = target
+        self.injected_field: str | None = None
         self.config = config  # nodered_causal.analysis.AttributionConfig
         self.settle = settle
         self.injector = FaultInjector(client)
@@ -76,9 +86,7 @@ class LiveLab:
         self._member_of = {
             m: str(n) for n, d in dag.nodes(data=True) for m in d.get("members") or ()
         }
-        self.run = store.start_run(
-            stream, flow_rev=snapshot.rev, dag=snapshot.dag, resume=True
-        )
+        self.run = store.start_run(stream, flow_rev=snapshot.rev, dag=snapshot.dag, resume=True)
         self.collector = Collector(
             store, self.run, http=http, mqtt=mqtt, known_nodes=snapshot.node_ids
         )
@@ -115,13 +123,14 @@ class LiveLab:
         self._last_run = run
 
     def inject(self, node: str, fault: Fault, *, seed: int) -> None:
-        """Inject ``fault``; a value fault on the default field goes to the payload leaf the
-        analysis reads for that node (the same rule, on the run recorded last)."""
+        """Inject ``fault``; a value fault on the default field goes to the payload leaf of
+        ``node`` that matters most for the target (:func:`fault_field`, on the run recorded
+        last)."""
         if fault.field == "payload" and self._last_run is not None:
-            from nodered_causal.analysis.datasets import choose_fields
-
-            chosen = choose_fields(self.columns(self._last_run))
-            fault = replace(fault, field=chosen.get(node, "payload"))
+            fault = replace(
+                fault, field=fault_field(self.columns(self._last_run), node, self.target)
+            )
+        self.injected_field = fault.field
         self.injector.inject(node, fault, seed=seed)
 
     def restore(self) -> None:
@@ -148,9 +157,54 @@ class LiveLab:
             (n, float(attr.scores.get(n, 0.0)), *attr.intervals.get(n, (None, None)))
             for n in attr.ranking
         ]
+        changed = attr.target_p_value is not None and attr.target_p_value <= config.alpha
         return LabAttribution(
-            ranking=ranking, blamed=list(attr.blamed), baselines=dict(attr.baselines)
+            ranking=ranking,
+            blamed=list(attr.blamed),
+            baselines=dict(attr.baselines),
+            symptom=changed,
         )
+
+
+def fault_field(columns: Any, node: str, target: str | None, window_s: float = 0.5) -> str:
+    """The payload leaf of ``node`` a value fault should change: of the node's leaves
+    (:func:`~nodered_causal.analysis.datasets.value_fields`), the one whose per-window mean
+    correlates most with one of ``target``'s leaves in ``columns`` (a recording) — a fault on a
+    leaf nothing downstream reads (``payload.lines[0].qty`` for an invoice total) cannot show at
+    the target. Falls back to the analysis' default leaf for the node, then ``payload``.
+    """
+    import numpy as np
+
+    from nodered_causal.analysis import datasets
+
+    leaves = datasets.value_fields(columns)
+    mine = leaves.get(node, [])
+    if len(mine) < 2 or target is None:
+        return mine[0] if mine else datasets.choose_fields(columns).get(node, "payload")
+    sep = datasets.VAR_SEP
+    frame = datasets.metric_frame(
+        datasets.windowed(
+            columns,
+            window_s=window_s,
+            variables={node: mine, target: leaves.get(target, [])},
+            empty="nan",
+        ),
+        "value",
+    )
+    theirs = [c for c in frame.columns if c.startswith(f"{target}{sep}")] or [target]
+    best, best_r = mine[0], -1.0
+    for leaf in mine:
+        x = frame.get(f"{node}{sep}{leaf}")
+        if x is None:
+            continue
+        for col in theirs:
+            pair = frame[[col]].assign(x=x.to_numpy()).dropna().to_numpy(dtype=float)
+            if len(pair) < 3 or min(np.std(pair, axis=0)) == 0:
+                continue
+            r = abs(float(np.corrcoef(pair[:, 0], pair[:, 1])[0, 1]))
+            if r > best_r:
+                best, best_r = leaf, r
+    return best
 
 
 def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
@@ -258,7 +312,7 @@ def run_experiment(
         stream = f"experiment-{target}-seed{seed}"
         with LiveLab(
             nr_client, store, snapshot, analysis, stream=stream, http=http, mqtt=mqtt,
-            config=config,
+            config=config, target=target,
         ) as lab:  # fmt: skip
             lab.restore()  # a clean start: no fault left over from an earlier crash
             result = run_campaign(

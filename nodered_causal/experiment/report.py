@@ -16,7 +16,9 @@ __all__ = ["campaign_blame", "case_blame", "render_campaign", "write_campaign_re
 
 logger = logging.getLogger(__name__)
 
-CASE_COLUMNS = ("key", "node", "fault", "metric", "rank_of_true", "blamed", "seconds")
+CASE_COLUMNS = (
+    "key", "node", "fault", "leaf", "metric", "symptom", "rank_of_true", "blamed", "seconds",
+)  # fmt: skip
 
 
 def case_blame(case: CaseResult) -> dict[str, Blame]:
@@ -34,9 +36,7 @@ def campaign_blame(result: CampaignResult) -> dict[str, Blame]:
     for case in result.cases:
         if case.node is not None:
             hits[case.node].append(case.rank_of_true == 1)
-    return {
-        node: Blame(sum(h) / len(h), None, None, any(h)) for node, h in sorted(hits.items())
-    }
+    return {node: Blame(sum(h) / len(h), None, None, any(h)) for node, h in sorted(hits.items())}
 
 
 def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> str:

@@ -153,9 +153,7 @@ def _build(
         "warnings": [w.message for w in flow.warnings],
         "notes": list(flow.notes),
     }
-    nodes = {
-        n.id: _node_attrs(flow, n) for n in flow.nodes if include_disabled or not n.disabled
-    }
+    nodes = {n.id: _node_attrs(flow, n) for n in flow.nodes if include_disabled or not n.disabled}
     edges: Edges = {}
     for edge in flow.edges:
         if kinds is None or edge.kind in kinds:

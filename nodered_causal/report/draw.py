@@ -221,13 +221,13 @@ def to_dot(
     lay, blame, top, marked = _scene(graph, blame, highlight)
     lines = [
         "digraph flow {",
-        '  graph [splines=true, outputorder=edgesfirst];',
+        "  graph [splines=true, outputorder=edgesfirst];",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
         f"width={NODE_W / 72:.2f}, height={NODE_H / 72:.2f}, fixedsize=true];",
     ]
     for title, y in lay.bands:
         lines.append(
-            f"  {_dot_id('band:' + title)} [shape=plaintext, style=\"\", label={_dot_id(title)}, "
+            f'  {_dot_id("band:" + title)} [shape=plaintext, style="", label={_dot_id(title)}, '
             f'pos="{60:.0f},{-(y + 15):.0f}!", fontsize=11];'
         )
     for n in lay.nodes:

@@ -19,7 +19,6 @@ from nodered_causal.report.draw import Blame, GraphLike, to_dot
 __all__ = ["render_image", "render_png", "write_atomic"]
 
 
-
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """Write ``data`` to ``path`` via a temp file and a rename, so it is never half-written."""
     target = Path(path)

@@ -27,7 +27,13 @@ CANDIDATES = [
 class FakeLab:
     """Blames the faulted node (or ``wrong`` instead, for the listed case seeds)."""
 
-    def __init__(self, wrong_seeds: set[int] = frozenset(), fail_at: int | None = None) -> None:
+    def __init__(
+        self,
+        wrong_seeds: set[int] = frozenset(),
+        fail_at: int | None = None,
+        quiet_seeds: set[int] = frozenset(),
+    ) -> None:
+        self.quiet_seeds = quiet_seeds  # faults that do not show at the target: nothing blamed
         self.active: tuple[str, Fault] | None = None
         self.runs: dict[str, str | None] = {}
         self.calls: list[str] = []
@@ -58,11 +64,16 @@ class FakeLab:
         culprit = self.runs[incident]
         if culprit is None:
             return LabAttribution(ranking=[("gen", 0.01, -0.1, 0.1)], blamed=[])
+        if seed in self.quiet_seeds:
+            return LabAttribution(ranking=[("gen", 0.0, 0.0, 0.0)], blamed=[], symptom=False)
         if seed in self.wrong_seeds:
             culprit = "route" if culprit != "route" else "gen"
         ranking = [(culprit, 1.0, 0.8, 1.2), ("src", 0.1, -0.1, 0.2)]
         return LabAttribution(
-            ranking=ranking, blamed=[culprit], baselines={"marginal_shift": ["src", culprit]}
+            ranking=ranking,
+            blamed=[culprit],
+            baselines={"marginal_shift": ["src", culprit]},
+            symptom=True,
         )
 
 
@@ -121,6 +132,17 @@ def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
     # the fake marginal baseline ranks "src" first: right exactly when src was faulted
     src_share = sum(c.node == "src" for c in plan if c.node) / 4
     assert summary["baselines"]["marginal"]["ac1"] == src_share
+
+
+def test_faults_that_did_not_show_at_the_target_are_scored_apart() -> None:
+    plan = plan_cases(CANDIDATES, n_cases=5, faults=["bias:2"], n_no_fault=0, seed=2)
+    seeds = [c.seed for c in plan]
+    lab = FakeLab(wrong_seeds={seeds[0]}, quiet_seeds={seeds[1], seeds[2]})
+    summary = run_campaign(lab, plan, target="out", seconds=1.0).summary()
+    assert summary["ac1"] == 0.4  # 2 of 5: one wrong, two quiet
+    assert summary["n_symptom"] == 3
+    assert summary["ac1_symptom"] == pytest.approx(2 / 3)  # of the 3 that showed, 2 right
+    assert summary["ac3_symptom"] == pytest.approx(2 / 3)
 
 
 def test_interrupted_campaign_resumes_without_redoing_cases(tmp_path: Path) -> None:
