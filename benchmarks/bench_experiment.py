@@ -53,6 +53,7 @@ def main() -> int:
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     rows = []
+    all_cases = []
     for name in [f.strip() for f in args.flows.split(",") if f.strip()]:
         path, target = bundled_flow(name)
         store = out / f"{name}.db"
@@ -66,6 +67,7 @@ def main() -> int:
         )  # fmt: skip
         wall = time.monotonic() - started
         summary = exp.result.summary()
+        all_cases += exp.result.cases
         (out / f"{name}.json").write_text(json.dumps(exp.result.to_json(flow=str(path)), indent=1))
         write_campaign_report(exp.dag, exp.result, out / f"{name}.html", title=f"{name} campaign")
         attribution_s = [
@@ -76,18 +78,29 @@ def main() -> int:
             (
                 name, target, exp.dag.number_of_nodes(), summary["n_cases"],
                 summary["n_no_fault"], summary["ac1"], summary["ac3"], summary["specificity"],
-                summary["ac1_ranked"], summary["ac3_ranked"],
+                summary["ac1_ranked"], summary["ac3_ranked"], summary["n_symptom"],
+                summary["ac1_symptom"], summary["ac3_symptom"],
                 base.get("marginal", {}).get("ac1"), base.get("upstream", {}).get("ac1"),
                 wall / 60, sum(attribution_s) / len(attribution_s),
             )
         )  # fmt: skip
     header = (
         "| flow | target | nodes | fault cases | no-fault | AC@1 | AC@3 | specificity "
-        "| ranked AC@1 | ranked AC@3 | marginal AC@1 | upstream AC@1 | campaign min "
-        "| per case: analysis + overhead s |"
+        "| ranked AC@1 | ranked AC@3 | showed at target | AC@1 where shown | AC@3 where shown "
+        "| marginal AC@1 | upstream AC@1 | campaign min | per case: analysis + overhead s |"
     )
-    lines = [header, "|" + "---|" * 14]
+    lines = [header, "|" + "---|" * 17]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    kinds: dict[str, list[int]] = {}
+    for case in all_cases:
+        hit = kinds.setdefault(case.fault.split(":")[0] if case.fault else "-", [0, 0, 0])
+        hit[0] += case.rank_of_true == 1
+        hit[1] += 1
+        hit[2] += bool(case.symptom)
+    lines.append(
+        "\nAC@1 hits by fault kind (all flows; in brackets: cases that showed at the target): "
+        + ", ".join(f"{k} {h}/{n} ({s})" for k, (h, n, s) in kinds.items())
+    )
     table = "\n".join(lines)
     print(table)
     if not args.no_record:

@@ -165,8 +165,6 @@ def _wire_to(by_id: dict[str, dict[str, Any]], src: str, dst: str) -> None:
     by_id[src]["wires"][0].append(dst)
 
 
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

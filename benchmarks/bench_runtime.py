@@ -64,8 +64,6 @@ def one_run(version: str, plugins: list[Path], settings: dict[str, Any]) -> dict
     return {"start": t1 - t0, "inject": t2 - t1, "stop": t3 - t2}
 
 
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)

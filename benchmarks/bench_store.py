@@ -234,8 +234,6 @@ def bench_mqtt_ingest(records: list[dict[str, Any]], tmp: Path, batch: int) -> f
     return len(records) / elapsed
 
 
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

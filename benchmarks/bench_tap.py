@@ -208,8 +208,6 @@ class RecordCounter:
         self.client.disconnect()
 
 
-
-
 def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from nodered_causal.cli._common import add_command, add_nodered_args, print_json
+from nodered_causal.faults.spec import DEFAULT_FAULTS
 
 __all__ = ["register", "run"]
 
@@ -43,8 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--cases", type=int, default=20, help="fault cases (default 20)")
     parser.add_argument(
         "--faults",
-        default="bias:2,scale:2,noise:2,drop:0.5,delay:30,shift:mean:3",
-        help="comma-separated fault kinds, cycled over the cases (see 'inject --help')",
+        default=",".join(DEFAULT_FAULTS),
+        help="comma-separated faults, cycled over the cases (default %(default)s; see 'inject "
+        "--help'); bias/noise values may be in standard deviations of the faulted leaf "
+        "(2sd), measured on each case's baseline",
     )
     parser.add_argument("--no-fault-cases", type=int, default=10, help="no-fault cases (10)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each recording")

@@ -34,7 +34,7 @@ from nodered_causal.experiment.campaign import (
     run_campaign,
 )
 from nodered_causal.faults.inject import FaultInjector
-from nodered_causal.faults.spec import Fault
+from nodered_causal.faults.spec import DEFAULT_FAULTS, Fault
 from nodered_causal.nodered.client import NodeRedClient
 
 __all__ = [
@@ -43,12 +43,11 @@ __all__ = [
     "LiveLab",
     "candidates",
     "fault_field",
+    "field_sd",
     "run_experiment",
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_FAULTS = ("bias:2", "scale:2", "noise:2", "drop:0.5", "delay:30", "shift:mean:3")
 
 
 class LiveLab:
@@ -126,10 +125,13 @@ class LiveLab:
         """Inject ``fault``; a value fault on the default field goes to the payload leaf of
         ``node`` that matters most for the target (:func:`fault_field`, on the run recorded
         last)."""
-        if fault.field == "payload" and self._last_run is not None:
-            fault = replace(
-                fault, field=fault_field(self.columns(self._last_run), node, self.target)
-            )
+        columns = self.columns(self._last_run) if self._last_run is not None else None
+        if fault.field == "payload" and columns is not None:
+            fault = replace(fault, field=fault_field(columns, node, self.target))
+        if fault.unit == "sd":
+            if columns is None:
+                raise ExperimentError(f"fault {fault}: sd units need a recording first")
+            fault = fault.resolved(field_sd(columns, node, fault.field))
         self.injected_field = fault.field
         self.injector.inject(node, fault, seed=seed)
 
@@ -205,6 +207,23 @@ def fault_field(columns: Any, node: str, target: str | None, window_s: float = 0
             if r > best_r:
                 best, best_r = leaf, r
     return best
+
+
+def field_sd(columns: Any, node: str, leaf: str) -> float:
+    """Standard deviation of ``leaf`` over the messages ``node`` sent in ``columns``; 1.0 when
+    it has none or they do not vary (a fault in sd units then becomes one in the field's units)."""
+    import numpy as np
+
+    src = np.asarray(columns.get("src", []), dtype=object)
+    values = np.asarray(
+        [np.nan if v is None else v for v in columns.get(leaf, [None] * len(src))], dtype=float
+    )
+    mine = values[(src == node) & ~np.isnan(values)] if len(values) == len(src) else values[:0]
+    sd = float(np.std(mine)) if len(mine) >= 2 else 0.0
+    if not sd > 0:
+        logger.warning("%s: %s does not vary in the baseline; 1 sd taken as 1.0", node, leaf)
+        return 1.0
+    return sd
 
 
 def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:

@@ -14,21 +14,28 @@ Pure. The kinds (DESIGN.md §5):
                 ``shift:noise:SD`` (a wider distribution)
 ==============  ==============================================================================
 
+``bias``, ``noise`` and their shifts also take a value in standard deviations of the
+faulted field (``bias:2sd``): campaigns resolve it against their baseline recording
+(:meth:`Fault.resolved`), so one fault mix means the same on a field that varies by 0.01 and on
+one that varies by 100.
+
 >>> parse_fault("bias:2.5")
-Fault(kind='bias', value=2.5, field='payload', source_only=False)
+Fault(kind='bias', value=2.5, field='payload', source_only=False, unit='')
 >>> parse_fault("shift:scale:2", field="payload.temperature").plugin_body("n1", seed=3)
 {'node': 'n1', 'kind': 'scale', 'value': 2.0, 'field': 'payload.temperature', 'seed': 3}
+>>> parse_fault("bias:2sd").resolved(sd=0.5)
+Fault(kind='bias', value=1.0, field='payload', source_only=False, unit='')
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nodered_causal.errors import InjectionError
 
-__all__ = ["FAULT_KINDS", "Fault", "parse_fault"]
+__all__ = ["DEFAULT_FAULTS", "FAULT_KINDS", "Fault", "parse_fault"]
 
 #: kind -> (what the value means, whether it is a probability in [0, 1])
 FAULT_KINDS: dict[str, tuple[str, bool]] = {
@@ -40,7 +47,15 @@ FAULT_KINDS: dict[str, tuple[str, bool]] = {
     "delay": ("delay in ms", False),
     "error": ("error fraction", True),
 }
+#: A campaign's default fault mix. Value faults are in standard deviations of the faulted leaf
+#: (resolved on each case's baseline), so the mix means the same on every flow; scale, drop and
+#: delay are relative by nature.
+DEFAULT_FAULTS = (
+    "bias:2sd", "scale:2", "noise:2sd", "drop:0.5", "delay:30", "shift:mean:3sd",
+)  # fmt: skip
 SHIFT_MODES: dict[str, str] = {"mean": "bias", "scale": "scale", "noise": "noise"}
+#: kinds whose value may be given in standard deviations of the field (``bias:2sd``)
+SD_KINDS = ("bias", "noise")
 DEFAULT_VALUES: dict[str, float] = {
     "bias": 2.0, "scale": 2.0, "noise": 1.0, "constant": 0.0,
     "drop": 0.5, "delay": 50.0, "error": 0.5,
@@ -58,12 +73,24 @@ class Fault:
     value: float
     field: str = "payload"
     source_only: bool = False
+    unit: str = ""  # "sd": ``value`` standard deviations of the field, see resolved()
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.value:g}"
+        return f"{self.kind}:{self.value:g}{self.unit}"
+
+    def resolved(self, sd: float) -> Fault:
+        """The same fault in the field's own units, given the field's standard deviation."""
+        if self.unit != "sd":
+            return self
+        return replace(self, value=self.value * sd, unit="")
 
     def plugin_body(self, node_id: str, *, seed: int | None = None) -> dict[str, Any]:
         """The JSON body for the tap plugin's ``POST /causal-tap/faults``."""
+        if self.unit:
+            raise InjectionError(
+                f"fault {self}: a value in standard deviations needs a recording to resolve it; "
+                "sd units are for experiment campaigns, give inject a value in the field's units"
+            )
         body: dict[str, Any] = {"node": node_id, "kind": self.kind, "value": self.value}
         if self.kind in ("bias", "scale", "noise", "constant"):
             body["field"] = self.field
@@ -87,6 +114,13 @@ def parse_fault(text: str, *, field: str = "payload") -> Fault:
         known = ", ".join([*FAULT_KINDS, "shift"])
         raise InjectionError(f"fault {text!r}: expected KIND:VALUE with KIND one of {known}")
     raw = parts[1] if len(parts) == 2 and parts[1] else None
+    unit = ""
+    if raw is not None and raw.lower().endswith("sd"):
+        if kind not in SD_KINDS:
+            raise InjectionError(
+                f"fault {text!r}: only {', '.join(SD_KINDS)} take a value in sd units"
+            )
+        raw, unit = raw[:-2], "sd"
     try:
         value = DEFAULT_VALUES[kind] if raw is None else float(raw)
     except ValueError:
@@ -97,4 +131,4 @@ def parse_fault(text: str, *, field: str = "payload") -> Fault:
         raise InjectionError(f"fault {text!r}: the {meaning} must be {bound}, got {value:g}")
     if kind in ("noise", "delay") and value < 0:
         raise InjectionError(f"fault {text!r}: the {meaning} must be >= 0, got {value:g}")
-    return Fault(kind=kind, value=value, field=field, source_only=source_only)
+    return Fault(kind=kind, value=value, field=field, source_only=source_only, unit=unit)

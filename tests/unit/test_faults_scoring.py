@@ -25,6 +25,9 @@ from nodered_causal.faults.spec import Fault, parse_fault
         ("shift:scale:3", Fault("scale", 3.0, source_only=True)),
         ("shift", Fault("bias", 2.0, source_only=True)),
         (" BIAS : 1 ", Fault("bias", 1.0)),
+        ("bias:2sd", Fault("bias", 2.0, unit="sd")),
+        ("shift:mean:3SD", Fault("bias", 3.0, source_only=True, unit="sd")),
+        ("noise:0.5sd", Fault("noise", 0.5, unit="sd")),
     ],
 )
 def test_parse_fault(text: str, expected: Fault) -> None:
@@ -43,12 +46,35 @@ def test_parse_fault(text: str, expected: Fault) -> None:
         ("shift:tilt:2", "fault 'shift:tilt:2': shift mode must be one of mean, scale, noise"),
         ("bias:1:2", "fault 'bias:1:2': expected KIND:VALUE with KIND one of bias, scale, noise, "
          "constant, drop, delay, error, shift"),
+        ("scale:2sd", "fault 'scale:2sd': only bias, noise take a value in sd units"),
+        ("bias:sd", "fault 'bias:sd': value '' is not a number"),
     ],
 )
 def test_bad_fault_specs_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(InjectionError) as info:
         parse_fault(text)
     assert str(info.value) == message
+
+
+def test_sd_units_resolve_against_the_field_and_never_reach_the_plugin() -> None:
+    fault = parse_fault("bias:2sd", field="payload.t")
+    assert str(fault) == "bias:2sd"
+    assert fault.resolved(sd=0.25) == Fault("bias", 0.5, field="payload.t")
+    assert parse_fault("scale:2").resolved(sd=10.0) == Fault("scale", 2.0)  # not in sd: as is
+    with pytest.raises(InjectionError, match="bias:2sd: a value in standard deviations"):
+        fault.plugin_body("n1")
+
+
+def test_field_sd_is_over_the_messages_the_node_sent() -> None:
+    from nodered_causal.experiment.live import field_sd
+
+    columns = {
+        "src": ["a", "b", "a", "a", "b"],
+        "payload.t": [1.0, 100.0, 3.0, None, -50.0],
+    }
+    assert field_sd(columns, "a", "payload.t") == pytest.approx(1.0)  # of 1 and 3
+    assert field_sd(columns, "c", "payload.t") == 1.0  # never sent: 1 sd = 1 unit
+    assert field_sd(columns, "a", "payload.missing") == 1.0
 
 
 def test_plugin_body_only_carries_field_for_value_faults() -> None:
