@@ -11,10 +11,12 @@ demo: setup
 
 test:
 	bash scripts/setup.sh --system
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
 lint:
-	.venv/bin/ruff check nodered_causal tests
+	.venv/bin/ruff check nodered_causal tests benchmarks
+	.venv/bin/ruff format --check nodered_causal tests benchmarks
 	.venv/bin/mypy
 
 bench: setup

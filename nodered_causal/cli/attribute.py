@@ -16,7 +16,10 @@ intervals). A node is blamed only if its test is significant, its interval exclu
 share is material; otherwise the verdict is "no significant change".
 
 Metrics: value (mean of the payload field per window), value_p50, value_p95, throughput (messages
-sent per window), latency (mean seconds from receive to send), errors.
+sent per window), latency (mean seconds from receive to send), errors. For the value metrics each
+numeric leaf of a node's messages (payload.fill, payload.temp, ...) is a variable of its own, so a
+change that travels in a second field of an object is followed too; a node's score is the sum over
+its leaves. --field picks one leaf for every node instead.
 
 Exit codes: 0 a culprit was named, 1 no significant change, 2 bad input (unknown run or node,
 cycle upstream of the target, no data).

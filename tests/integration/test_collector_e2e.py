@@ -24,6 +24,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 try:  # the plugin's test module defines the flow and what it must produce
+    from nodered_causal.flows import to_causal_dag  # noqa: F401
+    from nodered_causal.nodered import LocalNodeRed
+    from nodered_causal.nodered.runtime import PLUGIN_DIR
     from tests.integration.test_tap_plugin import (
         SINK_PATHS,
         N,
@@ -31,10 +34,6 @@ try:  # the plugin's test module defines the flow and what it must produce
         tap_config,
         topology_flow,
     )
-
-    from nodered_causal.flows import to_causal_dag  # noqa: F401
-    from nodered_causal.nodered import LocalNodeRed
-    from nodered_causal.nodered.runtime import PLUGIN_DIR
     from tests.mqtt_helpers import free_port
 except ImportError as exc:  # pragma: no cover - until the importer and plugin are on this branch
     pytest.skip(f"needs the importer and the plugin: {exc}", allow_module_level=True)

@@ -42,6 +42,10 @@ def test_campaign_names_the_injected_nodes(campaign: dict[str, Any]) -> None:
         assert case["node"] in runtime and case["node"] != "comfort"
         assert case["fault"] in {"bias:2", "scale:2", "drop:0.5"}
         assert all(len(r) == 4 for r in case["ranking"])
+        # what was faulted and when, to re-analyse the case from the store
+        assert case["leaf"].startswith("payload") and isinstance(case["symptom"], bool)
+        (b0, b1), (i0, i1) = case["spans"]["baseline"], case["spans"]["incident"]
+        assert b0 < b1 <= i0 < i1 and (b1 - b0) / 1e9 == pytest.approx(6, abs=0.5)
     # 6 s recordings are few windows: the analysis may decline to blame, but it must rank the
     # faulted node first (a random ranking of the 5 candidates would, 1 time in 5) and blame it
     # at least once
@@ -53,6 +57,7 @@ def test_campaign_names_the_injected_nodes(campaign: dict[str, Any]) -> None:
     assert summary["ac1"] == pytest.approx(sum(hits) / 3)
     assert summary["ac1_ranked"] == pytest.approx(sum(ranked) / 3)
     assert set(summary["baselines"]) == {"marginal", "upstream"}
+    assert summary["n_symptom"] == sum(c["symptom"] for c in data["cases"])
     assert "AC@1" in campaign["proc"].stdout
     assert campaign["proc"].stderr.count("[") >= 5  # one progress line per case
 

@@ -243,9 +243,12 @@ def test_analyzer_with_the_compose_env_runs_the_demo_against_the_native_stack(
     an_env = _natively(_compose_env("analyzer"), port, **paths)
     flow = REPO / "flows" / f"{nr_env[config.DEMO_FLOW.name]}.json"
     os.makedirs(an_env[config.REPORT_DIR.name], exist_ok=True)
-    with _mosquitto(_local_conf(tmp_path, port), port), LocalNodeRed(
-        "4", flows=flow, plugins=[REPO / "plugin"], settings=_docker_settings(), env=nr_env
-    ) as nr:
+    with (
+        _mosquitto(_local_conf(tmp_path, port), port),
+        LocalNodeRed(
+            "4", flows=flow, plugins=[REPO / "plugin"], settings=_docker_settings(), env=nr_env
+        ) as nr,
+    ):
         env = {**os.environ, **an_env, config.NODERED_URL.name: nr.url, "PYTHONPATH": str(REPO)}
         cli = [sys.executable, "-m", "nodered_causal"]
         collect = subprocess.Popen(

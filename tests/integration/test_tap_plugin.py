@@ -464,9 +464,7 @@ def test_http_transport_retries_and_delivers_everything(
             # the collector stores a batch before it answers, and the shipping worker reports
             # its counters every 250 ms: wait until the tap has seen every answer
             sent = len({r["seq"] for b in list(handler.batches) for r in b})
-            wait_for(
-                lambda: stats(nr)["transport"]["sent"] >= sent, what="tap counted the answers"
-            )
+            wait_for(lambda: stats(nr)["transport"]["sent"] >= sent, what="tap counted the answers")
             st = stats(nr)
     finally:
         server.shutdown()

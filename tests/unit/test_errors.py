@@ -17,7 +17,9 @@ def test_tree_in_docstring_names_every_error() -> None:
 
 
 def test_flow_error_carries_location() -> None:
-    exc = errors.FlowParseError("bad", path="f.json", node_id="a1", node_type="function", tab="Main")
+    exc = errors.FlowParseError(
+        "bad", path="f.json", node_id="a1", node_type="function", tab="Main"
+    )
     assert (exc.path, exc.node_id, exc.node_type, exc.tab) == ("f.json", "a1", "function", "Main")
     assert exc.exit_code == 2
 

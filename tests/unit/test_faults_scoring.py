@@ -37,15 +37,21 @@ def test_parse_fault(text: str, expected: Fault) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("wobble:1", "fault 'wobble:1': expected KIND:VALUE with KIND one of bias, scale, noise, "
-         "constant, drop, delay, error, shift"),
+        (
+            "wobble:1",
+            "fault 'wobble:1': expected KIND:VALUE with KIND one of bias, scale, noise, "
+            "constant, drop, delay, error, shift",
+        ),
         ("bias:x", "fault 'bias:x': value 'x' is not a number"),
         ("drop:1.5", "fault 'drop:1.5': the drop fraction must be in (0, 1], got 1.5"),
         ("bias:nan", "fault 'bias:nan': the bias must be finite, got nan"),
         ("delay:-5", "fault 'delay:-5': the delay in ms must be >= 0, got -5"),
         ("shift:tilt:2", "fault 'shift:tilt:2': shift mode must be one of mean, scale, noise"),
-        ("bias:1:2", "fault 'bias:1:2': expected KIND:VALUE with KIND one of bias, scale, noise, "
-         "constant, drop, delay, error, shift"),
+        (
+            "bias:1:2",
+            "fault 'bias:1:2': expected KIND:VALUE with KIND one of bias, scale, noise, "
+            "constant, drop, delay, error, shift",
+        ),
         ("scale:2sd", "fault 'scale:2sd': only bias, noise take a value in sd units"),
         ("bias:sd", "fault 'bias:sd': value '' is not a number"),
     ],
