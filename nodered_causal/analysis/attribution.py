@@ -262,36 +262,52 @@ def _expand(
     return out, owner_of
 
 
-#: A payload-leaf variable regresses on at most this many parent leaves: the ones that correlate
-#: most with it in the baseline, at least ``_MIN_CORR``. Expanding nodes into leaves multiplies the
-#: parents (six leaves per parent, three parents: 18 regressors on 16-40 windows) and the
-#: mechanism test loses its power with every regressor.
-_MAX_PARENTS = 3
-_MIN_CORR = 0.3
+#: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
+#: baseline by forward selection: each step adds the leaf that explains most of what is left, while
+#: it explains at least ``_MIN_GAIN`` of it. Expanding nodes into leaves multiplies the candidates
+#: (six leaves per parent, three parents: 18 regressors on 16-40 windows; several of them copies
+#: of each other) and the mechanism test loses its power with every regressor.
+_MAX_PARENTS = 4
+_MIN_GAIN = 0.2
 
 
 def _prune_parents(
     sub: nx.DiGraph, baseline: pd.DataFrame, owner_of: Mapping[str, str]
 ) -> nx.DiGraph:
-    import numpy as np
-
     out = nx.DiGraph(sub)
     for v in list(out.nodes):
-        parents = [str(p) for p in out.predecessors(v)]
+        parents = sorted(str(p) for p in out.predecessors(v))
         if len(parents) <= _MAX_PARENTS or all(owner_of.get(p, p) == p for p in parents):
             continue
-        y = baseline[str(v)].to_numpy(dtype=float)
-        strength = []
-        for p in parents:
-            x = baseline[p].to_numpy(dtype=float)
-            ok = ~np.isnan(x) & ~np.isnan(y)
-            r = 0.0
-            if ok.sum() >= 3 and np.std(x[ok]) > 0 and np.std(y[ok]) > 0:
-                r = abs(float(np.corrcoef(x[ok], y[ok])[0, 1]))
-            strength.append((r, p))
-        keep = {p for r, p in sorted(strength, reverse=True)[:_MAX_PARENTS] if r >= _MIN_CORR}
+        keep = _forward_select(baseline, str(v), parents)
         out.remove_edges_from((p, v) for p in parents if p not in keep)
     return out
+
+
+def _forward_select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:
+    import numpy as np
+
+    data = frame[[y_name, *candidates]].dropna().to_numpy(dtype=float)
+    y, xs = data[:, 0], data[:, 1:]
+    if len(y) < 3 or np.std(y) == 0:
+        return []
+    chosen: list[int] = []
+    left = float(np.sum((y - y.mean()) ** 2))
+    while len(chosen) < _MAX_PARENTS and left > 1e-12 * len(y):
+        best, best_rss = -1, left
+        for j in range(xs.shape[1]):
+            if j in chosen or np.std(xs[:, j]) == 0:
+                continue
+            design = np.column_stack([np.ones(len(y)), xs[:, [*chosen, j]]])
+            resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+            rss = float(resid @ resid)
+            if rss < best_rss:
+                best, best_rss = j, rss
+        if best < 0 or left - best_rss < _MIN_GAIN * left:
+            break
+        chosen.append(best)
+        left = best_rss
+    return [candidates[j] for j in chosen]
 
 
 def _by_node(

@@ -169,6 +169,7 @@ def _codes(column: pd.Series, categories: list[str]) -> np.ndarray:
 
 def _node_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Deliveries attributed to the node whose value they carry: ``src``, or ``dst`` for sinks.
+    A node's off-wire deliveries (``port`` null) count only if it has no wired ones.
 
     Returns the delivery rows with an extra categorical column ``node`` (works on category codes,
     never on a million strings).
@@ -177,6 +178,15 @@ def _node_rows(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     deliver = frame[(frame["kind"] == "deliver").to_numpy()]
+    if "port" in deliver and len(deliver):
+        # off-wire deliveries (port null: a link call's call into its link in, a catch/status/
+        # complete node told about the source's message) describe the source's value only if it
+        # sends nothing over a wire (a link out in return mode)
+        off = deliver["port"].isna().to_numpy()
+        if off.any():
+            wired = set(deliver["src"][~off].astype(str))
+            src = deliver["src"].astype(str).to_numpy()
+            deliver = deliver[~(off & np.isin(src, list(wired)))]
     names: set[str] = set()
     for key in ("src", "dst"):
         if key in deliver:

@@ -138,3 +138,25 @@ def test_a_leaf_keeps_only_the_parent_leaves_it_follows() -> None:
     assert set(pruned.predecessors("C::payload.y")) == {"P::payload.x4", "P::payload.x1"}
     # D is a plain node but its parents are leaves: D follows none of them, it becomes a root
     assert set(pruned.predecessors("D")) == set()
+
+
+def test_off_wire_deliveries_count_only_for_nodes_without_wires() -> None:
+    # a link call: its call into the link in (port null) carries the message before the call,
+    # its wired send the message after the return; the link out (return mode) sends off-wire only
+    rows = [
+        ("call", None, "lin", 1.0),
+        ("ret", None, "call", 5.0),
+        ("call", 0, "next", 5.0),
+    ]
+    cols = {
+        "ts_ns": [T0 + i for i in range(3)],
+        "kind": ["deliver"] * 3,
+        "src": [r[0] for r in rows],
+        "port": [r[1] for r in rows],
+        "dst": [r[2] for r in rows],
+        "payload": [r[3] for r in rows],
+    }
+    value = datasets.metric_frame(datasets.windowed(cols), "value")
+    thr = datasets.metric_frame(datasets.windowed(cols), "throughput")
+    assert value["call"].tolist() == [5.0] and thr["call"].tolist() == [1.0]
+    assert value["ret"].tolist() == [5.0]
