@@ -72,6 +72,8 @@ class AttributionConfig:
     leaves gets one variable per leaf (at most ``max_fields``; value metrics, fast engine, shift
     attribution): the node's score is the sum of its variables' scores and the target's change the
     sum over its variables; ``"one"`` keeps one leaf per node (:func:`~.datasets.choose_fields`).
+    ``induced``: a changed node whose inputs left the baseline's range while an ancestor changed
+    is not a player (its apparent change is extrapolation; see ``_drop_induced``).
     ``z_threshold``: anomaly — a node's noise must be at least this many sds off; ``target_z``:
     the target itself at least this many (marginal) sds off its normal mean.
     """
@@ -96,6 +98,7 @@ class AttributionConfig:
     fields: Literal["all", "one"] = "all"
     max_fields: int = 6
     z_threshold: float = 3.0
+    induced: bool = True
     target_z: float = 0.5
     min_rows: int = 8
 
@@ -426,11 +429,43 @@ def _fast_shift(
             for i in range(m)
             if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
         )
+        if cfg.induced:
+            players = _drop_induced(s, x0, x1, players)
     old, new = linear.mechanisms_from(tests, set(players), m)
     phi, total = _shapley(s, old, new, players, cfg)
     scores = np.zeros(m)
     scores[list(players)] = phi
     return _ShiftRun(tests, players, scores, total)
+
+
+#: A changed node counts as induced by a changed ancestor when at least this share of its incident
+#: rows has a parent value outside the baseline's range (widened by 10 % on each side).
+_OUTSIDE_SHARE = 0.5
+
+
+def _drop_induced(
+    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, changed: tuple[int, ...]
+) -> tuple[int, ...]:
+    """Leave out changed nodes whose change a changed ancestor can explain: their inputs moved
+    outside the range the baseline saw, where a linear fit of a non-linear node (a comfort index of
+    temperature and humidity) is extrapolation, so its "change" is no evidence of its own. One root
+    cause upstream explains both; the node stays changed if no ancestor changed."""
+    import numpy as np
+
+    ancestors = _ancestor_sets(s)
+    keep = []
+    for i in changed:
+        ps = list(s.parents[i])
+        if not ps or not (ancestors[i] & set(changed)):
+            keep.append(i)
+            continue
+        lo, hi = np.nanmin(x0[:, ps], axis=0), np.nanmax(x0[:, ps], axis=0)
+        pad = 0.1 * (hi - lo)
+        rows = x1[:, ps]
+        outside = ((rows < lo - pad) | (rows > hi + pad)).any(axis=1)
+        if float(np.mean(outside)) < _OUTSIDE_SHARE:
+            keep.append(i)
+    return tuple(keep)
 
 
 def _bootstrap(

@@ -44,6 +44,9 @@ PASS_THROUGH_TYPES = frozenset({"junction", "link out", "link in", "link call"})
 #: Fault kinds an ``inject`` node cannot show: its payload is usually a timestamp nobody reads,
 #: and a root node has no receive-to-send latency. Injects only get ``drop`` and ``error``.
 TRIGGER_ONLY_KINDS = frozenset({"drop", "error"})
+#: Fault kinds only a node that receives messages can show: latency is receive-to-send, so a
+#: delay at a node without inputs (an ``mqtt in``) is seen by no metric of any node.
+NEEDS_INPUT_KINDS = frozenset({"delay"})
 #: Short names of the analysis' baselines in a campaign summary.
 BASELINE_NAMES = {"marginal_shift": "marginal", "most_upstream": "upstream"}
 #: Metric the analysis should look at for each fault kind. Noise widens a node's distribution
@@ -161,13 +164,15 @@ def plan_cases(
     n_no_fault: int,
     seed: int,
     field: str = "payload",
+    roots: Iterable[str] = (),
 ) -> list[CaseSpec]:
     """Draw ``n_cases`` (node, fault) pairs and ``n_no_fault`` no-fault cases, reproducibly.
 
     ``candidates`` are ``(node_id, type, is_source)`` of the target's ancestors; pass-through nodes
-    are skipped, ``inject`` triggers only get ``drop``/``error`` faults, and ``shift:...`` faults
-    only go to sources. Fault kinds are cycled so every kind
-    gets its share, nodes are drawn without replacement until each was used once.
+    are skipped, ``inject`` triggers only get ``drop``/``error`` faults, ``shift:...`` faults
+    only go to sources, and ``delay`` never goes to ``roots`` (nodes without inputs). Fault kinds
+    are cycled so every kind gets its share, nodes are drawn without replacement until each was
+    used once.
     """
     candidates = list(candidates)
     pool = sorted((n, s) for n, t, s in candidates if t not in PASS_THROUGH_TYPES)
@@ -175,6 +180,7 @@ def plan_cases(
     if not pool:
         raise ExperimentError("no node to fault: the target has no ancestors that transform data")
     parsed = [(f, parse_fault(f, field=field)) for f in faults]
+    no_input = set(roots)
     rng = random.Random(seed)
     specs: list[CaseSpec] = []
     bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
@@ -185,6 +191,7 @@ def plan_cases(
             for n, is_source in pool
             if (is_source or not fault.source_only)
             and (fault.kind in TRIGGER_ONLY_KINDS or n not in triggers)
+            and (fault.kind not in NEEDS_INPUT_KINDS or n not in no_input)
         ]
         if not eligible:
             raise ExperimentError(

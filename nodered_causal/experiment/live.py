@@ -325,6 +325,7 @@ def run_experiment(
         plan = plan_cases(
             pool, n_cases=n_cases, faults=faults,
             n_no_fault=n_no_fault, seed=seed, field=field,
+            roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
         )  # fmt: skip
         snapshot = snapshot_of(flow, rev, runtime)
         config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)

@@ -160,3 +160,22 @@ def test_off_wire_deliveries_count_only_for_nodes_without_wires() -> None:
     thr = datasets.metric_frame(datasets.windowed(cols), "throughput")
     assert value["call"].tolist() == [5.0] and thr["call"].tolist() == [1.0]
     assert value["ret"].tolist() == [5.0]
+
+
+@pytest.mark.parametrize("induced", [True, False])
+def test_a_non_linear_child_pushed_out_of_range_is_not_blamed(induced: bool) -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+
+    def windows(level: float) -> pd.DataFrame:
+        p = level + rng.normal(size=40)
+        return pd.DataFrame({"P": p, "C": p**2 / 10 + 0.1 * rng.normal(size=40)})
+
+    dag = nx.DiGraph([("P", "C")])
+    cfg = AttributionConfig(induced=induced, n_bootstrap=20)
+    attr = attribute_shift(dag, windows(10.0), windows(16.0), "C", config=cfg)
+    if induced:  # C's inputs left the baseline's range: its linear fit no longer holds there
+        assert attr.blamed == ("P",) and attr.changed_mechanisms == ("P",)
+    else:
+        assert "C" in attr.changed_mechanisms

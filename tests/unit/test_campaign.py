@@ -101,6 +101,15 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
         assert "tick" not in {c.node for c in mixed if c.fault == "delay:9"}, seed
 
 
+def test_delay_never_goes_to_a_node_without_inputs() -> None:
+    plan = plan_cases(
+        CANDIDATES, n_cases=12, faults=["delay:30", "bias:1"], n_no_fault=0, seed=4, roots=["src"]
+    )
+    delayed = {c.node for c in plan if c.fault == "delay:30"}
+    assert "src" not in delayed and delayed == {"gen", "calib", "route"}
+    assert "src" in {c.node for c in plan if c.fault == "bias:1"}  # other kinds still go there
+
+
 def test_plan_without_candidates_is_an_error() -> None:
     with pytest.raises(ExperimentError, match="no node to fault"):
         plan_cases([("j", "junction", False)], n_cases=1, faults=["bias"], n_no_fault=0, seed=0)
