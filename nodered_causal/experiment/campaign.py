@@ -179,24 +179,39 @@ def plan_cases(
     triggers = {n for n, t, _ in candidates if t == "inject"}
     if not pool:
         raise ExperimentError("no node to fault: the target has no ancestors that transform data")
-    parsed = [(f, parse_fault(f, field=field)) for f in faults]
     no_input = set(roots)
-    rng = random.Random(seed)
-    specs: list[CaseSpec] = []
-    bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
-    for i in range(n_cases):
-        text, fault = parsed[i % len(parsed)]
-        eligible = [
+
+    def eligible_for(fault: Fault) -> list[str]:
+        return [
             n
             for n, is_source in pool
             if (is_source or not fault.source_only)
             and (fault.kind in TRIGGER_ONLY_KINDS or n not in triggers)
             and (fault.kind not in NEEDS_INPUT_KINDS or n not in no_input)
         ]
-        if not eligible:
-            raise ExperimentError(
-                f"fault {text!r} needs a source node among the target's ancestors"
-            )
+
+    parsed: list[tuple[str, Fault]] = []
+    skipped: list[tuple[str, Fault]] = []
+    for text in faults:
+        fault = parse_fault(text, field=field)
+        (parsed if eligible_for(fault) else skipped).append((text, fault))
+    for text, fault in skipped:
+        need = (
+            "a source node" if fault.source_only
+            else "a node that receives messages" if fault.kind in NEEDS_INPUT_KINDS
+            else "a node that is not an inject"
+        )  # fmt: skip
+        logger.warning("fault %r needs %s among the target's ancestors: left out", text, need)
+    if not parsed:
+        raise ExperimentError(
+            f"no fault of {', '.join(faults)} fits a node among the target's ancestors"
+        )
+    rng = random.Random(seed)
+    specs: list[CaseSpec] = []
+    bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
+    for i in range(n_cases):
+        text, fault = parsed[i % len(parsed)]
+        eligible = eligible_for(fault)
         bag = bags.setdefault(tuple(eligible), [])
         if not bag:
             bag.extend(rng.sample(eligible, len(eligible)))

@@ -210,3 +210,15 @@ def test_campaign_report_without_graphviz_still_writes_the_page(
     page, png = write_campaign_report(g, result, tmp_path / "r.html", title="t")
     assert png is None and page.exists()
     assert not (tmp_path / "r.png").exists()
+
+
+def test_a_fault_no_node_can_take_is_left_out_of_the_plan(caplog: pytest.LogCaptureFixture) -> None:
+    # an mqtt in feeding the target: nothing receives a message, so no delay can show
+    cands = [("tick", "inject", True), ("sub", "mqtt in", True)]
+    roots = ["tick", "sub"]
+    plan = plan_cases(cands, n_cases=4, faults=["delay:30", "bias:1"], n_no_fault=0, seed=1,
+                      roots=roots)  # fmt: skip
+    assert [c.fault for c in plan] == ["bias:1"] * 4 and {c.node for c in plan} == {"sub"}
+    assert "'delay:30' needs a node that receives messages" in caplog.text
+    with pytest.raises(ExperimentError, match="no fault of delay:30 fits a node"):
+        plan_cases(cands, n_cases=1, faults=["delay:30"], n_no_fault=0, seed=1, roots=roots)
