@@ -1,4 +1,4 @@
-"""What every benchmark section in RESULTS.md states about the machine it ran on."""
+"""The machine a benchmark ran on, as every RESULTS.md section states it; appending sections."""
 
 from __future__ import annotations
 
@@ -22,3 +22,12 @@ def machine() -> str:
         f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}; "
         f"load average at start {load}"
     )
+
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def append_results(section: str) -> None:
+    """Append one section (already formatted Markdown) to benchmarks/RESULTS.md."""
+    with RESULTS.open("a") as fh:
+        fh.write(section)

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _machine import machine  # noqa: E402
+from _machine import append_results, machine  # noqa: E402
 
 from nodered_causal.analysis import (  # noqa: E402
     AttributionConfig,
@@ -38,7 +38,6 @@ from nodered_causal.analysis import (  # noqa: E402
     synthetic,  # noqa: E402
 )
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FAULTS = (("bias", 1.0), ("scale", 1.5), ("noise", 1.5))
 WINDOWS = 600
 #: The culprit is drawn among nodes whose total effect on the target is at least this: a fault
@@ -281,8 +280,7 @@ def main() -> int:
     out = "\n".join(text)
     print(out)
     if not args.no_append:
-        with RESULTS.open("a") as fh:
-            fh.write(out)
+        append_results(out)
     return 0
 
 

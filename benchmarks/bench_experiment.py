@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.experiment.bundled import TARGETS, bundled_flow  # noqa: E402
 from nodered_causal.experiment.live import DEFAULT_FAULTS, run_experiment  # noqa: E402
@@ -109,8 +109,7 @@ def main() -> int:
             f"Machine: {machine()}; Node-RED 4 + tap (HTTP), {args.seconds:g} s per recording, "
             f"faults cycled over {', '.join(DEFAULT_FAULTS)}, seed {args.seed}.\n\n{table}\n"
         )
-        with open(HERE / "RESULTS.md", "a") as fh:
-            fh.write(section)
+        append_results(section)
     return 0
 
 

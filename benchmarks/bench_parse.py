@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.flows import load_flow, to_causal_dag  # noqa: E402
 
@@ -230,8 +230,7 @@ def main() -> int:
             *table,
             "",
         ]
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write("\n".join(section))
+        append_results("\n".join(section))
     return 0
 
 

@@ -26,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.nodered import LocalNodeRed  # noqa: E402
 from nodered_causal.nodered.install import ensure_node_red, node_binary  # noqa: E402
@@ -113,8 +113,7 @@ def main() -> int:
             "npm installs cached. Other helpers were loading the machine during the run.\n\n"
             f"{table}\n"
         )
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write(section)
+        append_results(section)
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.collector.store import Store  # noqa: E402
 
@@ -303,8 +303,7 @@ def main() -> int:
         section = (
             f"\n## bench_store.py — {dt.date.today().isoformat()}\n\nMachine: {info}.\n\n{table}\n"
         )
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write(section)
+        append_results(section)
     return 0
 
 

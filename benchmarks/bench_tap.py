@@ -45,7 +45,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path)
+from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.nodered import LocalNodeRed  # noqa: E402
 from nodered_causal.nodered.runtime import PLUGIN_DIR  # noqa: E402
@@ -386,8 +386,7 @@ def main() -> int:
             "which were loading it during the run: expect noise.\n\n"
             f"{body}\n"
         )
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a") as fh:
-            fh.write(section)
+        append_results(section)
     return 0
 
 
