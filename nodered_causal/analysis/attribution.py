@@ -507,8 +507,28 @@ def _intervals(samples: np.ndarray, cfg: AttributionConfig) -> np.ndarray:
 # --------------------------------------------------------------------------- baselines
 
 
+def _marginal_tests(
+    x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
+) -> list[linear.NodeTest]:
+    """Per column, the same test as a root's mechanism: did the column itself move?"""
+    import numpy as np
+
+    none = np.zeros((0, 0))
+    return [
+        linear.mechanism_test(
+            x0[:, i], none.reshape(len(x0), 0), x1[:, i], none.reshape(len(x1), 0),
+            min_rows=cfg.min_rows,
+        )
+        for i in range(x0.shape[1])
+    ]  # fmt: skip
+
+
 def _marginal_baselines(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
+    s: linear.Structure,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    cfg: AttributionConfig,
+    marginal: list[linear.NodeTest],
 ) -> dict[str, tuple[str, ...]]:
     import numpy as np
 
@@ -518,18 +538,11 @@ def _marginal_baselines(
     sd0 = np.where(sd0 > 0, sd0, np.nanstd(np.vstack([x0, x1]), axis=0) + 1e-12)
     z = np.abs(mu1 - mu0) / sd0
     order = sorted(range(m), key=lambda i: (-z[i], s.nodes[i]))
-    shifted = set()
-    none = np.zeros((0, 0))
-    for i in range(m):  # the same test as a root's mechanism: did the node's own column move?
-        test = linear.mechanism_test(
-            x0[:, i],
-            none.reshape(len(x0), 0),
-            x1[:, i],
-            none.reshape(len(x1), 0),
-            min_rows=cfg.min_rows,
-        )
-        if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect:
-            shifted.add(i)
+    shifted = {
+        i
+        for i, test in enumerate(marginal)
+        if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect
+    }
     ancestors = _ancestor_sets(s)
     upstream = sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), i))
     return {
@@ -662,7 +675,8 @@ def attribute_shift(
     x1 = prep.frames[1].to_numpy(dtype=float)
     notes = list(prep.notes)
     sizes = {"baseline": len(x0), "incident": len(x1), "nodes": len(s.nodes)}
-    baselines = _marginal_baselines(s, x0, x1, cfg)
+    marginal = _marginal_tests(x0, x1, cfg)
+    baselines = _marginal_baselines(s, x0, x1, cfg, marginal)
     if cfg.engine == "fast":
         run = _fast_shift(s, x0, x1, cfg)
         p_values = {i: t.p_value for i, t in run.tests.items()}
@@ -695,7 +709,9 @@ def attribute_shift(
                 smooth=True,
             )
     target_sd = float(np.nanstd(x0[:, s.target]))
-    target_p = _target_change_p(s, x0, x1, cfg)
+    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
+    # variables; independent of the graph)?
+    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
     if prep.owner:
         sizes["variables"] = len(s.nodes)
         prep, scores, boot, changed, p_values, baselines = _by_node(
@@ -721,24 +737,6 @@ def attribute_shift(
         baselines=baselines,
         target_p_value=target_p,
     )
-
-
-def _target_change_p(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
-) -> float:
-    """Did the target's own distribution change at all (mean or spread, whatever the cause)?
-    The marginal test of each target variable, Bonferroni over them: independent of the graph."""
-    import numpy as np
-
-    none = np.zeros((0, 0))
-    p = min(
-        linear.mechanism_test(
-            x0[:, i], none.reshape(len(x0), 0), x1[:, i], none.reshape(len(x1), 0),
-            min_rows=cfg.min_rows,
-        ).p_value
-        for i in s.outputs
-    )  # fmt: skip
-    return min(1.0, p * len(s.outputs))
 
 
 def attribute_anomaly(

@@ -260,6 +260,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     ranking = [list(r) for r in attr.ranking]
     blamed_order = [r[0] for r in attr.ranking if r[0] in set(attr.blamed)]
     truth = lab.aliases(case.node) if case.node else None
+    slices = getattr(lab, "slices", {})  # live labs: run -> (start_ns, end_ns)
     return CaseResult(
         key=case.key,
         node=case.node,
@@ -278,9 +279,9 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
         leaf=getattr(lab, "injected_field", None) if case.node else None,
         symptom=attr.symptom,
         spans={
-            role: list(getattr(lab, "slices", {})[run])
+            role: list(slices[run])
             for role, run in (("baseline", base), ("incident", incident))
-            if run in getattr(lab, "slices", {})
+            if run in slices
         },
     )
 
