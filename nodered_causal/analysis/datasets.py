@@ -287,9 +287,7 @@ def windowed(
     stats = grouped.agg(
         throughput=("value", "size"), value=("value", "mean"), latency=("latency", "mean")
     )
-    quant = grouped["value"].quantile([0.5, 0.95]).unstack()
-    stats["value_p50"] = quant[0.5]
-    stats["value_p95"] = quant[0.95]
+    _add_quantiles(stats, grouped)
     errors = frame[frame["kind"] == "error"]
     err_counts = (
         pd.DataFrame(
@@ -331,6 +329,13 @@ def windowed(
     return wide
 
 
+def _add_quantiles(stats: pd.DataFrame, grouped: Any) -> None:
+    """``value_p50`` and ``value_p95`` of each group of ``grouped`` (by window and node)."""
+    quant = grouped["value"].quantile([0.5, 0.95]).unstack()
+    stats["value_p50"] = quant[0.5]
+    stats["value_p95"] = quant[0.95]
+
+
 def _variable_stats(
     rows: pd.DataFrame, win: np.ndarray, variables: Mapping[str, Sequence[str]]
 ) -> pd.DataFrame | None:
@@ -360,9 +365,7 @@ def _variable_stats(
     work = pd.concat(parts, ignore_index=True)
     grouped = work.groupby(["window", "node"], sort=False)
     stats = grouped.agg(value=("value", "mean"))
-    quant = grouped["value"].quantile([0.5, 0.95]).unstack()
-    stats["value_p50"] = quant[0.5]
-    stats["value_p95"] = quant[0.95]
+    _add_quantiles(stats, grouped)
     return stats
 
 
