@@ -125,7 +125,8 @@ class LiveLab:
         """Inject ``fault``; a value fault on the default field goes to the payload leaf of
         ``node`` that matters most for the target (:func:`fault_field`, on the run recorded
         last)."""
-        columns = self.columns(self._last_run) if self._last_run is not None else None
+        last = self._last_run
+        columns = self.columns(last) if fault.changes_field and last is not None else None
         if fault.field == "payload" and columns is not None:
             fault = replace(fault, field=fault_field(columns, node, self.target))
         if fault.unit == "sd":

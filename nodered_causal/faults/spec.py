@@ -78,6 +78,11 @@ class Fault:
     def __str__(self) -> str:
         return f"{self.kind}:{self.value:g}{self.unit}"
 
+    @property
+    def changes_field(self) -> bool:
+        """A value fault (bias, scale, noise, constant) changes ``field``; the others do not."""
+        return self.kind in ("bias", "scale", "noise", "constant")
+
     def resolved(self, sd: float) -> Fault:
         """The same fault in the field's own units, given the field's standard deviation."""
         if self.unit != "sd":
@@ -92,7 +97,7 @@ class Fault:
                 "sd units are for experiment campaigns, give inject a value in the field's units"
             )
         body: dict[str, Any] = {"node": node_id, "kind": self.kind, "value": self.value}
-        if self.kind in ("bias", "scale", "noise", "constant"):
+        if self.changes_field:
             body["field"] = self.field
         if seed is not None:
             body["seed"] = seed
