@@ -19,7 +19,9 @@ Who reads what (``EnvVar.reader``):
 
 .. envvar:: NODERED_CAUSAL_NODERED_URL
 
-   Admin API URL of the Node-RED instance to analyse (default ``http://127.0.0.1:1880``).
+   Admin API URL of the Node-RED instance to analyse (default ``http://127.0.0.1:1880``): the
+   ``--url`` default of every command that talks to a running Node-RED; ``graph`` and
+   ``experiment`` use it when given no flow file (the demo starts its own unless ``--url``).
 
 .. envvar:: NODERED_CAUSAL_NODERED_TOKEN
 
@@ -35,19 +37,23 @@ Who reads what (``EnvVar.reader``):
 
 .. envvar:: NODERED_CAUSAL_MQTT_URL
 
-   Broker the collector subscribes to for tap records (default ``mqtt://127.0.0.1:1883``).
+   Broker the collector subscribes to for tap records (default ``mqtt://127.0.0.1:1883``):
+   ``collect`` and ``record`` subscribe there when given neither ``--mqtt URL`` nor ``--http``;
+   a bare ``--mqtt`` (any command) means this broker.
 
 .. envvar:: NODERED_CAUSAL_HTTP_ADDR
 
-   ``host:port`` the HTTP collector listens on (default ``127.0.0.1:8765``).
+   ``host:port`` the HTTP collector listens on for a bare ``--http`` (default ``127.0.0.1:8765``).
 
 .. envvar:: NODERED_CAUSAL_STORE
 
-   Path of the record store file (default ``runs.db``).
+   Path of the record store file, the ``--store`` default of every command (default ``runs.db``;
+   the demo's is ``demo/runs.db``, an experiment's next to its ``-o`` output).
 
 .. envvar:: NODERED_CAUSAL_REPORT_DIR
 
-   Directory the demo and experiments write reports to (default ``reports``).
+   Directory reports go to when no path is given: the demo's ``demo.html`` (default
+   ``demo/report.html``) and a bare ``experiment --report`` (default: the current directory).
 
 .. envvar:: NODERED_CAUSAL_REPORT_ADDR
 
@@ -198,7 +204,7 @@ MQTT_URL = EnvVar(
 )
 HTTP_ADDR = EnvVar("NODERED_CAUSAL_HTTP_ADDR", "127.0.0.1:8765", "cli", "HTTP collector address")
 STORE = EnvVar("NODERED_CAUSAL_STORE", "runs.db", "cli", "record store file")
-REPORT_DIR = EnvVar("NODERED_CAUSAL_REPORT_DIR", "reports", "cli", "report output directory")
+REPORT_DIR = EnvVar("NODERED_CAUSAL_REPORT_DIR", None, "cli", "report output directory")
 REPORT_ADDR = EnvVar("NODERED_CAUSAL_REPORT_ADDR", "0.0.0.0:8080", "docker", "report server")
 DEMO_FLOW = EnvVar("NODERED_CAUSAL_DEMO_FLOW", "bottling-line", "cli", "bundled flow of the demo")
 DEMO_TARGET = EnvVar("NODERED_CAUSAL_DEMO_TARGET", None, "cli", "node id the demo attributes")

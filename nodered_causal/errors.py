@@ -4,6 +4,8 @@ Every error the library raises on purpose derives from :class:`NoderedCausalErro
 to ``ErrorName: message`` on stderr and exit code 2 (input/usage) or 1 (a run that failed)::
 
     NoderedCausalError
+    ├── UsageError                 an option or environment setting is invalid (names it)
+    ├── UnknownNodeError           a node id the flow (or the running instance) does not have
     ├── FlowError                  a flow export is malformed or inconsistent (file, node, tab)
     │   ├── FlowParseError         not JSON, not a list of nodes, no id, duplicate ids, ...
     │   └── UnknownWireTargetError a wire to a missing id, raised instead of warned under --strict
@@ -22,6 +24,8 @@ to ``ErrorName: message`` on stderr and exit code 2 (input/usage) or 1 (a run th
     │   └── MissingDataError       no records / columns for a node the analysis needs
     ├── ExperimentError            fault injection, restore or an experiment campaign failed
     │   └── InjectionError         a fault could not be injected or restored
+    │       ├── FaultSpecError     a fault spec (``bias:2``) is malformed or out of range
+    │       └── FaultNotAppliedError  the tap saw the node's messages but the fault changed none
     └── ReportError                a report could not be drawn or written (e.g. no graphviz)
 
 Errors carry the details as attributes too (``path``, ``node_id``, ``node_type``, ``tab``), like
@@ -38,6 +42,8 @@ __all__ = [
     "ExperimentError",
     "FlowError",
     "FlowParseError",
+    "FaultNotAppliedError",
+    "FaultSpecError",
     "FlowsChangedError",
     "InjectionError",
     "MissingDataError",
@@ -50,7 +56,9 @@ __all__ = [
     "StoreError",
     "TapError",
     "TransportError",
+    "UnknownNodeError",
     "UnknownWireTargetError",
+    "UsageError",
 ]
 
 
@@ -59,6 +67,22 @@ class NoderedCausalError(Exception):
 
     #: Process exit code the CLI uses for this error (2 = bad input or usage, 1 = a run failed).
     exit_code: int = 1
+
+
+class UsageError(NoderedCausalError):
+    """An option, argument or environment variable is invalid; the message names it."""
+
+    exit_code = 2
+
+
+class UnknownNodeError(NoderedCausalError):
+    """A node id that the flow, the recorded graph or the running instance does not have."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.node_id = node_id
 
 
 class FlowError(NoderedCausalError):
@@ -181,6 +205,29 @@ class ExperimentError(NoderedCausalError):
 
 class InjectionError(ExperimentError):
     """A fault could not be injected into, or restored from, a live flow."""
+
+
+class FaultSpecError(InjectionError):
+    """A fault spec is malformed or out of range (``scale:``, ``drop:2``); ``spec`` is the text."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, spec: str | None = None) -> None:
+        super().__init__(message)
+        self.spec = spec
+
+
+class FaultNotAppliedError(InjectionError):
+    """A fault was injected but changed none of the node's messages; it was removed again.
+
+    ``seen``/``applied`` are the tap's counters for it, ``detail`` what the messages looked like.
+    """
+
+    def __init__(self, message: str, *, seen: int = 0, applied: int = 0, detail: str = "") -> None:
+        super().__init__(message)
+        self.seen = seen
+        self.applied = applied
+        self.detail = detail
 
 
 class ReportError(NoderedCausalError):

@@ -26,16 +26,18 @@ Everything is vectorised (groupby/pivot): about 1-2 s for a million records on o
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from nodered_causal.errors import MissingDataError
+from nodered_causal.errors import MissingDataError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 __all__ = [
+    "MAX_WINDOWS",
     "METRICS",
     "VAR_SEP",
     "choose_fields",
@@ -237,6 +239,10 @@ def _node_values(rows: pd.DataFrame, fields: Mapping[str, str]) -> Any:
     return values
 
 
+#: The most windows :func:`windowed` builds (rows of the dataset); more is a bad ``window_s``.
+MAX_WINDOWS = 1_000_000
+
+
 def windowed(
     records: Any,
     *,
@@ -258,12 +264,18 @@ def windowed(
     import numpy as np
     import pandas as pd
 
-    if window_s <= 0:
-        raise ValueError(f"window_s must be > 0, got {window_s}")
+    if not (math.isfinite(window_s) and window_s >= 1e-9):
+        raise ValueError(f"window_s must be a finite number of seconds >= 1e-9, got {window_s}")
     frame = _as_frame(records)
     if len(frame) == 0:
         raise MissingDataError("no records to build a windowed dataset from")
     window_ns = int(round(window_s * 1e9))
+    span_ns = int(frame["ts_ns"].max()) - int(frame["ts_ns"].min())
+    if span_ns // window_ns + 2 > MAX_WINDOWS:
+        raise UsageError(
+            f"a {window_s:g} s window over {span_ns / 1e9:g} s of records makes "
+            f"{span_ns // window_ns + 1:,} windows (at most {MAX_WINDOWS:,}): use a longer window"
+        )
     t0 = int(frame["ts_ns"].min()) // window_ns * window_ns if start_ns is None else int(start_ns)
     frame = frame[frame["ts_ns"] >= t0]
     rows = _node_rows(frame)

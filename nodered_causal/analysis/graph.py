@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from nodered_causal.errors import AnalysisError, CycleError, MissingDataError
+from nodered_causal.errors import CycleError, MissingDataError, UnknownNodeError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +37,7 @@ def resolve(dag: nx.DiGraph, node: str) -> str:
     for candidate, members in dag.nodes(data="members"):
         if members and node in members:
             return str(candidate)
-    raise AnalysisError(f"target node {node!r} is not in the flow's graph", node_id=node)
+    raise UnknownNodeError(f"target node {node!r} is not in the flow's graph", node_id=node)
 
 
 def analysis_dag(data: Mapping[str, Any]) -> nx.DiGraph:

@@ -6,7 +6,9 @@ and sets ``func``, and ``run(args) -> int`` that calls the public API and prints
 (dowhy, pandas) are imported inside ``run`` only, so ``--help`` stays fast.
 
 Exit codes: 0 ok, 1 a run failed or an analysis found nothing where that matters, 2 bad input or
-usage. Errors print as ``ErrorName: message`` on stderr, never a traceback (``--debug`` shows it).
+usage (options are checked where they are parsed: ``cli/_types.py``), 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM: the same clean-up as Ctrl-C). Errors print as ``ErrorName: message`` on
+stderr with secrets redacted (``nodered_causal.redact``), never a traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
+from nodered_causal.cli._common import Terminated, secrets_of, terminate_as_interrupt
 from nodered_causal.errors import NoderedCausalError
+from nodered_causal.redact import RedactingFilter, redact_text
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiment",
     "whatif",
     "demo",
+    "completion",
 )
 
 EPILOG = """\
@@ -82,21 +88,36 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (never raises for bad input, see module doc)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (exit 2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "func", None):
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
+    secrets = secrets_of(args)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger().setLevel(level)
+    redacting = RedactingFilter(secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
     try:
-        code: int = args.func(args)
+        with terminate_as_interrupt():
+            code: int = args.func(args)
     except NoderedCausalError as exc:
         if args.debug:
             raise
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(redact_text(f"{type(exc).__name__}: {exc}", secrets), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print("terminated" if isinstance(exc, Terminated) else "interrupted", file=sys.stderr)
+        return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redacting)
     return code

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_store_arg, add_window_arg
+
 __all__ = ["add_analysis_args", "config_from_args", "load_dag", "register", "run"]
 
 EPILOG = """\
@@ -35,14 +38,18 @@ examples:
 
 def add_analysis_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``attribute`` and ``explain``."""
-    parser.add_argument("--store", default="runs.db", help="the record store (default runs.db)")
-    parser.add_argument("--target", required=True, metavar="NODE_ID", help="runtime id of the node")
+    add_store_arg(parser)
     parser.add_argument(
-        "--field", help="payload path used as every node's value, e.g. payload.temperature "
-        "(default: attribute gives each numeric leaf of a node's messages, up to 6, a variable of "
-        "its own; explain uses payload or the node's first numeric leaf)",
+        "--target", required=True, metavar="NODE_ID", type=t.NODE_ID,
+        help="runtime id of the node",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--field", type=t.FIELD,
+        help="payload path used as every node's value, e.g. payload.temperature (default: "
+        "attribute gives each numeric leaf of a node's messages, up to 6, a variable of its "
+        "own; explain uses payload or the node's first numeric leaf)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=t.SEED, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--engine", choices=("fast", "dowhy", "dowhy-full"), default="fast",
         help="fast: closed-form linear (default); dowhy: dowhy sampling over the changed nodes; "
@@ -54,9 +61,12 @@ def add_analysis_args(parser: argparse.ArgumentParser) -> None:
         "evaluation",
     )  # fmt: skip
     parser.add_argument(
-        "--bootstrap", type=int, default=50, metavar="N", help="bootstrap resamples (default 50)"
+        "--bootstrap", type=t.count(0, 100_000), default=50, metavar="N",
+        help="bootstrap resamples (default 50)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--top", type=t.count(1), default=10, metavar="N", help="rows of the table (default 10)"
     )
-    parser.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
     parser.add_argument("--json", action="store_true", help="the full result as JSON")
 
 
@@ -68,18 +78,20 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--baseline", required=True, metavar="RUN", help="the normal run")
-    parser.add_argument("--incident", required=True, metavar="RUN", help="the run that changed")
+    parser.add_argument(
+        "--baseline", required=True, metavar="RUN", type=t.RUN_NAME, help="the normal run"
+    )
+    parser.add_argument(
+        "--incident", required=True, metavar="RUN", type=t.RUN_NAME, help="the run that changed"
+    )
     parser.add_argument(
         "--metric", default="value",
         choices=("value", "value_p50", "value_p95", "throughput", "latency", "errors"),
         help="what to compare per window (default value)",
     )  # fmt: skip
+    add_window_arg(parser)
     parser.add_argument(
-        "--window", type=float, default=1.0, help="window length in seconds (default 1.0)"
-    )
-    parser.add_argument(
-        "--alpha", type=float, default=0.01, help="family-wise significance (default 0.01)"
+        "--alpha", type=t.ALPHA, default=0.01, help="family-wise significance (default 0.01)"
     )
     add_analysis_args(parser)
     parser.set_defaults(func=run)

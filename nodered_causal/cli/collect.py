@@ -10,7 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_transport_args", "register", "run", "transport_from_args"]
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_store_arg, add_transport_args, transport_from_args
+
+__all__ = ["add_collector_args", "collector_from_args", "register", "run"]
 
 EPILOG = """\
 Records go into one named run of the store (--run, default 'collect'); restarting with the same
@@ -22,54 +25,60 @@ mosquitto.conf. Batches are acked / answered 2xx only after they are on disk.
 
 examples:
   nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --store runs.db
+  nodered-causal collect                  # the broker of NODERED_CAUSAL_MQTT_URL (or local)
   nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --topic 'plant-a/+/records' --run night
   nodered-causal collect --http 127.0.0.1:8765 --store runs.db    # taps POST to /v1/records
+  nodered-causal collect --http           # on NODERED_CAUSAL_HTTP_ADDR (or 127.0.0.1:8765)
   nodered-causal runs show collect --store runs.db                # readable while collecting
 """
 
 
-def add_transport_args(parser: argparse.ArgumentParser) -> None:
+def add_collector_args(parser: argparse.ArgumentParser) -> None:
+    """``--mqtt``/``--http``, ``--topic``, ``--client-id``, ``--store`` (collect and record)."""
     from nodered_causal.collector.mqtt import DEFAULT_TOPIC
 
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--mqtt", metavar="URL", help="subscribe at this broker (mqtt://HOST:PORT)")
+    add_transport_args(parser)
     parser.add_argument(
-        "--topic", default=DEFAULT_TOPIC, help=f"MQTT topic filter (default {DEFAULT_TOPIC})"
+        "--topic",
+        default=DEFAULT_TOPIC,
+        type=t.TOPIC_FILTER,
+        help=f"MQTT topic filter (default {DEFAULT_TOPIC})",
     )
-    parser.add_argument("--client-id", help="MQTT client id of the persistent session")
-    where.add_argument(
-        "--http", metavar="ADDR", help="listen for POST /v1/records on HOST:PORT (127.0.0.1:8765)"
+    parser.add_argument(
+        "--client-id", type=t.CLIENT_ID, help="MQTT client id of the persistent session"
     )
-    parser.add_argument("--store", default="runs.db", help="the store file (default runs.db)")
+    add_store_arg(parser)
 
 
-def transport_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, Any]:
-    """(MqttSettings | None, (host, port) | None) from --mqtt/--topic/--client-id/--http."""
-    from nodered_causal.collector.http import parse_address
+def collector_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, Any]:
+    """(MqttSettings | None, (host, port) | None) from --mqtt/--topic/--client-id/--http; with
+    neither --mqtt nor --http the broker of ``NODERED_CAUSAL_MQTT_URL`` (default local)."""
     from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
 
-    mqtt = None
-    if args.mqtt:
-        client_id = args.client_id or default_client_id(
-            str(Path(args.store).resolve()), args.topic, *identity
-        )
-        mqtt = parse_mqtt_url(args.mqtt, topic=args.topic, client_id=client_id)
-    return mqtt, parse_address(args.http) if args.http else None
+    url, http = transport_from_args(args)
+    if url is None:
+        return None, http
+    client_id = args.client_id or default_client_id(
+        str(Path(args.store).resolve()), args.topic, *identity
+    )
+    return parse_mqtt_url(url, topic=args.topic, client_id=client_id), None
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "collect",
         help="receive tap records into a store (long-running)",
-        description="Receive wire-tap record batches over MQTT and/or HTTP and store them.",
+        description="Receive wire-tap record batches over MQTT or HTTP and store them.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_transport_args(parser)
-    parser.add_argument("--run", default="collect", help="run name to store into (default collect)")
+    add_collector_args(parser)
+    parser.add_argument(
+        "--run", default="collect", type=t.RUN_NAME, help="run name to store into (default collect)"
+    )
     parser.add_argument(
         "--status-every",
-        type=float,
+        type=t.INTERVAL,
         default=10.0,
         metavar="S",
         help="status line on stderr every S seconds (0: never)",
@@ -79,12 +88,22 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    mqtt, http = collector_from_args(args)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        return _collect(args, mqtt, http, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _collect(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event) -> int:
     from nodered_causal.collector import Collector, open_store, summarize
 
-    mqtt, http = transport_from_args(args)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     with open_store(args.store) as store:
         store.start_run(args.run, resume=True)
         collector = Collector(store, args.run, mqtt=mqtt, http=http).start()

@@ -9,7 +9,17 @@ import time
 from pathlib import Path
 
 from nodered_causal import config
-from nodered_causal.cli._common import add_command, add_nodered_args, print_json
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import (
+    add_command,
+    add_nodered_args,
+    add_store_arg,
+    add_transport_args,
+    client_from_args,
+    mqtt_settings,
+    print_json,
+    transport_from_args,
+)
 
 __all__ = ["register", "run"]
 
@@ -40,22 +50,54 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument(
         "--flow",
-        default=None,
+        default=t.env_default(config.DEMO_FLOW),
+        type=_FLOW,
         help=f"bundled flow name or a flow file (env {config.DEMO_FLOW.name}, "
         f"default {config.DEMO_FLOW.default}); with --url it names the flow that runs there",
     )
-    parser.add_argument("--target", default=None, help="node to explain (default: the flow's)")
-    parser.add_argument("--node", default=None, help="node to fault (default: drawn by --seed)")
-    parser.add_argument("--fault", default="bias:3", help="fault to inject (default bias:3)")
-    parser.add_argument("--seconds", type=float, default=12.0, help="length of each recording")
-    parser.add_argument("--seed", type=int, default=None, help=f"seed (env {config.SEED.name})")
-    parser.add_argument("--store", default=None, help="record store (default demo/runs.db)")
-    parser.add_argument("--report", default=None, help="report path (default demo/report.html)")
+    parser.add_argument(
+        "--target",
+        default=t.env_default(config.DEMO_TARGET),
+        type=t.NODE_ID,
+        help=f"node to explain (env {config.DEMO_TARGET.name}, default: the flow's)",
+    )
+    parser.add_argument(
+        "--node", type=t.NODE_ID, default=None, help="node to fault (default: drawn by --seed)"
+    )
+    parser.add_argument(
+        "--fault", type=t.FAULT, default="bias:3", help="fault to inject (default bias:3)"
+    )
+    parser.add_argument(
+        "--seconds", type=t.SECONDS, default=12.0, help="length of each recording (default 12)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=t.SEED,
+        default=t.env_default(config.SEED),
+        help=f"seed (env {config.SEED.name}, default 1)",
+    )
+    add_store_arg(parser, default=None)
+    parser.add_argument(
+        "--report",
+        type=t.OUTPUT_FILE,
+        default=None,
+        help=f"report path (default {config.REPORT_DIR.name}/demo.html when that is set, "
+        "else demo/report.html)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--mqtt", metavar="URL", help="broker the tap ships to (with --url)")
-    parser.add_argument("--nodered-version", choices=("4", "5"), default="4")
+    parser.add_argument(
+        "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
+    )
+    add_transport_args(parser, when=" (with --url)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
+
+
+@t.option_type("flow")
+def _FLOW(text: str) -> str:  # noqa: N802 - a bundled flow's name or a flow file
+    if "/" in text or text.endswith(".json"):
+        return t.INPUT_FILE(text)
+    return t.RUN_NAME(text)
 
 
 def _say(text: str) -> None:
@@ -63,8 +105,6 @@ def _say(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.cli._common import client_from_args
-    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
     from nodered_causal.experiment.bundled import TARGETS, bundled_flow
     from nodered_causal.experiment.campaign import CaseResult
     from nodered_causal.experiment.live import run_experiment
@@ -73,30 +113,28 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     for name in ("nodered_causal.nodered", "nodered_causal.experiment"):
         logging.getLogger(name).setLevel(logging.INFO)  # show installs, start-up, recordings
-    seed = int(config.SEED.get(None if args.seed is None else str(args.seed)) or 1)
+    seed = int(args.seed)
     store = Path(args.store or Path("demo") / "runs.db")
-    report = Path(args.report or Path("demo") / "report.html")
-    store.parent.mkdir(parents=True, exist_ok=True)
+    report_dir = config.REPORT_DIR.get()
+    report = Path(
+        args.report or Path(report_dir or "demo") / ("demo.html" if report_dir else "report.html")
+    )
+    for folder in {store.parent, report.parent}:  # the demo's own folders (a given path's exists)
+        folder.mkdir(parents=True, exist_ok=True)
     client = mqtt = None
-    flow_name = config.DEMO_FLOW.get(args.flow) or "bottling-line"
+    http = None
+    flow_name = args.flow or "bottling-line"
     if args.url:
         client = client_from_args(args)
         flow_path, default_target = None, TARGETS.get(Path(flow_name).stem, "")
-        mqtt = parse_mqtt_url(
-            config.MQTT_URL.get(args.mqtt) or "mqtt://127.0.0.1:1883",
-            topic="nodered-causal/+/records",
-            client_id=default_client_id("demo", str(store.resolve()), str(seed)),
-        )
+        mqtt_url, http = transport_from_args(args)
+        mqtt = mqtt_settings(mqtt_url, "demo", str(store.resolve()), str(seed))
         where = f"the Node-RED at {client.url}"
     else:
         path, default_target = bundled_flow(flow_name)
         flow_path = str(path)
         where = f"a local Node-RED {args.nodered_version} running {path.name}"
-    target = args.target or config.DEMO_TARGET.get(None) or default_target
-    if not target:
-        from nodered_causal.errors import ExperimentError
-
-        raise ExperimentError("which node should the demo explain? pass --target NODE_ID")
+    target = args.target or default_target
     _say(f"starting; {where}, target {target}, fault {args.fault}, {args.seconds:g} s recordings")
 
     def progress(i: int, n: int, case: CaseResult) -> None:
@@ -117,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         flow_path=flow_path,
         client=client,
         mqtt=mqtt,
+        http=http,
         n_cases=1,
         faults=[args.fault],
         n_no_fault=1,

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from nodered_causal.cli._common import add_command, add_nodered_args, print_json
+from nodered_causal import config
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import (
+    add_command,
+    add_nodered_args,
+    add_store_arg,
+    add_transport_args,
+    add_window_arg,
+    client_from_args,
+    mqtt_settings,
+    nodered_url,
+    print_json,
+    transport_from_args,
+    warn,
+)
+from nodered_causal.cli.progress import Progress
+from nodered_causal.errors import UsageError
 from nodered_causal.faults.spec import DEFAULT_FAULTS
+from nodered_causal.redact import redact_data
 
 __all__ = ["register", "run"]
 
@@ -20,12 +39,18 @@ target's ancestors. Finished cases are kept in --state: run the same command aga
 
 With a flow file and no --url, a throw-away local Node-RED with the tap plugin is started and
 removed afterwards; with --url the instance must run the tap plugin (nodered-causal tap install)
-shipping to --mqtt (default) or to --http.
+shipping to --mqtt (default) or to --http. Without a flow file and --url the instance of
+NODERED_CAUSAL_NODERED_URL is used.
+
+Output: --json prints the full results as JSON on stdout; -o FILE writes them to FILE (the store
+goes next to it, FILE.db, unless --store or NODERED_CAUSAL_STORE); --report writes the HTML
+report (bare --report: NODERED_CAUSAL_REPORT_DIR/experiment-<target>.html). Without any of them
+the results are printed as JSON.
 
 examples:
   nodered-causal experiment flows/sensor-pipeline.json --target comfort --report out.html
   nodered-causal experiment flows/bottling-line.json --target bt_score --cases 20 \\
-      --no-fault-cases 10 --seconds 20 --json results.json
+      --no-fault-cases 10 --seconds 20 -o results.json
   nodered-causal experiment --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
       --target my_node --faults bias:2,drop:0.3
 """
@@ -39,96 +64,142 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Run a fault-injection campaign on a flow and score the attribution.",
         epilog=EPILOG,
     )
-    parser.add_argument("flow", nargs="?", help="flow export to run locally (omit with --url)")
-    parser.add_argument("--target", required=True, help="runtime id of the node to explain")
-    parser.add_argument("--cases", type=int, default=20, help="fault cases (default 20)")
+    parser.add_argument(
+        "flow", nargs="?", type=t.INPUT_FILE, help="flow export to run locally (omit with --url)"
+    )
+    parser.add_argument(
+        "--target", required=True, type=t.NODE_ID, help="runtime id of the node to explain"
+    )
+    parser.add_argument(
+        "--cases", type=t.count(0, 10_000), default=20, metavar="N", help="fault cases (20)"
+    )
     parser.add_argument(
         "--faults",
+        type=t.FAULT_LIST,
         default=",".join(DEFAULT_FAULTS),
         help="comma-separated faults, cycled over the cases (default %(default)s; see 'inject "
         "--help'); bias/noise values may be in standard deviations of the faulted leaf "
         "(2sd), measured on each case's baseline",
     )
-    parser.add_argument("--no-fault-cases", type=int, default=10, help="no-fault cases (10)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each recording")
-    parser.add_argument("--window", type=float, default=0.5, help="window for rates (s, 0.5)")
-    parser.add_argument("--field", default="payload", help="payload field to fault/analyse")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the plan and the analysis")
-    parser.add_argument("--store", default=None, help="record store (default: next to --json)")
-    parser.add_argument("--state", default=None, help="resume file (default: <store>.state.json)")
-    parser.add_argument("--json", metavar="OUT", help="write the full results as JSON")
-    parser.add_argument("--report", metavar="OUT.html", help="write the HTML report (+ .png)")
-    parser.add_argument("--nodered-version", choices=("4", "5"), default="4")
-    ingest = parser.add_mutually_exclusive_group()
-    ingest.add_argument("--mqtt", metavar="URL", help="broker the tap ships to (with --url)")
-    ingest.add_argument("--http", metavar="ADDR", help="host:port to receive the tap on")
+    parser.add_argument(
+        "--no-fault-cases", type=t.count(0, 10_000), default=10, metavar="N",
+        help="no-fault cases (10)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seconds", type=t.SECONDS, default=20.0, help="length of each recording (20)"
+    )
+    add_window_arg(parser)
+    parser.add_argument(
+        "--field", type=t.FIELD, help="payload field to fault/analyse (default: the leaf the "
+        "target reads most)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=t.SEED, default=t.env_default(config.SEED),
+        help=f"seed of the plan and the analysis (env {config.SEED.name}, default 1)",
+    )  # fmt: skip
+    add_store_arg(parser, default=None)
+    parser.add_argument(
+        "--state", type=t.OUTPUT_FILE, default=None,
+        help="resume file (default: <store>.state.json)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", nargs="?", const=True, default=False, metavar="",
+        help="print the full results as JSON on stdout",
+    )  # fmt: skip
+    parser.add_argument("-o", "--output", type=t.OUTPUT_FILE, help="write the results as JSON")
+    parser.add_argument(
+        "--report", nargs="?", const="", type=t.OUTPUT_FILE, metavar="OUT.html",
+        help=f"write the HTML report (+ .png); no path: into {config.REPORT_DIR.name}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
+    )
+    add_transport_args(parser, when=" (with --url)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
 
 
-def _progress(i: int, n: int, case: object) -> None:
-    from nodered_causal.experiment.campaign import CaseResult
+def _progress(bar: Progress) -> Callable[[int, int, object], None]:
+    def report(i: int, n: int, case: object) -> None:
+        from nodered_causal.experiment.campaign import CaseResult
 
-    assert isinstance(case, CaseResult)
-    what = f"{case.fault} at {case.node}" if case.node else "no fault"
-    verdict = f"rank {case.rank_of_true}" if case.node else f"blamed {case.blamed or 'nothing'}"
-    print(f"[{i}/{n}] {what}: {verdict} ({case.seconds:.0f} s)", file=sys.stderr, flush=True)
+        assert isinstance(case, CaseResult)
+        what = f"{case.fault} at {case.node}" if case.node else "no fault"
+        verdict = f"rank {case.rank_of_true}" if case.node else f"blamed {case.blamed or 'nothing'}"
+        bar.write(f"[{i}/{n}] {what}: {verdict} ({case.seconds:.0f} s)")
+        bar.update(i)
+
+    return report
+
+
+def _check(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone; UsageError (exit 2) before anything starts."""
+    if isinstance(args.json, str):  # the old 'experiment --json OUT'
+        if args.flow is None and args.url is None and Path(args.json).is_file():
+            args.flow, args.json = args.json, True  # 'experiment --json FLOW.json ...'
+        else:
+            warn("'experiment --json OUT' is deprecated: use -o OUT (--json prints JSON)")
+            args.output, args.json = t.OUTPUT_FILE(args.json), False
+    if args.cases + args.no_fault_cases == 0:
+        raise UsageError("--cases and --no-fault-cases are both 0: nothing to run")
+    if args.flow is not None and args.url is not None:
+        raise UsageError("give either a flow file or --url of a running Node-RED, not both")
+    if args.report == "":
+        folder = config.REPORT_DIR.get() or "."
+        name = f"experiment-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.target)}.html"
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        args.report = t.OUTPUT_FILE(str(Path(folder) / name))
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.cli._common import client_from_args
-    from nodered_causal.collector.http import parse_address
-    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
-    from nodered_causal.errors import ExperimentError
     from nodered_causal.experiment.live import run_experiment
     from nodered_causal.experiment.report import write_campaign_report
 
-    if (args.flow is None) == (args.url is None):
-        raise ExperimentError("give either a flow file or --url of a running Node-RED")
-    out = Path(args.json or args.report or "experiment.json")
-    store = Path(args.store or out.with_suffix(".db"))
-    client = client_from_args(args) if args.url else None
-    if client is not None and not (args.mqtt or args.http):
-        args.mqtt = "mqtt://127.0.0.1:1883"
-    mqtt = (
-        parse_mqtt_url(
-            args.mqtt,
-            topic="nodered-causal/+/records",
-            client_id=default_client_id("experiment", str(store.resolve()), str(args.seed)),
+    _check(args)
+    url = nodered_url(args, fallback=False) if args.flow is None else None
+    if args.flow is None and url is None:
+        raise UsageError(
+            f"give a flow file or --url of a running Node-RED (or set {config.NODERED_URL.name})"
         )
-        if args.mqtt
-        else None
-    )
-    exp = run_experiment(
-        target=args.target,
-        store_path=store,
-        flow_path=args.flow,
-        client=client,
-        mqtt=mqtt,
-        http=parse_address(args.http) if args.http else None,
-        n_cases=args.cases,
-        faults=[f.strip() for f in args.faults.split(",") if f.strip()],
-        n_no_fault=args.no_fault_cases,
-        seconds=args.seconds,
-        seed=args.seed,
-        field=args.field,
-        window_s=args.window,
-        version=args.nodered_version,
-        state_path=args.state or store.with_suffix(".state.json"),
-        progress=_progress,
-    )
-    data = exp.result.to_json(flow=exp.flow, seed=args.seed, seconds_per_recording=args.seconds)
-    if args.json:
+    out = Path(args.output or args.report or "experiment.json")
+    store = Path(args.store or out.with_suffix(".db"))
+    seed = int(args.seed)
+    client = client_from_args(args, url=url) if url else None
+    mqtt_url, http = transport_from_args(args, default="mqtt" if client else None)
+    mqtt = mqtt_settings(mqtt_url, "experiment", str(store.resolve()), str(seed))
+    n_total = args.cases + args.no_fault_cases
+    with Progress(n_total, unit="cases", what="experiment", every=None) as bar:
+        exp = run_experiment(
+            target=args.target,
+            store_path=store,
+            flow_path=args.flow,
+            client=client,
+            mqtt=mqtt,
+            http=http,
+            n_cases=args.cases,
+            faults=args.faults,
+            n_no_fault=args.no_fault_cases,
+            seconds=args.seconds,
+            seed=seed,
+            field=args.field or "payload",
+            window_s=args.window,
+            version=args.nodered_version,
+            state_path=args.state or store.with_suffix(".state.json"),
+            progress=_progress(bar),
+        )
+    data = exp.result.to_json(flow=exp.flow, seed=seed, seconds_per_recording=args.seconds)
+    data = redact_data(data)
+    if args.output:
         from nodered_causal.report import write_atomic
 
-        write_atomic(args.json, json.dumps(data, indent=1, default=str))
+        write_atomic(args.output, json.dumps(data, indent=1, default=str))
     if args.report:
         page, png = write_campaign_report(
             exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}"
         )
         print(f"report: {page} ({png or 'no PNG: apt-get install graphviz'})", file=sys.stderr)
     summary = data["summary"]
-    if not args.json and not args.report:
+    if args.json or not (args.output or args.report):
         print_json(data)
     else:
         print(

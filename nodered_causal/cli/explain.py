@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nodered_causal.cli import _types as t
 from nodered_causal.cli.attribute import add_analysis_args, config_from_args, load_dag
 
 __all__ = ["register", "run"]
@@ -34,13 +35,18 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--run", required=True, metavar="RUN", help="the run with the message")
     parser.add_argument(
-        "--message", required=True, type=int, metavar="TRACE_ID",
+        "--run", required=True, metavar="RUN", type=t.RUN_NAME, help="the run with the message"
+    )
+    parser.add_argument(
+        "--message", required=True, type=t.TRACE, metavar="TRACE_ID",
         help="the message's trace id (seq of its root delivery)",
     )  # fmt: skip
     parser.add_argument(
-        "--baseline", metavar="RUN", help="normal messages from this run (default: --run itself)"
+        "--baseline",
+        metavar="RUN",
+        type=t.RUN_NAME,
+        help="normal messages from this run (default: --run itself)",
     )
     add_analysis_args(parser)
     parser.set_defaults(func=run)

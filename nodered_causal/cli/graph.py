@@ -6,6 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from nodered_causal import config
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_nodered_args, client_from_args, nodered_url
+
 __all__ = ["register", "run"]
 
 FORMATS = ("text", "json", "dot", "graphml", "png", "svg")
@@ -44,25 +48,27 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("flow", nargs="?", metavar="FLOW.json", help="flow export, '-' = stdin")
-    parser.add_argument("--url", help="read the deployed flows of a running Node-RED instead")
-    parser.add_argument("--token", help="Admin API bearer token (with --url)")
-    parser.add_argument(
-        "--username",
-        help="Admin API user (with --url; password from $NODERED_CAUSAL_NODERED_PASSWORD)",
-    )
     parser.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format")
     parser.add_argument("--json", action="store_true", help="same as --format json")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", type=t.OUTPUT_FILE, help="write here (atomically)"
+    )
     parser.add_argument(
         "--condensed", action="store_true", help="analysis DAG: junctions and cycles condensed"
     )
     parser.add_argument(
         "--kinds",
         metavar="K1,K2",
+        type=t.choice_list(KINDS),
         help=f"keep only these edge kinds ({','.join(KINDS)})",
     )
     parser.add_argument(
         "--strict", action="store_true", help="a wire to a missing node is an error (exit 2)"
+    )
+    add_nodered_args(
+        parser,
+        url_help="read the deployed flows of a running Node-RED instead (with no FLOW.json: "
+        f"env {config.NODERED_URL.name})",
     )
     parser.set_defaults(func=run)
 
@@ -72,22 +78,14 @@ def _usage(message: str) -> int:
     return 2
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace, url: str | None) -> Any:
     from nodered_causal.flows import load_flow
 
-    if not args.url:
+    if url is None:
         return load_flow(args.flow, strict=args.strict)
-    from nodered_causal.config import NODERED_PASSWORD
-    from nodered_causal.nodered.client import NodeRedClient
-
-    client = NodeRedClient(
-        args.url,
-        token=args.token,
-        username=args.username,
-        password=NODERED_PASSWORD.get() if args.username else None,
-    )
-    flows, rev = client.get_flows()
-    return load_flow({"flows": flows, "rev": rev or None}, strict=args.strict, source=args.url)
+    with client_from_args(args, url=url) as client:
+        flows, rev = client.get_flows()
+    return load_flow({"flows": flows, "rev": rev or None}, strict=args.strict, source=client.url)
 
 
 def _has_client() -> bool:
@@ -100,25 +98,22 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else (args.format or "text")
     if args.json and args.format not in (None, "json"):
         return _usage("--json and --format are exclusive")
-    if bool(args.flow) == bool(args.url):
+    if args.flow and args.url:
         return _usage("give exactly one of FLOW.json (or '-') and --url")
-    kinds = None
-    if args.kinds:
-        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-        unknown = sorted(set(kinds) - set(KINDS))
-        if unknown:
-            return _usage(f"unknown edge kinds {', '.join(unknown)} (known: {', '.join(KINDS)})")
-    if args.url and not _has_client():
+    url = None if args.flow else nodered_url(args, fallback=False)
+    if not args.flow and url is None:
+        return _usage(f"give FLOW.json (or '-') or --url (or set {config.NODERED_URL.name})")
+    if url and not _has_client():
         return _usage("--url needs nodered_causal.nodered.client, which this build lacks")
     if fmt == "png" and not args.output and sys.stdout.isatty():
         return _usage("--format png writes binary data: give -o FILE")
 
     from nodered_causal.flows import to_causal_dag
 
-    flow = _load(args)
+    flow = _load(args, url)
     for found in flow.warnings:
         print(f"warning: {found.message}", file=sys.stderr)
-    graph = to_causal_dag(flow, condensed=args.condensed, kinds=kinds)
+    graph = to_causal_dag(flow, condensed=args.condensed, kinds=args.kinds)
     data: str | bytes
     if fmt in ("png", "svg"):
         from nodered_causal.report.write import render_image
@@ -129,13 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
         data = to_text_format(graph, fmt)
     if args.output:
-        from nodered_causal.errors import ReportError
         from nodered_causal.report.write import write_atomic
 
-        try:
-            write_atomic(args.output, data)
-        except OSError as exc:
-            raise ReportError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        write_atomic(args.output, data)
     elif isinstance(data, bytes):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
-from types import FrameType
 from typing import Any
+
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_deprecated
 
 __all__ = ["register", "run"]
 
@@ -19,7 +20,7 @@ that is removed when it stops (unless --user-dir is given).
 
 examples:
   nodered-causal nodered start                              # Node-RED 4 on a free port
-  nodered-causal nodered start --version 5 --port 1880 --flows flows/sensor-pipeline.json
+  nodered-causal nodered start --nodered-version 5 --port 1880 --flow flows/sensor-pipeline.json
   nodered-causal nodered start --tap mqtt://127.0.0.1:1883  # with the wire-tap plugin -> MQTT
   nodered-causal nodered start --tap http://127.0.0.1:8765 --tap-instance line1  # -> HTTP
   nodered-causal nodered start --user-dir ./nr --json       # keep the userDir; JSON line on start
@@ -38,22 +39,33 @@ def register(subparsers: Any) -> None:
     start = sub.add_parser(
         "start",
         help="start Node-RED and keep it running until Ctrl-C",
-        description="Start a local Node-RED, print its URL, run until Ctrl-C, stop cleanly.",
+        description="Start a local Node-RED, print its URL, run until Ctrl-C or SIGTERM, stop "
+        "cleanly.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    start.add_argument("--version", choices=("4", "5"), default="4", help="Node-RED major")
-    start.add_argument("--flows", metavar="FILE", help="flow export to run")
-    start.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
-    start.add_argument("--user-dir", metavar="DIR", help="userDir to use and keep")
+    start.add_argument(
+        "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
+    )
+    add_deprecated(start, "--version", "--nodered-version", "nodered_version", choices=("4", "5"))
+    start.add_argument("--flow", metavar="FILE", type=t.INPUT_FILE, help="flow export to run")
+    add_deprecated(start, "--flows", "--flow", "flow", type=t.INPUT_FILE)
+    start.add_argument(
+        "--port", type=t.PORT_OR_ZERO, default=0, help="port on 127.0.0.1 (default 0: a free one)"
+    )
+    start.add_argument(
+        "--user-dir", metavar="DIR", type=t.NEW_OR_EXISTING_DIR, help="userDir to use and keep"
+    )
     start.add_argument(
         "--tap",
         metavar="URL",
+        type=t.TAP_URL,
         help="load the wire-tap plugin sending to mqtt://HOST:PORT or http://HOST:PORT",
     )
     start.add_argument(
         "--tap-instance",
         metavar="NAME",
+        type=t.RUN_NAME,
         help="tap instance name (the <tap> of nodered-causal/<tap>/records)",
     )
     start.add_argument("--json", action="store_true", help="print one JSON line once running")
@@ -78,10 +90,9 @@ def run(args: argparse.Namespace) -> int:
                 f"--tap needs the wire-tap plugin, but {PLUGIN_DIR}/package.json is missing"
             )
         plugins.append(PLUGIN_DIR)
-    signal.signal(signal.SIGTERM, _interrupt)
     node_red = LocalNodeRed(
-        args.version,
-        flows=args.flows,
+        args.nodered_version,
+        flows=args.flow,
         plugins=plugins,
         settings=settings,
         port=args.port,
@@ -105,10 +116,6 @@ def run(args: argparse.Namespace) -> int:
             tail = "\n".join(nr.log_text().splitlines()[-20:])
             print(f"Node-RED exited unexpectedly; log tail:\n{tail}", file=sys.stderr)
             return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (cli.main raises Terminated for it)
         print("stopped", file=sys.stderr)
         return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt

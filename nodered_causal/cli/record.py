@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
-from nodered_causal.cli.collect import add_transport_args, transport_from_args
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_nodered_args, client_from_args
+from nodered_causal.cli.collect import add_collector_args, collector_from_args
+from nodered_causal.cli.progress import Progress
 
 __all__ = ["register", "run"]
 
@@ -35,43 +38,37 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", required=True, help="Node-RED Admin API URL (http://HOST:1880)")
-    parser.add_argument("--token", help="Admin API bearer token")
-    parser.add_argument("--username", help="Admin API user (with --password)")
-    parser.add_argument("--password", help="Admin API password")
-    add_transport_args(parser)
-    parser.add_argument("--run", required=True, help="name of the new run")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long (default 60)")
+    add_collector_args(parser)
+    parser.add_argument("--run", required=True, type=t.RUN_NAME, help="name of the new run")
+    parser.add_argument("--seconds", type=t.SECONDS, default=60.0, help="how long (default 60)")
     parser.add_argument(
-        "--grace", type=float, default=2.0, help="extra seconds for batches in flight (default 2)"
+        "--grace", type=t.GRACE, default=2.0, help="extra seconds for batches in flight (default 2)"
     )
     parser.add_argument(
         "--allow-loss", action="store_true", help="exit 0 even if records were lost"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_nodered_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nodered_causal.collector import flow_snapshot, open_store, record
+    from nodered_causal.collector import open_store, record
+    from nodered_causal.collector.recording import snapshot_of
+    from nodered_causal.flows import load_flow, to_causal_dag
 
-    if args.seconds <= 0:
-        print("record: --seconds must be positive", file=sys.stderr)
-        return 2
-    mqtt, http = transport_from_args(args, args.run)
-    snapshot = flow_snapshot(
-        args.url, token=args.token, username=args.username, password=args.password
-    )
+    mqtt, http = collector_from_args(args, args.run)
+    with client_from_args(args) as client:
+        flows, rev = client.get_flows()
+    flow = load_flow(flows, source=client.url)
+    snapshot = snapshot_of(flow, rev, to_causal_dag(flow))
     for warning in snapshot.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    bar = Progress(total=args.seconds, unit="s", what=f"recording {args.run}")
 
     def progress(elapsed: float, counts: Any) -> None:
-        print(
-            f"\r{elapsed:5.0f}/{args.seconds:g} s  {counts.records} records  "
-            f"{counts.rejected} rejected",
-            end="",
-            file=sys.stderr,
-            flush=True,
+        bar.update(
+            min(elapsed, args.seconds), f"{counts.records} records, {counts.rejected} rejected"
         )
 
     def started(collector: Any) -> None:  # once subscribed / listening
@@ -82,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    with open_store(args.store) as store:
+    with open_store(args.store) as store, bar:
         result = record(
             store,
             args.run,
@@ -94,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             on_started=started,
         )
-        print(file=sys.stderr)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

@@ -7,6 +7,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import add_store_arg
+from nodered_causal.tap.records import KINDS as RECORD_KINDS
+
 __all__ = ["register", "run"]
 
 EPILOG = """\
@@ -31,7 +35,7 @@ def register(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default="runs.db", help="the store file (default runs.db)")
+    add_store_arg(common)
     lst = sub.add_parser(
         "list",
         parents=[common],
@@ -47,10 +51,10 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("name", metavar="RUN")
+    show.add_argument("name", metavar="RUN", type=t.RUN_NAME)
     show.add_argument("--json", action="store_true", help="JSON output")
     show.add_argument(
-        "--rejected", type=int, default=5, metavar="N", help="list N rejected records"
+        "--rejected", type=t.count(0), default=5, metavar="N", help="list N rejected records"
     )
     exp = sub.add_parser(
         "export",
@@ -59,13 +63,14 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    exp.add_argument("name", metavar="RUN")
+    exp.add_argument("name", metavar="RUN", type=t.RUN_NAME)
     exp.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    exp.add_argument("-o", "--output", required=True, metavar="FILE")
+    exp.add_argument("-o", "--output", required=True, metavar="FILE", type=t.OUTPUT_FILE)
     exp.add_argument(
         "--kinds",
         default="deliver,error",
-        help="record kinds, comma-separated (default deliver,error)",
+        type=t.choice_list(RECORD_KINDS),
+        help=f"record kinds, comma-separated ({','.join(RECORD_KINDS)}; default deliver,error)",
     )
     parser.set_defaults(func=run)
 
@@ -141,8 +146,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
 def _export(store: Any, args: argparse.Namespace) -> int:
     from nodered_causal.collector import export_run
 
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    rows = export_run(store, args.name, args.output, fmt=args.format, kinds=kinds)
+    rows = export_run(store, args.name, args.output, fmt=args.format, kinds=args.kinds)
     print(f"wrote {rows} records of run {args.name} to {args.output}")
     return 0
 

@@ -7,13 +7,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from nodered_causal.cli._common import add_command, add_nodered_args, client_from_args, print_json
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import (
+    add_command,
+    add_deprecated,
+    add_nodered_args,
+    client_from_args,
+    print_json,
+)
 
 __all__ = ["register", "run"]
 
 EPILOG = """\
 install into a userDir (then restart Node-RED), the way the palette manager would:
-  nodered-causal tap install --userdir ~/.node-red
+  nodered-causal tap install --user-dir ~/.node-red
 install into a running instance through its Admin API (palette upload, needs
 externalModules.palette.allowUpload, the default):
   nodered-causal tap install --url http://127.0.0.1:1880
@@ -34,7 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EPILOG,
     )
     parser.add_argument("action", choices=("install", "status"))
-    parser.add_argument("--userdir", metavar="DIR", help="Node-RED userDir to install into")
+    parser.add_argument(
+        "--user-dir", metavar="DIR", type=t.EXISTING_DIR, help="Node-RED userDir to install into"
+    )
+    add_deprecated(parser, "--userdir", "--user-dir", "user_dir", type=t.EXISTING_DIR)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
@@ -54,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats)
         return 0
     tgz = pack_plugin()
-    if args.userdir:
-        user_dir = Path(args.userdir).expanduser()
+    if args.user_dir:
+        user_dir = Path(args.user_dir).expanduser()
         npm = shutil.which("npm")
         if not user_dir.is_dir() or npm is None:
             raise TapError(f"cannot install into {user_dir}: not a directory, or no npm on PATH")
@@ -63,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         proc = subprocess.run(cmd, cwd=user_dir, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise TapError(f"npm install in {user_dir} failed:\n{proc.stderr[-1500:]}")
-        result = {"installed": str(tgz), "userdir": str(user_dir), "restart_needed": True}
+        result = {"installed": str(tgz), "user_dir": str(user_dir), "restart_needed": True}
     else:
         with client_from_args(args) as client:
             info = client.install_module(tgz)
@@ -71,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        where = result.get("userdir") or result.get("url")
+        where = result.get("user_dir") or result.get("url")
         print(f"installed {Path(tgz).name} into {where}")
-        if args.userdir:
+        if args.user_dir:
             print("restart Node-RED to load it; configure it with causalTap in settings.js")
     return 0

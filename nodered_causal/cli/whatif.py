@@ -6,7 +6,17 @@ import argparse
 import sys
 from typing import Any
 
-from nodered_causal.cli._common import add_command, add_nodered_args, print_json
+from nodered_causal.cli import _types as t
+from nodered_causal.cli._common import (
+    add_command,
+    add_nodered_args,
+    add_store_arg,
+    add_transport_args,
+    add_window_arg,
+    mqtt_settings,
+    print_json,
+    transport_from_args,
+)
 
 __all__ = ["register", "run"]
 
@@ -32,49 +42,57 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Predict a target node's values under a changed node (dowhy interventions).",
         epilog=EPILOG,
     )
-    parser.add_argument("--store", required=True, help="record store with the baseline run")
-    parser.add_argument("--run", required=True, help="baseline run name")
-    parser.add_argument("--node", required=True, help="runtime id of the node to change")
-    parser.add_argument("--change", required=True, help="bias:V, scale:K, constant:V, noise:SD")
-    parser.add_argument("--target", required=True, help="runtime id of the node to predict")
-    parser.add_argument("--window", type=float, default=0.5, help="window in seconds (0.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_store_arg(parser)
+    parser.add_argument("--run", required=True, type=t.RUN_NAME, help="baseline run name")
+    parser.add_argument(
+        "--node", required=True, type=t.NODE_ID, help="runtime id of the node to change"
+    )
+    parser.add_argument(
+        "--change", required=True, type=_CHANGE, help="bias:V, scale:K, constant:V, noise:SD"
+    )
+    parser.add_argument(
+        "--target", required=True, type=t.NODE_ID, help="runtime id of the node to predict"
+    )
+    add_window_arg(parser)
+    parser.add_argument("--seed", type=t.SEED, default=0, help="random seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     verify = parser.add_argument_group("verify live")
     verify.add_argument("--verify", action="store_true", help="inject, record, compare, restore")
-    verify.add_argument("--seconds", type=float, default=20.0, help="recording length (20)")
-    ingest = verify.add_mutually_exclusive_group()
-    ingest.add_argument("--mqtt", metavar="URL", help="broker the tap ships to")
-    ingest.add_argument("--http", metavar="ADDR", help="host:port to receive the tap on")
+    verify.add_argument(
+        "--seconds", type=t.SECONDS, default=20.0, help="recording length (default 20)"
+    )
+    add_transport_args(verify, when=" (with --verify)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
+
+
+@t.option_type("change")
+def _CHANGE(text: str) -> str:  # noqa: N802
+    from nodered_causal.faults.spec import parse_fault
+
+    kind = parse_fault(t.FAULT(text)).kind
+    if kind not in ("bias", "scale", "constant", "noise"):
+        raise ValueError(f"must be a value change (bias, scale, constant, noise), not {kind}")
+    return text
 
 
 def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[str, Any]:
 
     from nodered_causal.analysis import metric_frame, windowed
     from nodered_causal.cli._common import client_from_args
-    from nodered_causal.collector.http import parse_address
-    from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
     from nodered_causal.collector.recording import snapshot_of
     from nodered_causal.experiment.live import LiveLab
     from nodered_causal.faults.spec import parse_fault
     from nodered_causal.flows import load_flow, to_causal_dag
 
-    mqtt = parse_mqtt_url(
-        args.mqtt or "mqtt://127.0.0.1:1883",
-        topic="nodered-causal/+/records",
-        client_id=default_client_id("whatif", args.store, args.run),
-    )
-    http = parse_address(args.http) if args.http else None
+    mqtt_url, http = transport_from_args(args)
+    mqtt = mqtt_settings(mqtt_url, "whatif", args.store, args.run)
     with client_from_args(args) as client:
         flows, rev = client.get_flows()
         flow = load_flow(flows)
         snapshot = snapshot_of(flow, rev, to_causal_dag(flow))
         stream = f"whatif-verify-{args.run}-{args.node}"
-        with LiveLab(
-            client, store, snapshot, dag, stream=stream, http=http, mqtt=None if http else mqtt
-        ) as lab:
+        with LiveLab(client, store, snapshot, dag, stream=stream, http=http, mqtt=mqtt) as lab:
             lab.record("before", args.seconds)
             lab.inject(args.node, parse_fault(args.change, field=field), seed=args.seed)
             try:
@@ -97,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.faults.spec import parse_fault
 
     fault = parse_fault(args.change)
-    with Store(args.store) as store:
+    with Store(args.store, create=False) as store:
         base = store.run(args.run)
         if not base.dag:
             raise StoreError(f"run {args.run!r} in {args.store} has no flow graph recorded")

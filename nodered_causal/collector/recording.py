@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -122,8 +123,8 @@ def record(
     about every ``progress_every`` seconds; ``on_started`` once receiving (e.g. to start traffic).
     The MQTT session is discarded at the end (the run is over).
     """
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, not {seconds}")
+    if not (math.isfinite(seconds) and seconds > 0 and math.isfinite(grace) and grace >= 0):
+        raise ValueError(f"seconds must be positive and grace >= 0, not {seconds}, {grace}")
     run = store.start_run(
         name,
         flow_rev=snapshot.rev if snapshot else None,

@@ -229,6 +229,56 @@ def open_store(location: str | Path, *, create: bool = True) -> Store:
     return Store(location, create=create)
 
 
+def _check_ours(path: Path) -> None:
+    """Refuse, without writing anything, a file that is not one of our stores: not SQLite, or
+    SQLite with tables but no ``meta.schema_version`` and ``runs`` of ours, or a store of a newer
+    schema version. An empty file, or a database without tables, is fine (a new store)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a record store")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot open record store {path}: {exc.strerror}") from exc
+    if size == 0:
+        return
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"cannot open record store {path}: {exc.strerror}") from exc
+    if header != b"SQLite format 3\x00":
+        raise StoreError(f"{path} is not a nodered-causal record store (not an SQLite file)")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            version = None
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = row[0] if row else None
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open record store {path}: {exc}") from exc
+    if not tables:
+        return
+    if version is None or "runs" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"{path} is an SQLite file but not a nodered-causal record store (tables: {shown}); "
+            "it was not touched"
+        )
+    if not str(version).isdigit() or int(version) > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} is a record store of schema version {version}; this version of "
+            f"nodered-causal reads up to {SCHEMA_VERSION}: upgrade it"
+        )
+
+
 class Store:
     """A record store in one SQLite file; thread-safe (one connection behind a lock).
 
@@ -250,6 +300,7 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no record store at {self.path}")
+        _check_ours(self.path)
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(

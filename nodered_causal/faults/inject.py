@@ -17,11 +17,18 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from nodered_causal.errors import InjectionError, TapError
+from nodered_causal.errors import (
+    FaultNotAppliedError,
+    InjectionError,
+    TapError,
+    UnknownNodeError,
+)
 from nodered_causal.faults.spec import Fault
 from nodered_causal.nodered.client import NodeRedClient
 from nodered_causal.nodered.install import cache_dir
@@ -81,11 +88,78 @@ class FaultInjector:
             reason = data.get("error") if isinstance(data, dict) else data
             if not self.active():
                 self.state_file.unlink(missing_ok=True)
-            raise InjectionError(
-                f"cannot inject {fault} at node {node_id!r} on {self.client.url}: {reason}"
-            )
+            message = f"cannot inject {fault} at node {node_id!r} on {self.client.url}: {reason}"
+            if status == 404:
+                raise UnknownNodeError(message, node_id=node_id)
+            raise InjectionError(message)
         logger.info("injected %s at %s on %s", fault, node_id, self.client.url)
         return dict(data.get("fault", {})) if isinstance(data, dict) else {}
+
+    def inject_verified(
+        self,
+        node_id: str,
+        fault: Fault,
+        *,
+        seed: int | None = None,
+        wait: float = 10.0,
+        resolve_field: bool = False,
+        poll: float = 0.1,
+    ) -> dict[str, Any]:
+        """Inject ``fault`` and wait (up to ``wait`` s) until the tap reports it applied to at
+        least one message; otherwise remove it again and raise
+        :class:`~nodered_causal.errors.FaultNotAppliedError` saying what the tap saw.
+
+        With ``resolve_field`` (no field was chosen), a value fault whose field turns out not to
+        be a number moves to the first numeric leaf the tap found below it (``payload.total``),
+        as campaigns pick a node's first numeric leaf. Returns the plugin's fault document
+        (``seen``, ``applied``, ``field``, ...).
+        """
+        self.inject(node_id, fault, seed=seed)
+        deadline = time.monotonic() + wait
+        doc = self._wait_applied(node_id, fault, deadline, poll, stop_on_skip=resolve_field)
+        skip = doc.get("last_skip") or {}
+        if resolve_field and not doc.get("applied") and fault.changes_field and skip.get("leaves"):
+            fault = replace(fault, field=str(skip["leaves"][0]))
+            logger.info("%s at %s: %s is %s; using %s", fault.kind, node_id, skip.get("field"),
+                        skip.get("type"), fault.field)  # fmt: skip
+            self.inject(node_id, fault, seed=seed)
+            doc = self._wait_applied(node_id, fault, deadline, poll, stop_on_skip=False)
+        if doc.get("applied"):
+            return doc
+        self._remove(node_id)
+        seen = int(doc.get("seen") or 0)
+        raise FaultNotAppliedError(
+            f"fault {fault} at node {node_id!r} on {self.client.url} changed no message in "
+            f"{wait:g} s (seen {seen}, applied 0{_why(fault, doc, wait)}); it was removed again",
+            seen=seen,
+            applied=0,
+            detail=_why(fault, doc, wait).removeprefix(": "),
+        )
+
+    def _wait_applied(
+        self, node_id: str, fault: Fault, deadline: float, poll: float, *, stop_on_skip: bool
+    ) -> dict[str, Any]:
+        """The node's fault document once it applied (or the deadline passed; or, with
+        ``stop_on_skip``, a value fault found a non-number it can describe)."""
+        while True:
+            doc = next((f for f in self.active() if f.get("node") == node_id), None)
+            if doc is None:
+                raise InjectionError(f"the fault at {node_id!r} disappeared (someone restored it)")
+            if doc.get("applied"):
+                return doc
+            skipped_all = doc.get("seen") and doc.get("skipped") == doc.get("seen")
+            if stop_on_skip and fault.changes_field and skipped_all and doc.get("last_skip"):
+                return doc
+            if skipped_all and int(doc["seen"]) >= _ENOUGH_SKIPS:
+                return doc
+            if time.monotonic() >= deadline:
+                return doc
+            time.sleep(poll)
+
+    def _remove(self, node_id: str) -> None:
+        self._call("DELETE", f"{FAULTS_PATH}/{quote(node_id, safe='')}", "remove fault", ok=(404,))
+        if not self.active():
+            self.state_file.unlink(missing_ok=True)
 
     def restore(self) -> RestoreReport:
         """Remove every fault on the instance, check the flows' rev, forget the state file."""
@@ -139,3 +213,23 @@ class FaultInjector:
         except ValueError as exc:
             raise InjectionError(f"{self.state_file} is corrupt: {exc}; delete it") from exc
         return data if isinstance(data, dict) else None
+
+
+#: After this many messages that a value fault had to skip (and none applied), stop waiting.
+_ENOUGH_SKIPS = 20
+
+
+def _why(fault: Fault, doc: dict[str, Any], wait: float) -> str:
+    """``: payload is an object; numeric leaves: payload.total, ...`` and the like."""
+    seen = int(doc.get("seen") or 0)
+    if seen == 0:
+        return f": the node sent no message in {wait:g} s (is its flow running, does it send?)"
+    skip = doc.get("last_skip") or {}
+    if fault.changes_field and skip:
+        leaves = [str(x) for x in skip.get("leaves") or []]
+        listed = f"numeric leaves: {', '.join(leaves)}" if leaves else "no numeric leaves"
+        return f": {skip.get('field', fault.field)} is {skip.get('type', 'not a number')}; {listed}"
+    probability = doc.get("probability")
+    if isinstance(probability, int | float) and probability < 1:
+        return f": it applies to a fraction {probability:g} of messages (wait longer: --wait)"
+    return ""

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from nodered_causal.errors import InjectionError
+from nodered_causal.errors import FaultSpecError, InjectionError
 
 __all__ = ["DEFAULT_FAULTS", "FAULT_KINDS", "Fault", "parse_fault"]
 
@@ -53,6 +53,8 @@ FAULT_KINDS: dict[str, tuple[str, bool]] = {
 DEFAULT_FAULTS = (
     "bias:2sd", "scale:2", "noise:2sd", "drop:0.5", "delay:30", "shift:mean:3sd",
 )  # fmt: skip
+#: The longest delay the tap can apply (Node.js timers; ms).
+MAX_DELAY_MS = 2_147_483_647
 SHIFT_MODES: dict[str, str] = {"mean": "bias", "scale": "scale", "noise": "noise"}
 #: kinds whose value may be given in standard deviations of the field (``bias:2sd``)
 SD_KINDS = ("bias", "noise")
@@ -105,35 +107,52 @@ class Fault:
 
 
 def parse_fault(text: str, *, field: str = "payload") -> Fault:
-    """Parse ``kind:value`` (or ``shift:mode:value``); the value defaults per kind when omitted."""
+    """Parse ``kind:value`` (or ``shift:mode:value``) strictly; a bare kind (``error``) takes its
+    default value. :class:`~nodered_causal.errors.FaultSpecError` (exit 2) names the spec when
+    the kind is unknown, the value empty, not a finite number, or out of range: ``drop``/
+    ``error`` in (0, 1], ``delay`` in (0, 2147483647] ms, ``noise`` > 0."""
+    if len(text) > 200:
+        raise FaultSpecError(f"fault {text[:40]!r}...: longer than 200 characters", spec=text)
     parts = [p.strip() for p in text.strip().split(":")]
     kind, source_only = parts[0].lower(), False
     if kind == "shift":
         mode = parts[1].lower() if len(parts) > 1 else "mean"
         if mode not in SHIFT_MODES:
-            raise InjectionError(
-                f"fault {text!r}: shift mode must be one of {', '.join(SHIFT_MODES)}"
+            raise FaultSpecError(
+                f"fault {text!r}: shift mode must be one of {', '.join(SHIFT_MODES)}", spec=text
             )
         kind, source_only, parts = SHIFT_MODES[mode], True, [mode, *parts[2:]]
     if kind not in FAULT_KINDS or len(parts) > 2:
         known = ", ".join([*FAULT_KINDS, "shift"])
-        raise InjectionError(f"fault {text!r}: expected KIND:VALUE with KIND one of {known}")
-    raw = parts[1] if len(parts) == 2 and parts[1] else None
+        raise FaultSpecError(
+            f"fault {text!r}: expected KIND:VALUE with KIND one of {known}", spec=text
+        )
+    if len(parts) == 2 and not parts[1]:
+        raise FaultSpecError(f"fault {text!r}: the value after ':' is empty", spec=text)
+    raw = parts[1] if len(parts) == 2 else None
     unit = ""
     if raw is not None and raw.lower().endswith("sd"):
         if kind not in SD_KINDS:
-            raise InjectionError(
-                f"fault {text!r}: only {', '.join(SD_KINDS)} take a value in sd units"
+            raise FaultSpecError(
+                f"fault {text!r}: only {', '.join(SD_KINDS)} take a value in sd units", spec=text
             )
-        raw, unit = raw[:-2], "sd"
+        raw, unit = raw[:-2].strip(), "sd"
     try:
         value = DEFAULT_VALUES[kind] if raw is None else float(raw)
     except ValueError:
-        raise InjectionError(f"fault {text!r}: value {raw!r} is not a number") from None
+        raise FaultSpecError(f"fault {text!r}: value {raw!r} is not a number", spec=text) from None
     meaning, is_probability = FAULT_KINDS[kind]
-    if not math.isfinite(value) or (is_probability and not 0.0 < value <= 1.0):
-        bound = "in (0, 1]" if is_probability else "finite"
-        raise InjectionError(f"fault {text!r}: the {meaning} must be {bound}, got {value:g}")
-    if kind in ("noise", "delay") and value < 0:
-        raise InjectionError(f"fault {text!r}: the {meaning} must be >= 0, got {value:g}")
+    problem = None
+    if not math.isfinite(value):
+        problem = "finite"
+    elif is_probability and not 0.0 < value <= 1.0:
+        problem = "in (0, 1]"
+    elif kind == "noise" and not value > 0:
+        problem = "> 0"
+    elif kind == "delay" and not 0 < value <= MAX_DELAY_MS:
+        problem = f"in (0, {MAX_DELAY_MS}]"
+    if problem:
+        raise FaultSpecError(
+            f"fault {text!r}: the {meaning} must be {problem}, got {value:g}", spec=text
+        )
     return Fault(kind=kind, value=value, field=field, source_only=source_only, unit=unit)

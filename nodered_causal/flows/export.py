@@ -7,10 +7,13 @@ instance); PNG/SVG go through graphviz in :func:`nodered_causal.report.write.ren
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
+
+from nodered_causal.errors import FlowError
 
 __all__ = ["FORMATS", "TEXT_FORMATS", "to_graphml", "to_json", "to_text", "to_text_format"]
 
@@ -26,29 +29,51 @@ def to_json(graph: nx.DiGraph) -> str:
     return json.dumps(data, indent=2, default=str) + "\n"
 
 
+#: Characters XML 1.0 cannot carry, even escaped (control characters, lone surrogates, U+FFFE/F).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    r"""``text`` with characters XML cannot hold written as ``\uXXXX`` (a NUL in an id)."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _graphml_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
+        return _xml_safe(",".join(str(v) for v in value))
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return value
+        return _xml_safe(json.dumps(value, sort_keys=True))
+    return _xml_safe(value) if isinstance(value, str) else value
 
 
 def to_graphml(graph: nx.DiGraph) -> str:
-    """GraphML; list attributes are comma-joined and ``None`` values left out."""
+    r"""GraphML; list attributes are comma-joined and ``None`` values left out. Characters XML
+    cannot hold are written ``\uXXXX`` (always well-formed XML); :class:`FlowError` if that
+    makes two node ids the same."""
     clean = nx.DiGraph()
+    ids: dict[str, Any] = {}
+    for node in graph.nodes:
+        safe = _xml_safe(str(node))
+        if ids.setdefault(safe, node) != node:
+            raise FlowError(
+                f"node ids {ids[safe]!r} and {node!r} are the same once made XML-safe ({safe!r})",
+                node_id=str(node),
+            )
+    safe_id = {node: safe for safe, node in ids.items()}
     for key, value in graph.graph.items():
         if value is not None and not isinstance(value, list | dict):
-            clean.graph[key] = value
+            clean.graph[key] = _graphml_value(value)
     for node, data in graph.nodes(data=True):
-        clean.add_node(node, **{k: _graphml_value(v) for k, v in data.items() if v is not None})
+        clean.add_node(
+            safe_id[node], **{k: _graphml_value(v) for k, v in data.items() if v is not None}
+        )
     for u, v, data in graph.edges(data=True):
         attrs = {
             k: _graphml_value([p for p in val if p is not None] if k == "ports" else val)
             for k, val in data.items()
             if val is not None
         }
-        clean.add_edge(u, v, **attrs)
+        clean.add_edge(safe_id[u], safe_id[v], **attrs)
     return "\n".join(nx.generate_graphml(clean)) + "\n"
 
 

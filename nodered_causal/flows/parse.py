@@ -27,7 +27,7 @@ the documented behaviour (tests assert them)::
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -421,15 +421,48 @@ def _check_instances(flow: Flow, labels: _Labels, source: str) -> None:
                 node_type=node.type,
                 tab=labels.tab_label(node.z),
             )
-    _check_recursion(subflows, source)
+    size = _check_recursion(subflows, source)
+    total = sum(size.get(n.subflow, 1) if n.subflow and not n.disabled else 1 for n in flow.nodes)
+    if total > MAX_RUNTIME_NODES:
+        raise FlowParseError(
+            f"{source} expands to {total:,} runtime nodes, more than {MAX_RUNTIME_NODES:,} "
+            "(subflow instances inside subflows multiply)",
+            path=source,
+        )
 
 
-def _check_recursion(subflows: Mapping[str, SubflowDef], source: str) -> None:
+def _check_recursion(subflows: Mapping[str, SubflowDef], source: str) -> dict[str, int]:
+    """No subflow contains itself, directly or through others (iterative: any nesting depth);
+    the fully expanded flow stays within :data:`MAX_RUNTIME_NODES`."""
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
-
-    def visit(sid: str) -> None:
-        state[sid] = 1
-        for node in subflows[sid].nodes:
+    size: dict[str, int] = {}  # runtime nodes one instance of the subflow expands to
+    depth: dict[str, int] = {}  # levels of subflows one instance of it is (1: no nested ones)
+    for root in subflows:
+        if state.get(root) is not None:
+            continue
+        state[root] = 1
+        stack: list[tuple[str, Iterator[FlowNode]]] = [(root, iter(subflows[root].nodes))]
+        while stack:
+            sid, nodes = stack[-1]
+            node = next(nodes, None)
+            if node is None:
+                stack.pop()
+                state[sid] = 2
+                size[sid] = _expanded_size(subflows[sid], size, source)
+                depth[sid] = 1 + max(
+                    (depth.get(str(n.subflow), 0) for n in subflows[sid].nodes if n.subflow),
+                    default=0,
+                )
+                if depth[sid] > MAX_SUBFLOW_DEPTH:
+                    sf = subflows[sid]
+                    raise FlowParseError(
+                        f"subflow '{sf.id}' (\"{sf.name}\") nests subflows {depth[sid]} levels "
+                        f"deep, more than {MAX_SUBFLOW_DEPTH} in {source}",
+                        path=source,
+                        node_id=sf.id,
+                        node_type="subflow",
+                    )
+                continue
             child = node.subflow
             if child is None or node.disabled:
                 continue
@@ -444,9 +477,28 @@ def _check_recursion(subflows: Mapping[str, SubflowDef], source: str) -> None:
                     tab=subflows[sid].name,
                 )
             if state.get(child) is None:
-                visit(child)
-        state[sid] = 2
+                state[child] = 1
+                stack.append((child, iter(subflows[child].nodes)))
+    return size
 
-    for sid in subflows:
-        if state.get(sid) is None:
-            visit(sid)
+
+#: The most runtime nodes a flow may expand to (subflow instances inside subflows multiply).
+MAX_RUNTIME_NODES = 2_000_000
+#: The deepest nesting of subflow instances taken (ids nest: ``<i1>-<i2>-...-<id>``, so a node's
+#: id and subflow path grow with the depth; real flows nest a few levels).
+MAX_SUBFLOW_DEPTH = 100
+
+
+def _expanded_size(sf: SubflowDef, size: Mapping[str, int], source: str) -> int:
+    total = 2  # the instance node itself, its status node
+    for node in sf.nodes:
+        total += size.get(node.subflow, 1) if node.subflow and not node.disabled else 1
+        if total > MAX_RUNTIME_NODES:
+            raise FlowParseError(
+                f"subflow '{sf.id}' (\"{sf.name}\") expands to more than {MAX_RUNTIME_NODES:,} "
+                f"runtime nodes (instances of subflows inside subflows multiply) in {source}",
+                path=source,
+                node_id=sf.id,
+                node_type="subflow",
+            )
+    return total

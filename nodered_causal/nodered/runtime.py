@@ -329,11 +329,11 @@ def _stop_all() -> None:
 
 
 def read_flows_file(path: str | Path) -> list[dict[str, Any]]:
-    """Read a flow export: a list of nodes, or ``{"flows": [...], "rev": ...}``."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise RuntimeStartError(f"cannot read the flow file {path}: {exc}") from exc
+    """Read a flow export: a list of nodes, or ``{"flows": [...], "rev": ...}``
+    (:class:`~nodered_causal.errors.FlowParseError` when it cannot be read or decoded)."""
+    from nodered_causal.flows.load import read_flow_json
+
+    data, _ = read_flow_json(path)
     if isinstance(data, dict) and isinstance(data.get("flows"), list):
         data = data["flows"]
     if not isinstance(data, list):

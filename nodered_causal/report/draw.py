@@ -19,6 +19,7 @@ in its own horizontal band, stacked top to bottom in the order the groups first 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -207,8 +208,13 @@ def to_svg(
     return "\n".join(out)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _dot_id(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A quoted DOT id; control characters (a NUL ends a C string in graphviz) as ``\\uXXXX``."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _CONTROL.sub(lambda m: f"\\\\u{ord(m.group()):04x}", quoted) + '"'
 
 
 def to_dot(

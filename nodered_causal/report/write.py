@@ -20,17 +20,27 @@ __all__ = ["render_image", "render_png", "write_atomic"]
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file and a rename, so it is never half-written."""
+    """Write ``data`` to ``path`` via a temp file in the same directory and a rename, so it is
+    never half-written. The directory must exist (it is not created: a typo in a path should not
+    grow a tree); any failure is a :class:`ReportError` saying why, and leaves nothing behind."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    parent = target.parent
+    if not parent.is_dir():
+        why = "does not exist" if not parent.exists() else "is not a directory"
+        raise ReportError(f"cannot write {target}: directory {str(parent)!r} {why}")
+    if target.is_dir():
+        raise ReportError(f"cannot write {target}: it is a directory")
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise ReportError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     return target
 
 

@@ -12,6 +12,10 @@
  *   delay     the message is delivered value ms later (the hook returns a promise)
  *   error     node.error(...) is raised with the message (catch nodes see it) and it is not
  *             delivered
+ * A value fault (bias, scale, noise) passes a message whose field is not a number unchanged and
+ * counts it as skipped; `last_skip` says what the field was (type, numeric leaves below it), so
+ * a caller can tell "payload is an object; numeric leaves: payload.total, ..." (refreshed at most
+ * once a second).
  * Each message is affected with `probability` (default 1; for drop and error, `value` is the
  * probability when `probability` is not given). Randomness comes from a PRNG seeded with `seed`.
  * A modified message is a clone (RED.util.cloneMessage): the node's own message object is never
@@ -80,6 +84,52 @@ function parseSpec(body) {
     return { node, kind, value, field, probability, seed };
 }
 
+const DENY_KEY = /pass(word|wd)?|secret|token|credential|api[-_]?key|auth|cookie|session/i;
+const PLAIN_KEY = /^[A-Za-z_$][\w$]*$/;
+const MAX_LEAVES = 20;
+const WALK_BUDGET = 500;
+const SKIP_REFRESH_MS = 1000;
+
+function typeName(v) {
+    if (v === null) return "null";
+    if (Array.isArray(v)) return "an array";
+    if (Buffer.isBuffer(v)) return "a Buffer";
+    const t = typeof v;
+    return t === "object" ? "an object" : t === "undefined" ? "missing" : `a ${t}`;
+}
+
+/**
+ * What a value fault found where it wanted a number: the value's type and the paths of the
+ * numeric leaves below it (the ones a fault could use as its field), plain-key paths first, then
+ * those with array indexes; bounded (MAX_LEAVES leaves, WALK_BUDGET entries, depth 8), never the
+ * values themselves, credential-looking keys skipped.
+ */
+function describeSkip(value, field) {
+    const plain = [];
+    const indexed = [];
+    let budget = WALK_BUDGET;
+    const stack = [[value, field, 0, false]];
+    while (stack.length && budget > 0 && plain.length + indexed.length < MAX_LEAVES * 2) {
+        const [v, path, depth, viaIndex] = stack.pop();
+        budget--;
+        if (typeof v === "number") {
+            if (Number.isFinite(v) && path !== field) (viaIndex ? indexed : plain).push(path);
+            continue;
+        }
+        if (v === null || typeof v !== "object" || depth >= 8 || Buffer.isBuffer(v)) continue;
+        const entries = Array.isArray(v)
+            ? v.slice(0, 50).map((x, i) => [`[${i}]`, x, true])
+            : Object.keys(v).slice(0, 200)
+                  .filter((k) => PLAIN_KEY.test(k) && !DENY_KEY.test(k))
+                  .map((k) => [`.${k}`, v[k], false]);
+        for (let i = entries.length - 1; i >= 0; i--) {
+            const [suffix, child, isIndex] = entries[i];
+            stack.push([child, path + suffix, depth + 1, viaIndex || isIndex]);
+        }
+    }
+    return { field, type: typeName(value), leaves: plain.concat(indexed).slice(0, MAX_LEAVES) };
+}
+
 class Faults {
     /**
      * @param {object} deps {hooks, util (RED.util), getNode(id), tap (optional, for lineage), log}
@@ -112,6 +162,8 @@ class Faults {
             seen: 0,
             applied: 0,
             skipped: 0,
+            lastSkip: null,
+            lastSkipAt: 0,
         });
         this.active.set(spec.node, fault);
         this.lastMsg = null;
@@ -203,6 +255,11 @@ class Faults {
             const cur = this.util.getMessageProperty(msg, f.field);
             if (typeof cur !== "number") {
                 f.skipped++;
+                const now = Date.now();
+                if (f.lastSkip === null || now - f.lastSkipAt >= SKIP_REFRESH_MS) {
+                    f.lastSkip = describeSkip(cur, f.field);
+                    f.lastSkipAt = now;
+                }
                 return PASS;
             }
             if (f.kind === "bias") next = cur + f.value;
@@ -229,7 +286,8 @@ function publicFault(f) {
         seen: f.seen,
         applied: f.applied,
         skipped: f.skipped,
+        last_skip: f.lastSkip,
     };
 }
 
-module.exports = { Faults, FaultError, parseSpec, prng, KINDS, HOOK };
+module.exports = { Faults, FaultError, parseSpec, prng, describeSkip, KINDS, HOOK };

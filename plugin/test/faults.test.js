@@ -1,7 +1,7 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { Faults, parseSpec, prng, HOOK } = require("../lib/faults");
+const { Faults, parseSpec, prng, describeSkip, HOOK } = require("../lib/faults");
 const { FakeHooks, quietLog } = require("./helpers");
 
 // RED.util's three helpers the fault module uses, for plain objects
@@ -100,4 +100,19 @@ test("constant sets any JSON value; the prng is deterministic", () => {
     const a = prng(42);
     const b = prng(42);
     assert.deepEqual([a(), a(), a()], [b(), b(), b()]);
+});
+
+test("a skipped value fault says what the field was and which numeric leaves it has", () => {
+    const { faults, route } = setup();
+    faults.add({ node: "n1", kind: "scale", value: 2 });
+    route({ payload: { total: 3, lines: [{ qty: 1 }], name: "x", password: 7, "odd key": 1, id: "7" } });
+    const [f] = faults.list();
+    assert.deepEqual([f.seen, f.applied, f.skipped], [1, 0, 1]);
+    assert.deepEqual(f.last_skip, { field: "payload", type: "an object", leaves: ["payload.total", "payload.lines[0].qty"] });
+    assert.deepEqual(describeSkip("12", "payload"), { field: "payload", type: "a string", leaves: [] });
+    assert.deepEqual(describeSkip(undefined, "payload.t"), { field: "payload.t", type: "missing", leaves: [] });
+    const deep = describeSkip({ a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } }, x: 2 }, "payload");
+    assert.deepEqual(deep.leaves, ["payload.x"]); // bounded depth
+    const wide = describeSkip(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])), "payload");
+    assert.equal(wide.leaves.length, 20);
 });

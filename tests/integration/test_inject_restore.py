@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from nodered_causal.errors import InjectionError, TapError
+from nodered_causal.errors import TapError, UnknownNodeError
 from nodered_causal.faults.inject import FaultInjector, state_path
 from nodered_causal.faults.spec import parse_fault
 from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed
@@ -84,7 +84,7 @@ def test_drop_fraction_is_close_to_requested(nodered: Any, tmp_path: Path) -> No
 
 def test_unknown_node_is_refused_and_leaves_nothing(nodered: Any, tmp_path: Path) -> None:
     injector = FaultInjector(nodered.client, state_dir=tmp_path)
-    with pytest.raises(InjectionError, match="cannot inject bias:1 at node 'nope'"):
+    with pytest.raises(UnknownNodeError, match="cannot inject bias:1 at node 'nope'"):
         injector.inject("nope", parse_fault("bias:1"))
     assert injector.active() == []
     assert not injector.state_file.exists()

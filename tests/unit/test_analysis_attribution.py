@@ -22,7 +22,7 @@ from nodered_causal.analysis import (
     datasets,
     synthetic,
 )
-from nodered_causal.errors import AnalysisError, CycleError, MissingDataError
+from nodered_causal.errors import CycleError, MissingDataError, UnknownNodeError
 from tests.unit.analysis_support import FLOWS, SENSOR_SENDERS, flow_dag
 
 WINDOWS = 200
@@ -149,7 +149,7 @@ def test_cycle_upstream_of_target_is_an_error() -> None:
 
 def test_unknown_target_and_missing_target_data(dag: nx.DiGraph) -> None:
     frame = pd.DataFrame({"src_tick": [1.0, 2.0]})
-    with pytest.raises(AnalysisError, match="target node 'nope' is not in the flow's graph"):
+    with pytest.raises(UnknownNodeError, match="target node 'nope' is not in the flow's graph"):
         attribute_shift(dag, frame, frame, "nope")
     with pytest.raises(
         MissingDataError, match="no data for the target node 'sink' in the baseline"

@@ -92,9 +92,19 @@ def test_windowed_nan_policy_and_explicit_field(small: dict[str, list[object]]) 
     assert q["a"].iloc[0] == pytest.approx(1.0 + 0.95 * 2.0)
 
 
+def test_windowed_bounds_the_number_of_windows(small: dict[str, list[object]]) -> None:
+    from nodered_causal.errors import UsageError
+
+    span_s = (max(small["ts_ns"]) - min(small["ts_ns"])) / 1e9  # type: ignore[type-var, operator]
+    tiny = span_s / (datasets.MAX_WINDOWS + 5)
+    with pytest.raises(UsageError, match=r"windows \(at most 1,000,000\): use a longer window"):
+        datasets.windowed(small, window_s=tiny)  # before: tried to allocate every window
+
+
 def test_windowed_rejects_bad_input(small: dict[str, list[object]]) -> None:
-    with pytest.raises(ValueError, match="window_s must be > 0"):
-        datasets.windowed(small, window_s=0)
+    for bad in (0, -1, float("nan"), float("inf"), 1e-12):
+        with pytest.raises(ValueError, match="window_s must be a finite number of seconds"):
+            datasets.windowed(small, window_s=bad)
     with pytest.raises(MissingDataError):
         datasets.windowed(_records([]))
     with pytest.raises(ValueError, match="metric must be one of"):

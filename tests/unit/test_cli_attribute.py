@@ -51,7 +51,7 @@ def test_attribute_json_and_no_change_exit_code(run_cli, store: Path) -> None:  
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     assert data["verdict"] == "no significant change" and data["blamed"] == []
-    assert data["dataset_sizes"] == {"baseline": 120, "incident": 120, "nodes": 7}
+    assert data["dataset_sizes"] == {"baseline": 240, "incident": 240, "nodes": 7}  # 0.5 s windows
 
 
 def test_attribute_bad_input(run_cli, store: Path) -> None:  # type: ignore[no-untyped-def]
@@ -59,8 +59,10 @@ def test_attribute_bad_input(run_cli, store: Path) -> None:  # type: ignore[no-u
     proc = run_cli(*base, "--incident", "nope", "--target", "sink")
     assert proc.returncode == 2 and proc.stderr.startswith("StoreError:")
     proc = run_cli(*base, "--incident", "inc", "--target", "nowhere")
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == "AnalysisError: target node 'nowhere' is not in the flow's graph"
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip() == "UnknownNodeError: target node 'nowhere' is not in the flow's graph"
+    )
     proc = run_cli("attribute", "--store", str(store), "--baseline", "nodag", "--incident", "nodag",
                    "--target", "sink")  # fmt: skip
     assert proc.returncode == 2 and "have no flow DAG stored" in proc.stderr

@@ -6,7 +6,7 @@ import pytest
 
 import nodered_causal.experiment.scoring as scoring
 import nodered_causal.faults.spec as spec
-from nodered_causal.errors import InjectionError
+from nodered_causal.errors import FaultSpecError, InjectionError
 from nodered_causal.experiment.scoring import ac_at_k, rank_of_true, specificity
 from nodered_causal.faults.spec import Fault, parse_fault
 
@@ -45,7 +45,17 @@ def test_parse_fault(text: str, expected: Fault) -> None:
         ("bias:x", "fault 'bias:x': value 'x' is not a number"),
         ("drop:1.5", "fault 'drop:1.5': the drop fraction must be in (0, 1], got 1.5"),
         ("bias:nan", "fault 'bias:nan': the bias must be finite, got nan"),
-        ("delay:-5", "fault 'delay:-5': the delay in ms must be >= 0, got -5"),
+        ("delay:-5", "fault 'delay:-5': the delay in ms must be in (0, 2147483647], got -5"),
+        ("delay:0", "fault 'delay:0': the delay in ms must be in (0, 2147483647], got 0"),
+        ("delay:1e12", "fault 'delay:1e12': the delay in ms must be in (0, 2147483647], got 1e+12"),
+        ("noise:0", "fault 'noise:0': the noise standard deviation must be > 0, got 0"),
+        ("noise:-1sd", "fault 'noise:-1sd': the noise standard deviation must be > 0, got -1"),
+        ("scale:", "fault 'scale:': the value after ':' is empty"),
+        ("shift:mean:", "fault 'shift:mean:': the value after ':' is empty"),
+        ("scale:inf", "fault 'scale:inf': the scale factor must be finite, got inf"),
+        ("constant:-nan", "fault 'constant:-nan': the constant value must be finite, got nan"),
+        ("error:0", "fault 'error:0': the error fraction must be in (0, 1], got 0"),
+        ("bias:infsd", "fault 'bias:infsd': the bias must be finite, got inf"),
         ("shift:tilt:2", "fault 'shift:tilt:2': shift mode must be one of mean, scale, noise"),
         (
             "bias:1:2",
@@ -57,9 +67,11 @@ def test_parse_fault(text: str, expected: Fault) -> None:
     ],
 )
 def test_bad_fault_specs_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(InjectionError) as info:
+    with pytest.raises(FaultSpecError) as info:
         parse_fault(text)
     assert str(info.value) == message
+    assert info.value.exit_code == 2 and info.value.spec == text
+    assert isinstance(info.value, InjectionError)
 
 
 def test_sd_units_resolve_against_the_field_and_never_reach_the_plugin() -> None:

@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import networkx as nx
+import pytest
 
 import nodered_causal.report.draw
 from nodered_causal.report import (
@@ -84,9 +85,24 @@ def test_html_embeds_summary_cases_and_data() -> None:
 
 
 def test_write_atomic_leaves_no_temp_files(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
     target = write_atomic(tmp_path / "sub" / "r.html", "hello")
     assert target.read_text() == "hello"
     assert [p.name for p in target.parent.iterdir()] == ["r.html"]
+
+
+def test_write_atomic_never_creates_directories_and_says_why(tmp_path: Path) -> None:
+    from nodered_causal.errors import ReportError
+
+    with pytest.raises(ReportError, match="directory '.*missing' does not exist"):
+        write_atomic(tmp_path / "missing" / "r.html", "x")
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(ReportError, match="it is a directory"):
+        write_atomic(tmp_path, "x")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ReportError, match="is not a directory"):
+        write_atomic(tmp_path / "file" / "r.html", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_png_is_a_real_png_of_plausible_size(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from nodered_causal.flows.ir import Flow, FlowNode, Group, Scope, SubflowDef
@@ -65,7 +65,7 @@ def expand_subflows(flow: Flow) -> Flow:
         if node.subflow is None or node.disabled:
             out.nodes.append(node)
             continue
-        _expand(subflows, node, subflows[node.subflow], (), out)
+        _expand_all(subflows, node, out)
     notes = [
         f"subflow instance '{iid}' does not start (its subflow's input names an unknown node)"
         for iid in out.broken
@@ -100,13 +100,32 @@ def _remap_links(node: FlowNode, node_map: dict[str, str]) -> tuple[str, ...]:
     return node.links
 
 
+def _expand_all(subflows: Mapping[str, SubflowDef], instance: FlowNode, out: _Out) -> None:
+    """Expand ``instance`` and the instances nested in it, depth first, in the order a recursive
+    expansion would append them, with an explicit stack (any nesting depth)."""
+    stack: list[Iterator[FlowNode | tuple[FlowNode, tuple[str, ...]]]] = [
+        _expand(subflows, instance, subflows[str(instance.subflow)], (), out)
+    ]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, FlowNode):
+            out.nodes.append(item)
+        else:
+            nested, path = item
+            stack.append(_expand(subflows, nested, subflows[str(nested.subflow)], path, out))
+
+
 def _expand(
     subflows: Mapping[str, SubflowDef],
     instance: FlowNode,
     sf: SubflowDef,
     path: tuple[str, ...],
     out: _Out,
-) -> None:
+) -> Iterator[FlowNode | tuple[FlowNode, tuple[str, ...]]]:
+    """One instance: yields its runtime nodes in order, and ``(instance, path)`` for each nested
+    instance to expand at that point."""
     rid = instance.id
     def_ids = [
         *(d.id for d in sf.nodes),
@@ -117,7 +136,7 @@ def _expand(
     inner_ids = {d.id for d in sf.nodes}
     if any(t not in inner_ids for targets in sf.inputs for t in targets):
         out.broken.append(rid)
-        out.nodes.append(replace(instance, disabled=True))
+        yield replace(instance, disabled=True)
         return
     inner: dict[str, list[list[str]]] = {
         d.id: [[node_map[t] for t in port if t in inner_ids] for port in d.wires] for d in sf.nodes
@@ -152,8 +171,8 @@ def _expand(
                 subflow_path=inner_path,
             )
         )
-    out.nodes.append(replace(instance, wires=_freeze(instance_wires), subflow_path=path))
-    out.nodes.extend(status_nodes)
+    yield replace(instance, wires=_freeze(instance_wires), subflow_path=path)
+    yield from status_nodes
     out.groups.extend(
         Group(id=node_map[g.id], z=rid, g=_remap(g.g, node_map), name=g.name) for g in sf.groups
     )
@@ -177,9 +196,9 @@ def _expand(
             config=d.config,
         )
         if node.subflow is not None and not node.disabled:
-            _expand(subflows, node, subflows[node.subflow], inner_path, out)
+            yield (node, inner_path)
         else:
-            out.nodes.append(node)
+            yield node
 
 
 def _freeze(ports: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
