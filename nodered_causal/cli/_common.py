@@ -154,8 +154,10 @@ def client_from_args(args: argparse.Namespace, *, url: str | None = None) -> Nod
         raise UsageError(
             "--username needs a password: set NODERED_CAUSAL_NODERED_PASSWORD (or --password)"
         )
-    if password is not None and username is None:
-        raise UsageError("a password was given without --username")
+    if args.password is not None and username is None:
+        raise UsageError("--password was given without --username")
+    if username is None:
+        password = None  # a password in the environment alone is not a login
     try:
         return NodeRedClient(
             url,
@@ -206,7 +208,7 @@ def add_transport_args(parser: argparse.ArgumentParser | Any, *, when: str = "")
     where.add_argument(
         "--mqtt",
         nargs="?",
-        const="",
+        const=t.env_default(config.MQTT_URL),
         type=t.MQTT_URL,
         metavar="URL",
         help=f"subscribe at this broker{when} (no URL: env {config.MQTT_URL.name}, default "
@@ -215,34 +217,25 @@ def add_transport_args(parser: argparse.ArgumentParser | Any, *, when: str = "")
     where.add_argument(
         "--http",
         nargs="?",
-        const="",
-        type=_http_text,
+        const=t.env_default(config.HTTP_ADDR),
+        type=t.HOST_PORT,
         metavar="ADDR",
         help=f"receive the tap's POSTs on HOST:PORT{when} (no ADDR: env "
         f"{config.HTTP_ADDR.name}, default {config.HTTP_ADDR.default})",
     )
 
 
-@t.option_type("address")
-def _http_text(text: str) -> str:
-    t.HOST_PORT(text)
-    return text
-
-
 def transport_from_args(
-    args: argparse.Namespace, *, default: str | None = "mqtt"
+    args: argparse.Namespace, *, default: bool = True
 ) -> tuple[str | None, tuple[str, int] | None]:
-    """``(broker URL, None)`` or ``(None, (host, port))`` from ``--mqtt``/``--http`` (a bare
-    flag takes the environment's value); with neither, ``default`` ("mqtt", "http" or None)."""
+    """``(broker URL, None)`` or ``(None, (host, port))`` from ``--mqtt``/``--http``; with
+    neither, the broker of ``NODERED_CAUSAL_MQTT_URL`` (or its default) when ``default``."""
     mqtt, http = getattr(args, "mqtt", None), getattr(args, "http", None)
-    if mqtt is None and http is None:
-        if default is None:
-            return None, None
-        mqtt, http = ("", None) if default == "mqtt" else (None, "")
     if http is not None:
-        text = http or _env_value(_http_text, config.HTTP_ADDR.get() or "", config.HTTP_ADDR)
-        return None, t.HOST_PORT(text)
-    return mqtt or _env_value(t.MQTT_URL, config.MQTT_URL.get() or "", config.MQTT_URL), None
+        return None, http
+    if mqtt is None and default:
+        mqtt = _env_value(t.MQTT_URL, config.MQTT_URL.get() or "", config.MQTT_URL)
+    return mqtt, None
 
 
 def mqtt_settings(url: str | None, *identity: str) -> Any:

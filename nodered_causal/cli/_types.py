@@ -30,7 +30,8 @@ Places:
   :data:`CLIENT_ID` an MQTT client id.
 - :data:`OUTPUT_FILE` a file to write: its directory exists and is writable, it is not a
   directory (commands write it atomically); :data:`INPUT_FILE` an existing readable file or
-  ``-``; :data:`EXISTING_DIR`; :data:`NEW_OR_EXISTING_DIR` (its parent exists).
+  ``-``; :data:`PATH` any path or ``-`` (the command reports what is wrong when it opens it);
+  :data:`EXISTING_DIR`; :data:`NEW_OR_EXISTING_DIR` (its parent exists).
 - :data:`STORE` a record store location (a file whose directory exists, or a database URL).
 
 Names and specs:
@@ -57,6 +58,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from nodered_causal.config import EnvVar
+from nodered_causal.redact import redact_text
 
 __all__ = [
     "ALPHA",
@@ -76,6 +78,7 @@ __all__ = [
     "NEW_OR_EXISTING_DIR",
     "NODE_ID",
     "OUTPUT_FILE",
+    "PATH",
     "PORT",
     "PORT_OR_ZERO",
     "RUN_NAME",
@@ -135,7 +138,7 @@ def option_type(name: str) -> Callable[[Callable[[str], T]], Callable[[str], T]]
                 return check(text)
             except (ValueError, TypeError, OverflowError) as exc:
                 origin = f" (from {text.var})" if isinstance(text, FromEnv) else ""
-                shown = text if len(text) <= 80 else text[:77] + "..."
+                shown = redact_text(text if len(text) <= 80 else text[:77] + "...")
                 raise argparse.ArgumentTypeError(f"{exc}, got {shown!r}{origin}") from None
 
         parse.__name__ = name
@@ -198,6 +201,7 @@ def number(
             raise ValueError(f"must be {label}")
         return value
 
+    parse.bounds = (low, high, low_open, high_open, integer, zero_ok)  # type: ignore[attr-defined]
     return parse
 
 
@@ -402,6 +406,12 @@ def OUTPUT_FILE(text: str) -> str:  # noqa: N802
     except OSError as exc:
         raise ValueError(f"cannot write in {str(parent)!r}: {exc.strerror}") from None
     return str(path)
+
+
+@option_type("path")
+def PATH(text: str) -> str:  # noqa: N802
+    """Any path (or ``-``); the command says what is wrong with the file when it opens it."""
+    return str(_path(text)) if text != "-" else text
 
 
 @option_type("file")

@@ -21,7 +21,7 @@ from nodered_causal.cli._common import (
     transport_from_args,
 )
 
-__all__ = ["register", "run"]
+__all__ = ["paths", "register", "run"]
 
 EPILOG = """\
 What it does (about a minute):
@@ -104,6 +104,14 @@ def _say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
+def paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(store, report): the options, else NODERED_CAUSAL_STORE / NODERED_CAUSAL_REPORT_DIR's
+    ``demo.html``, else ``demo/runs.db`` and ``demo/report.html``."""
+    report_dir = config.REPORT_DIR.get()
+    default_report = Path(report_dir) / "demo.html" if report_dir else Path("demo", "report.html")
+    return Path(args.store or Path("demo", "runs.db")), Path(args.report or default_report)
+
+
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.experiment.bundled import TARGETS, bundled_flow
     from nodered_causal.experiment.campaign import CaseResult
@@ -114,11 +122,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("nodered_causal.nodered", "nodered_causal.experiment"):
         logging.getLogger(name).setLevel(logging.INFO)  # show installs, start-up, recordings
     seed = int(args.seed)
-    store = Path(args.store or Path("demo") / "runs.db")
-    report_dir = config.REPORT_DIR.get()
-    report = Path(
-        args.report or Path(report_dir or "demo") / ("demo.html" if report_dir else "report.html")
-    )
+    store, report = paths(args)
     for folder in {store.parent, report.parent}:  # the demo's own folders (a given path's exists)
         folder.mkdir(parents=True, exist_ok=True)
     client = mqtt = None

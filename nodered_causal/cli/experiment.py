@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )  # fmt: skip
     parser.add_argument("-o", "--output", type=t.OUTPUT_FILE, help="write the results as JSON")
     parser.add_argument(
-        "--report", nargs="?", const="", type=t.OUTPUT_FILE, metavar="OUT.html",
+        "--report", nargs="?", const=True, type=t.OUTPUT_FILE, metavar="OUT.html",
         help=f"write the HTML report (+ .png); no path: into {config.REPORT_DIR.name}",
     )  # fmt: skip
     parser.add_argument(
@@ -144,7 +144,7 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--cases and --no-fault-cases are both 0: nothing to run")
     if args.flow is not None and args.url is not None:
         raise UsageError("give either a flow file or --url of a running Node-RED, not both")
-    if args.report == "":
+    if args.report is True:
         folder = config.REPORT_DIR.get() or "."
         name = f"experiment-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.target)}.html"
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     store = Path(args.store or out.with_suffix(".db"))
     seed = int(args.seed)
     client = client_from_args(args, url=url) if url else None
-    mqtt_url, http = transport_from_args(args, default="mqtt" if client else None)
+    mqtt_url, http = transport_from_args(args, default=client is not None)
     mqtt = mqtt_settings(mqtt_url, "experiment", str(store.resolve()), str(seed))
     n_total = args.cases + args.no_fault_cases
     with Progress(n_total, unit="cases", what="experiment", every=None) as bar:

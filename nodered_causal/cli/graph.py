@@ -47,7 +47,9 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("flow", nargs="?", metavar="FLOW.json", help="flow export, '-' = stdin")
+    parser.add_argument(
+        "flow", nargs="?", metavar="FLOW.json", type=t.PATH, help="flow export, '-' = stdin"
+    )
     parser.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format")
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument(

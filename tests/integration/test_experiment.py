@@ -25,7 +25,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     args = (
         "experiment", str(FLOW), "--target", "comfort", "--cases", "3",
         "--faults", "bias:2,scale:2,drop:0.5", "--no-fault-cases", "2", "--seconds", "6",
-        "--seed", "3", "--json", str(out / "r.json"), "--report", str(out / "r.html"),
+        "--seed", "3", "-o", str(out / "r.json"), "--report", str(out / "r.html"),
     )  # fmt: skip
     started = time.monotonic()
     proc = run_cli_process(*args, timeout=600)

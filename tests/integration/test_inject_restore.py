@@ -36,6 +36,16 @@ FLOW: list[dict[str, Any]] = [
      "outputs": 1, "x": 260, "y": 140, "wires": [["resp"]]},
     {"id": "resp", "type": "http response", "z": "t1", "name": "", "x": 420, "y": 140,
      "wires": []},
+    # an object payload (the README's walk-through case) and a node that never sends
+    {"id": "tick2", "type": "inject", "z": "t1", "props": [{"p": "payload"}], "repeat": "0.05",
+     "once": True, "onceDelay": "0.1", "payload": "", "payloadType": "date", "x": 100, "y": 220,
+     "wires": [["bill"]]},
+    {"id": "bill", "type": "function", "z": "t1", "name": "bill", "outputs": 1,
+     "func": "return {payload: {name: 'x', lines: [{qty: 2}], total: 5, tax: 1}};",
+     "x": 260, "y": 220, "wires": [["sink"]]},
+    {"id": "quiet", "type": "function", "z": "t1", "name": "quiet", "func": "return msg;",
+     "outputs": 1, "x": 260, "y": 300, "wires": [["sink"]]},
+    {"id": "sink", "type": "debug", "z": "t1", "active": False, "x": 420, "y": 220, "wires": []},
 ]  # fmt: skip
 
 
@@ -113,3 +123,46 @@ def test_instance_without_plugin_gives_clear_error(tmp_path: Path) -> None:
         pytest.raises(TapError, match="has no causal-tap plugin"),
     ):
         FaultInjector(nr.client, state_dir=tmp_path).inject("gain", parse_fault("bias:1"))
+
+
+def test_inject_proves_the_fault_applied(nodered: Any, run_cli: Any, tmp_path: Path) -> None:
+    """Issue 12: scale:2 on a node whose payload is an object used to report 'injected' while
+    the tap counted seen 113, applied 0. Now the field resolves to the first numeric leaf."""
+    env = {"NODERED_CAUSAL_CACHE": str(tmp_path)}
+    _, rev = nodered.client.get_flows()
+    proc = run_cli("inject", "--url", nodered.url, "--node", "bill", "--fault", "scale:2",
+                   "--json", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["field"] == "payload.total" and doc["applied"] >= 1
+    assert run_cli("restore", "--url", nodered.url, env=env).returncode == 0
+    text = run_cli("inject", "--url", nodered.url, "--node", "gain", "--fault", "bias:1", env=env)
+    assert text.returncode == 0 and "injected bias:1 on payload at gain" in text.stdout
+    assert "applied to" in text.stdout
+    assert run_cli("restore", "--url", nodered.url, env=env).returncode == 0
+    assert nodered.client.get_flows()[1] == rev
+
+
+def test_a_fault_that_cannot_apply_is_removed_and_says_why(
+    nodered: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    env = {"NODERED_CAUSAL_CACHE": str(tmp_path)}
+    faults = f"{nodered.url}/causal-tap/faults"
+    proc = run_cli("inject", "--url", nodered.url, "--node", "bill", "--fault", "bias:1",
+                   "--field", "payload", "--wait", "5", env=env)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "FaultNotAppliedError: fault bias:1 at node 'bill'" in proc.stderr
+    assert (
+        ", applied 0: payload is an object; numeric leaves: payload.total, payload.tax, "
+        "payload.lines[0].qty); it was removed again" in proc.stderr
+    )
+    assert requests.get(faults, timeout=5).json()["faults"] == []
+    assert not state_path(nodered.url, tmp_path / "faults").exists()
+    quiet = run_cli("inject", "--url", nodered.url, "--node", "quiet", "--fault", "drop:1",
+                    "--wait", "0.5", env=env)  # fmt: skip
+    assert quiet.returncode == 1
+    assert "(seen 0, applied 0: the node sent no message in 0.5 s" in quiet.stderr
+    assert requests.get(faults, timeout=5).json()["faults"] == []
+    unknown = run_cli("inject", "--url", nodered.url, "--node", "nope", "--fault", "bias:1",
+                      env=env)  # fmt: skip
+    assert unknown.returncode == 2 and unknown.stderr.startswith("UnknownNodeError: ")

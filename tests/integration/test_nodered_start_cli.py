@@ -36,9 +36,10 @@ def test_start_serves_flows_and_stops_cleanly_on_sigint(version: str, tmp_path: 
     flows = tmp_path / "flows.json"
     flows.write_text(json.dumps(FLOW))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "nodered_causal", "nodered", "start", "--version", version]
+    cmd = [sys.executable, "-m", "nodered_causal", "nodered", "start", "--nodered-version"]
+    cmd.append(version)
     proc = subprocess.Popen(
-        [*cmd, "--flows", str(flows), "--json"],
+        [*cmd, "--flow", str(flows), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,6 +109,7 @@ def test_tap_option_loads_the_plugin_and_records_arrive(
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    assert "warning: --flows is deprecated: use --flow" in err  # the old spelling still works
     assert [(r["tap"], r["src"], r["port"], r["dst"]) for r in delivers] == [
         ("cli-smoke", "i1", 0, "d1")
     ]

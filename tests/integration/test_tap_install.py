@@ -30,9 +30,10 @@ def _stats(run_cli: Any, url: str) -> dict[str, Any]:
 def test_install_into_a_userdir_then_start(run_cli: Any, tmp_path: Path) -> None:
     user_dir = tmp_path / "nr"
     user_dir.mkdir()
-    proc = run_cli("tap", "install", "--userdir", str(user_dir), "--json")
+    proc = run_cli("tap", "install", "--user-dir", str(user_dir), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["restart_needed"] is True
+    assert json.loads(proc.stdout)["user_dir"] == str(user_dir)
     manifest = json.loads((user_dir / "package.json").read_text())
     assert "node-red-contrib-causal-tap" in manifest["dependencies"]
     assert (user_dir / "node_modules" / "mqtt" / "package.json").exists()  # deps installed

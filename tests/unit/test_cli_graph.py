@@ -45,7 +45,7 @@ def test_condensed_and_kinds(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(proc.stdout)["edges"] == []
     proc = run_cli("graph", BASIC, "--kinds", "wire,cable")
     assert proc.returncode == 2
-    assert "unknown edge kinds cable" in proc.stderr
+    assert "argument --kinds: is unknown cable: pick from wire," in proc.stderr
 
 
 def test_dot_and_graphml(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +102,10 @@ def test_warnings_go_to_stderr_and_strict_fails(run_cli) -> None:  # type: ignor
 
 def test_output_is_written_atomically(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "sub" / "graph.json"
+    missing = run_cli("graph", BASIC, "--json", "-o", str(out))  # no directory is created
+    assert missing.returncode == 2 and not out.parent.exists()
+    assert f"argument -o/--output: directory '{out.parent}' does not exist" in missing.stderr
+    out.parent.mkdir()
     proc = run_cli("graph", BASIC, "--json", "-o", str(out))
     assert proc.returncode == 0 and proc.stdout == ""
     assert json.loads(out.read_text())["directed"] is True
