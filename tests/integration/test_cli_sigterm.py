@@ -221,8 +221,8 @@ def test_local_node_red_is_stopped_and_removed(
 ) -> None:
     (tmp_path / "flow.json").write_text(json.dumps(FLOW))
     if command == "experiment":
-        c = cli("-v", "experiment", "flow.json", "--target", "sink", "--cases", "1", "--seconds", "30",
-                "-o", "e.json")  # fmt: skip
+        c = cli("-v", "experiment", "flow.json", "--target", "sink", "--cases", "1",
+                "--seconds", "30", "-o", "e.json")  # fmt: skip
     else:
         c = cli("demo", "--flow", "flow.json", "--target", "sink", "--node", "gain", "--seconds",
                 "30", "--store", "d.db")  # fmt: skip
