@@ -132,10 +132,10 @@ def load_dag(store: Any, *runs: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis import attribute_shift
-    from nodered_causal.collector import Store
+    from nodered_causal.collector import open_store
 
     cfg = config_from_args(args, window_s=args.window, alpha=args.alpha)
-    with Store(args.store, create=False) as store:
+    with open_store(args.store, create=False) as store:
         dag = load_dag(store, args.incident, args.baseline)
         baseline = store.record_columns(args.baseline)
         incident = store.record_columns(args.incident)

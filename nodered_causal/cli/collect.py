@@ -13,7 +13,7 @@ from typing import Any
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import add_store_arg, add_transport_args, transport_from_args
 
-__all__ = ["add_collector_args", "collector_from_args", "register", "run"]
+__all__ = ["add_collector_args", "collector_from_args", "register", "run", "store_where"]
 
 EPILOG = """\
 Records go into one named run of the store (--run, default 'collect'); restarting with the same
@@ -50,6 +50,16 @@ def add_collector_args(parser: argparse.ArgumentParser) -> None:
     add_store_arg(parser)
 
 
+def store_where(location: str, *, resolve: bool = False) -> str:
+    """The store as messages show it: a PostgreSQL URL without credentials, a file path as given
+    (``resolve``: absolute, e.g. to derive a stable client id)."""
+    from nodered_causal.collector.postgres_store import is_postgres_url, redact_url
+
+    if is_postgres_url(location):
+        return redact_url(location)
+    return str(Path(location).resolve()) if resolve else location
+
+
 def collector_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, Any]:
     """(MqttSettings | None, (host, port) | None) from --mqtt/--topic/--client-id/--http; with
     neither --mqtt nor --http the broker of ``NODERED_CAUSAL_MQTT_URL`` (default local)."""
@@ -59,7 +69,7 @@ def collector_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, 
     if url is None:
         return None, http
     client_id = args.client_id or default_client_id(
-        str(Path(args.store).resolve()), args.topic, *identity
+        store_where(args.store, resolve=True), args.topic, *identity
     )
     return parse_mqtt_url(url, topic=args.topic, client_id=client_id), None
 
@@ -110,7 +120,7 @@ def _collect(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Eve
         where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.topic!r}"] if mqtt else []
         where += [collector.http.url] if collector.http else []
         print(
-            f"collecting run {args.run!r} into {args.store} from {' and '.join(where)} "
+            f"collecting run {args.run!r} into {store.location} from {' and '.join(where)} "
             "(Ctrl-C stops)",
             file=sys.stderr,
             flush=True,

@@ -9,7 +9,7 @@ from typing import Any
 
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import add_nodered_args, client_from_args
-from nodered_causal.cli.collect import add_collector_args, collector_from_args
+from nodered_causal.cli.collect import add_collector_args, collector_from_args, store_where
 from nodered_causal.cli.progress import Progress
 
 __all__ = ["register", "run"]
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     def started(collector: Any) -> None:  # once subscribed / listening
         print(
             f"recording run {args.run!r} (flow rev {snapshot.rev}, "
-            f"{len(snapshot.node_ids)} nodes) into {args.store}",
+            f"{len(snapshot.node_ids)} nodes) into {store_where(args.store)}",
             file=sys.stderr,
             flush=True,
         )

@@ -96,7 +96,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
         )
         return 0
     if not runs:
-        print(f"no runs in {args.store}")
+        print(f"no runs in {store.location}")
         return 0
     print(f"{'run':<24} {'start':<20} {'seconds':>8} {'records':>9}  {'taps':<20} rev")
     for r in runs:

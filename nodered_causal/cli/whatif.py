@@ -80,13 +80,14 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
 
     from nodered_causal.analysis import metric_frame, windowed
     from nodered_causal.cli._common import client_from_args
+    from nodered_causal.cli.collect import store_where
     from nodered_causal.collector.recording import snapshot_of
     from nodered_causal.experiment.live import LiveLab
     from nodered_causal.faults.spec import parse_fault
     from nodered_causal.flows import load_flow, to_causal_dag
 
     mqtt_url, http = transport_from_args(args)
-    mqtt = mqtt_settings(mqtt_url, "whatif", args.store, args.run)
+    mqtt = mqtt_settings(mqtt_url, "whatif", store_where(args.store), args.run)
     with client_from_args(args) as client:
         flows, rev = client.get_flows()
         flow = load_flow(flows)
@@ -110,15 +111,15 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis.datasets import choose_fields
     from nodered_causal.analysis.graph import analysis_dag
     from nodered_causal.analysis.whatif import what_if
-    from nodered_causal.collector.store import Store
+    from nodered_causal.collector.store import open_store
     from nodered_causal.errors import StoreError
     from nodered_causal.faults.spec import parse_fault
 
     fault = parse_fault(args.change)
-    with Store(args.store, create=False) as store:
+    with open_store(args.store, create=False) as store:
         base = store.run(args.run)
         if not base.dag:
-            raise StoreError(f"run {args.run!r} in {args.store} has no flow graph recorded")
+            raise StoreError(f"run {args.run!r} in {store.location} has no flow graph recorded")
         dag = analysis_dag(base.dag)
         columns = store.record_columns(base)
         result = what_if(
