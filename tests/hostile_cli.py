@@ -216,10 +216,19 @@ def _file_cases(tmp: Path) -> Iterator[Case]:
     yield Case("bad store", ["runs", "list", "--store", str(tmp / "foreign.sqlite")], 2,
                "not a nodered-causal record store", untouched=tmp / "foreign.sqlite")  # fmt: skip
     yield Case("bad store", ["runs", "list", "--store", str(tmp / "plain.txt")], 2,
-               "not a nodered-causal record store", untouched=tmp / "plain.txt")  # fmt: skip
+               "StoreError: cannot open record store", untouched=tmp / "plain.txt")  # fmt: skip
     yield Case("bad store", ["attribute", "--store", str(tmp / "foreign.sqlite"), "--baseline",
                              "a", "--incident", "b", "--target", "t"], 2,
                "not a nodered-causal record store", untouched=tmp / "foreign.sqlite")  # fmt: skip
+    for cmd in (["collect", "--http", "127.0.0.1:0"], ["whatif", "--run", "b", "--node", "a",
+                "--change", "bias:1", "--target", "b"], ["runs", "show", "r"]):  # fmt: skip
+        yield Case(
+            "bad store",
+            [*cmd, "--store", str(tmp / "foreign.sqlite")],
+            2,
+            "not a nodered-causal record store",
+            untouched=tmp / "foreign.sqlite",
+        )
     yield Case("bad store", ["runs", "list", "--store", str(tmp / "none.db")], 2, "no record store",
                absent=tmp / "none.db")  # fmt: skip
     yield Case("bad store", ["runs", "list", "--store", str(tmp)], 2, "argument --store")
