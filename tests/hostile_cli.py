@@ -288,6 +288,13 @@ def _misc_cases() -> Iterator[Case]:
                env={"NODERED_CAUSAL_DEMO_FLOW": "x\x01"})  # fmt: skip
 
 
+def _unknown_node_cases(tmp: Path) -> Iterator[Case]:
+    flow = str(tmp / "flow.json")
+    yield Case("unknown node", ["experiment", flow, "--target", "nope"], 2, "UnknownNodeError")
+    yield Case("unknown node", ["demo", "--flow", flow, "--target", "nope"], 2, "UnknownNodeError")
+    yield Case("unknown node", ["demo", "--node", "nope"], 2, "has no node 'nope'")
+
+
 def make_files(tmp: Path) -> None:
     """The files the cases refer to."""
     (tmp / "flow.json").write_text(json.dumps([{"id": "t", "type": "tab"}]))
@@ -326,5 +333,6 @@ def cases(tmp: Path) -> list[Case]:
         _auth_cases,
         _secret_cases,
         _misc_cases,
+        lambda: _unknown_node_cases(tmp),
     ]
     return [case for make in makers for case in make()]

@@ -22,7 +22,7 @@ import networkx as nx
 from nodered_causal.analysis import graph as g
 from nodered_causal.analysis.datasets import metric_frame, windowed
 from nodered_causal.analysis.gcm_engine import set_linear_mechanisms
-from nodered_causal.errors import AnalysisError, MissingDataError
+from nodered_causal.errors import AnalysisError, MissingDataError, UnknownNodeError
 
 __all__ = ["QUANTILES", "WhatIf", "what_if"]
 
@@ -101,6 +101,8 @@ def what_if(
     )
     data = metric_frame(frame, metric)
     sub = g.ancestor_graph(dag, target)
+    if node not in dag:
+        raise UnknownNodeError(f"node {node!r} is not in the flow's graph", node_id=node)
     if node not in sub:
         raise AnalysisError(f"node {node!r} is not upstream of the target {target!r}", node_id=node)
     columns = g.node_columns(data, sub, metric)

@@ -35,6 +35,7 @@ __all__ = [
     "add_store_arg",
     "add_transport_args",
     "add_window_arg",
+    "check_nodes",
     "client_from_args",
     "mqtt_settings",
     "nodered_url",
@@ -205,24 +206,18 @@ def add_transport_args(parser: argparse.ArgumentParser | Any, *, when: str = "")
     """``--mqtt [URL]`` or ``--http [ADDR]``: where tap records arrive. Without a value they
     take ``NODERED_CAUSAL_MQTT_URL`` / ``NODERED_CAUSAL_HTTP_ADDR`` (or their defaults)."""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--mqtt",
-        nargs="?",
-        const=t.env_default(config.MQTT_URL),
-        type=t.MQTT_URL,
-        metavar="URL",
-        help=f"subscribe at this broker{when} (no URL: env {config.MQTT_URL.name}, default "
-        f"{config.MQTT_URL.default})",
-    )
-    where.add_argument(
-        "--http",
-        nargs="?",
-        const=t.env_default(config.HTTP_ADDR),
-        type=t.HOST_PORT,
-        metavar="ADDR",
-        help=f"receive the tap's POSTs on HOST:PORT{when} (no ADDR: env "
-        f"{config.HTTP_ADDR.name}, default {config.HTTP_ADDR.default})",
-    )
+    for flag, var, check, metavar, what in (
+        ("--mqtt", config.MQTT_URL, t.MQTT_URL, "URL", "subscribe at this broker"),
+        ("--http", config.HTTP_ADDR, t.HOST_PORT, "ADDR", "receive the tap's POSTs on HOST:PORT"),
+    ):
+        where.add_argument(
+            flag,
+            nargs="?",
+            const=t.env_default(var),
+            type=check,
+            metavar=metavar,
+            help=f"{what}{when} (no {metavar}: env {var.name}, default {var.default})",
+        )
 
 
 def transport_from_args(
@@ -246,6 +241,20 @@ def mqtt_settings(url: str | None, *identity: str) -> Any:
     from nodered_causal.collector.mqtt import DEFAULT_TOPIC, default_client_id, parse_mqtt_url
 
     return parse_mqtt_url(url, topic=DEFAULT_TOPIC, client_id=default_client_id(*identity))
+
+
+def check_nodes(flow_path: str | None, *nodes: str | None) -> None:
+    """Before a local Node-RED starts: the flow file parses and has ``nodes`` (runtime ids);
+    :class:`~nodered_causal.errors.UnknownNodeError` (exit 2) otherwise."""
+    if flow_path is None:
+        return
+    from nodered_causal.errors import UnknownNodeError
+    from nodered_causal.flows import load_flow, to_causal_dag
+
+    dag = to_causal_dag(load_flow(flow_path))
+    for node in nodes:
+        if node is not None and node not in dag:
+            raise UnknownNodeError(f"{flow_path} has no node {node!r}", node_id=node)
 
 
 def secrets_of(args: argparse.Namespace) -> list[str]:

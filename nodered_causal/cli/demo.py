@@ -15,6 +15,7 @@ from nodered_causal.cli._common import (
     add_nodered_args,
     add_store_arg,
     add_transport_args,
+    check_nodes,
     client_from_args,
     mqtt_settings,
     print_json,
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         path, default_target = bundled_flow(flow_name)
         flow_path = str(path)
+        check_nodes(flow_path, args.target or default_target or None, args.node)
         where = f"a local Node-RED {args.nodered_version} running {path.name}"
     target = args.target or default_target
     _say(f"starting; {where}, target {target}, fault {args.fault}, {args.seconds:g} s recordings")

@@ -17,6 +17,7 @@ from nodered_causal.cli._common import (
     add_store_arg,
     add_transport_args,
     add_window_arg,
+    check_nodes,
     client_from_args,
     mqtt_settings,
     nodered_url,
@@ -156,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.experiment.report import write_campaign_report
 
     _check(args)
+    check_nodes(args.flow, args.target)
     url = nodered_url(args, fallback=False) if args.flow is None else None
     if args.flow is None and url is None:
         raise UsageError(

@@ -25,7 +25,7 @@ from nodered_causal.collector.mqtt import MqttSettings
 from nodered_causal.collector.recording import FlowSnapshot, snapshot_of
 from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import Store
-from nodered_causal.errors import ExperimentError
+from nodered_causal.errors import ExperimentError, UnknownNodeError
 from nodered_causal.experiment.campaign import (
     CampaignResult,
     CaseResult,
@@ -236,7 +236,7 @@ def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
     import networkx as nx
 
     if target not in runtime_dag:
-        raise ExperimentError(f"target {target!r} is not a node of the flow")
+        raise UnknownNodeError(f"target {target!r} is not a node of the flow", node_id=target)
 
     def source(n: Any) -> bool:
         preds = list(runtime_dag.predecessors(n))

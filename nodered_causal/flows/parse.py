@@ -449,19 +449,7 @@ def _check_recursion(subflows: Mapping[str, SubflowDef], source: str) -> dict[st
                 stack.pop()
                 state[sid] = 2
                 size[sid] = _expanded_size(subflows[sid], size, source)
-                depth[sid] = 1 + max(
-                    (depth.get(str(n.subflow), 0) for n in subflows[sid].nodes if n.subflow),
-                    default=0,
-                )
-                if depth[sid] > MAX_SUBFLOW_DEPTH:
-                    sf = subflows[sid]
-                    raise FlowParseError(
-                        f"subflow '{sf.id}' (\"{sf.name}\") nests subflows {depth[sid]} levels "
-                        f"deep, more than {MAX_SUBFLOW_DEPTH} in {source}",
-                        path=source,
-                        node_id=sf.id,
-                        node_type="subflow",
-                    )
+                depth[sid] = _depth(subflows[sid], depth, source)
                 continue
             child = node.subflow
             if child is None or node.disabled:
@@ -487,6 +475,20 @@ MAX_RUNTIME_NODES = 2_000_000
 #: The deepest nesting of subflow instances taken (ids nest: ``<i1>-<i2>-...-<id>``, so a node's
 #: id and subflow path grow with the depth; real flows nest a few levels).
 MAX_SUBFLOW_DEPTH = 100
+
+
+def _depth(sf: SubflowDef, depth: Mapping[str, int], source: str) -> int:
+    """Levels of subflows one instance of ``sf`` is (its nested ones are done already)."""
+    levels = 1 + max((depth.get(str(n.subflow), 0) for n in sf.nodes if n.subflow), default=0)
+    if levels > MAX_SUBFLOW_DEPTH:
+        raise FlowParseError(
+            f"subflow '{sf.id}' (\"{sf.name}\") nests subflows {levels} levels deep, more than "
+            f"{MAX_SUBFLOW_DEPTH} in {source}",
+            path=source,
+            node_id=sf.id,
+            node_type="subflow",
+        )
+    return levels
 
 
 def _expanded_size(sf: SubflowDef, size: Mapping[str, int], source: str) -> int:

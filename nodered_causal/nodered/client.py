@@ -10,7 +10,7 @@
 
 Every failure is translated at this boundary into the exception tree of
 :mod:`nodered_causal.errors`, with the URL and the action that failed; passwords never appear in
-messages or logs.
+messages or logs (a URL's user-info becomes HTTP basic auth and is kept out of ``client.url``).
 
 How "started" is detected: ``POST /flows`` returns as soon as the new flows are saved, while the
 nodes are created asynchronously (``@node-red/runtime/lib/flows/index.js``), and
@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -99,6 +99,14 @@ class NodeRedClient:
             raise ValueError("username and password must be given together")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
+        parts = urlsplit(url)
+        basic = None
+        if parts.username is not None or parts.password is not None:  # keep it out of self.url
+            basic = (unquote(parts.username or ""), unquote(parts.password or ""))
+            netloc = parts.hostname or ""
+            netloc = f"[{netloc}]" if ":" in netloc else netloc
+            netloc += f":{parts.port}" if parts.port else ""
+            url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
         self.url = url.rstrip("/")
         self.timeout = float(timeout)
         self._token = token
@@ -108,6 +116,8 @@ class NodeRedClient:
         self._has_editor: bool | None = None
         self._session = requests.Session()
         self._session.headers.update(_API_HEADERS)
+        if basic is not None:  # user-info in the URL: HTTP basic auth, as requests would do
+            self._session.auth = basic
 
     def __repr__(self) -> str:
         return f"NodeRedClient({self.url!r})"
