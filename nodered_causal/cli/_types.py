@@ -7,9 +7,9 @@ A bad value exits 2 before anything starts, with argparse's usual line naming th
 Use them as ``type=`` (``parser.add_argument("--window", type=WINDOW, default=...)``); a string
 default goes through the same check. ``tests/unit/test_cli_hostile.py`` fails for an option that
 takes a value without a type (or ``choices``), and throws out-of-range values at every option
-whose type has ``bounds`` (all :func:`number` types), so a new option is covered by using these. For a default taken from an environment variable use
-:func:`env_default`: a bad value then names the variable too
-(``argument --store: ... (from NODERED_CAUSAL_STORE)``).
+whose type has ``bounds`` (all :func:`number` types), so a new option is covered by using these.
+For a default taken from an environment variable use :func:`env_default`: a bad value then names
+the variable too (``argument --store: ... (from NODERED_CAUSAL_STORE)``).
 
 Numbers (all reject ``nan``/``inf``, give ``int`` or ``float``):
 
