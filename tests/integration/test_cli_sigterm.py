@@ -134,10 +134,18 @@ def cli(tmp_path: Path) -> Iterator[Callable[..., Cli]]:
         return started[-1]
 
     yield start
-    for c in started:
+    for c in started:  # a failed test: stop it the clean way first, leave nothing running
+        below = _descendants(c.proc.pid)
         if c.proc.poll() is None:
-            c.proc.kill()
-            c.proc.wait()
+            c.proc.terminate()
+            try:
+                c.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+                c.proc.wait()
+        for pid in below:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         if c.proc.stdout is not None:
             c.proc.stdout.close()
 
