@@ -19,11 +19,12 @@ records ~3 s quiet / 6 s under load; DuckDB 14k/s with Arrow batches, 570/s row-
 Layout: ``runs`` (name, start/end ns, flow rev, DAG as node-link JSON), ``streams`` (one per run
 and tap ``boot``), ``records`` (one row per record, the schema fields as typed columns and every
 payload value path in its own REAL column ``v1, v2, ...`` added on first sight, mapped in
-``value_columns``; ``run_paths`` says which a run uses), ``rejected`` (bad records with the
-reason). ``(stream_id, seq)`` is unique, so a redelivered batch (MQTT QoS 1 is at least once) is
-stored once. Durability: every batch is one transaction; with ``synchronous=NORMAL`` a committed
-batch survives a crash of the process (what the collector acks on), ``synchronous="FULL"`` also a
-power loss.
+``value_columns``; ``run_paths`` says which a run uses; ``parents``, the seqs a join or batch
+combined, as text ``"12,13,14"``, a column added to older files when they are opened),
+``rejected`` (bad records with the reason). ``(stream_id, seq)`` is unique, so a redelivered
+batch (MQTT QoS 1 is at least once) is stored once. Durability: every batch is one transaction;
+with ``synchronous=NORMAL`` a committed batch survives a crash of the process (what the
+collector acks on), ``synchronous="FULL"`` also a power loss.
 
 PostgreSQL later: keep this class's public methods as the contract (a ``Store`` protocol) and add a
 ``PgStore`` with the same tables (``ALTER TABLE ... ADD COLUMN`` for value paths works there too,
@@ -75,6 +76,7 @@ RECORD_KEYS: tuple[str, ...] = (
     "latency_ns",
     "bytes",
     "error",
+    "parents",
 )
 SCHEMA_VERSION = 1
 #: Payload value paths beyond this many columns go to the ``extra_values`` JSON column.
@@ -91,10 +93,11 @@ _FIELDS = (
     "latency_ns",
     "bytes",
     "error",
+    "parents",
 )
 _RECORD_INSERT = (
     "stream_id, run_id, seq, ts_ns, kind, src, port, dst, trace, parent, latency_ns, bytes, error, "
-    "ptype, plen, recorded, dropped, failed, queue, extra_values"
+    "parents, ptype, plen, recorded, dropped, failed, queue, extra_values"
 )
 
 _SCHEMA = """
@@ -110,7 +113,7 @@ CREATE TABLE IF NOT EXISTS records (
     seq INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT, port INTEGER,
     dst TEXT, trace INTEGER, parent INTEGER, latency_ns INTEGER, bytes INTEGER, error TEXT,
     ptype TEXT, plen INTEGER, recorded INTEGER, dropped INTEGER, failed INTEGER, queue INTEGER,
-    extra_values TEXT);
+    extra_values TEXT, parents TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS records_stream_seq ON records (stream_id, seq);
 CREATE INDEX IF NOT EXISTS records_run ON records (run_id);
 CREATE TABLE IF NOT EXISTS value_columns (path TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE);
@@ -265,6 +268,7 @@ class Store:
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+                _add_parents_column(self._conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open record store {self.path}: {exc}") from exc
         self._columns: dict[str, str] = {}
@@ -414,7 +418,7 @@ class Store:
         return (
             stream,
             run_id,
-            *(rec.get(f) for f in _FIELDS),
+            *(_parents_text(rec.get(f)) if f == "parents" else rec.get(f) for f in _FIELDS),
             payload.get("type"),
             payload.get("len"),
             *stats,
@@ -425,7 +429,7 @@ class Store:
     def _insert_rows(self, paths: list[str], rows: list[tuple[Any, ...]]) -> int:
         cols = [self._columns[p] for p in paths]
         names = ", ".join([_RECORD_INSERT, *cols])
-        marks = ", ".join("?" * (20 + len(cols)))
+        marks = ", ".join("?" * (21 + len(cols)))
         sql = f"INSERT INTO records ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         return self._conn.executemany(sql, rows).rowcount
 
@@ -476,7 +480,7 @@ class Store:
 
         Keys: :data:`RECORD_KEYS`, then one per payload value path the run has (None where a
         record has no such value); with ``"stats"`` in ``kinds`` also ``recorded, dropped,
-        failed, queue``.
+        failed, queue``. ``parents`` holds a list of seqs (a join's or batch's parts) or None.
         """
         kinds = tuple(kinds)
         unknown = [k for k in kinds if k not in KINDS]
@@ -512,6 +516,7 @@ class Store:
         by_name = dict(zip(select, columns, strict=True))
         for key in RECORD_KEYS[2:]:
             out[key] = by_name[key]
+        out["parents"] = [_parents_list(text) for text in out["parents"]]
         for name in stats:
             out[name] = by_name[name]
         for path in stored:
@@ -639,6 +644,22 @@ def _values(rec: Mapping[str, Any]) -> dict[str, float]:
     if not values:
         return {}
     return {p: float(v) for p, v in values.items() if v is not None}
+
+
+def _add_parents_column(conn: sqlite3.Connection) -> None:
+    """Stores written before records had ``parents`` get the column (NULL for old records)."""
+    names = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+    if "parents" not in names:
+        conn.execute("ALTER TABLE records ADD COLUMN parents TEXT")
+
+
+def _parents_text(parents: Sequence[int] | None) -> str | None:
+    """A record's ``parents`` as stored: the seqs comma-separated (``"12,13,14"``)."""
+    return ",".join(map(str, parents)) if parents else None
+
+
+def _parents_list(text: str | None) -> list[int] | None:
+    return [int(p) for p in text.split(",")] if text else None
 
 
 def _merge_extra(out: dict[str, list[Any]], extra_col: list[Any], paths: list[str]) -> None:

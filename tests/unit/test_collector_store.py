@@ -241,3 +241,21 @@ def test_time_slices_of_a_run(store: Store) -> None:
     cols = store.record_columns("r", since_ns=T0 + 2000, until_ns=T0 + 4000)
     assert cols["seq"] == [2, 3]
     assert store.record_columns("r", since_ns=T0 + 5000)["seq"] == [5]
+
+
+def test_parents_round_trip(store: Store) -> None:
+    store.start_run("r")
+    store.insert("r", [rec(1), rec(2, parents=[1, 7, 2**63 - 1]), rec(3, parents=None)])
+    assert store.record_columns("r")["parents"] == [None, [1, 7, 2**63 - 1], None]
+
+
+def test_a_store_from_before_parents_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with Store(path) as store:
+        store.start_run("r")
+        store.insert("r", [rec(1)])
+    with sqlite3.connect(path) as conn:  # the records table as it was before parents
+        conn.execute("ALTER TABLE records DROP COLUMN parents")
+    with Store(path) as store:
+        store.insert("r", [rec(2, parents=[1])])
+        assert store.record_columns("r")["parents"] == [None, [1]]
