@@ -36,6 +36,7 @@ const DEFAULTS = Object.freeze({
     lineageWindow: 131072,
     recordComplete: false,
     faults: true,
+    results: 50,
     worker: true,
     statsMs: 1000,
     retryMaxMs: 30000,
@@ -124,6 +125,7 @@ function resolveConfig(settings, env, hints) {
     positiveInt(cfg, "statsMs", 10);
     positiveInt(cfg, "lineageWindow", 1024);
     positiveInt(cfg, "retryMaxMs", 0);
+    positiveInt(cfg, "results", 1);
     if (cfg.batchSize > cfg.queueMax) {
         throw new ConfigError(`causalTap.batchSize (${cfg.batchSize}) must be <= causalTap.queueMax (${cfg.queueMax})`);
     }
