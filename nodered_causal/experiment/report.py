@@ -10,10 +10,12 @@ from typing import Any
 from nodered_causal.errors import ReportError
 from nodered_causal.experiment.campaign import CampaignResult, CaseResult
 from nodered_causal.report import Blame, render_html, render_png, write_atomic
+from nodered_causal.report.answer import Answer, Ranked, new_answer_id
 from nodered_causal.report.build import graph_names
 from nodered_causal.report.draw import GraphLike
 
 __all__ = [
+    "campaign_answer",
     "campaign_blame",
     "case_blame",
     "plain_summary",
@@ -128,6 +130,39 @@ def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> 
             "A case counts as a hit only if the true node is blamed (interval excludes zero).",
         ],
         data=result.to_json(),
+    )
+
+
+def campaign_answer(graph: GraphLike, result: CampaignResult, *, flow: str = "") -> Answer:
+    """The campaign as an answer for the editor sidebar: per faulted node, the share of its cases
+    in which it was named first; the verdict in words."""
+    names = graph_names(graph)
+    summary = result.summary()
+    n, n_free = summary["n_cases"], summary["n_no_fault"]
+    hits = sum(c.rank_of_true == 1 for c in result.cases)
+    top3 = sum(c.rank_of_true is not None and c.rank_of_true <= 3 for c in result.cases)
+    quiet = sum(not c.blamed for c in result.no_fault)
+    target = names.get(result.target, result.target)
+    parts = [f"Named the faulted node first in {hits} of {n} fault cases"]
+    if n:
+        parts[0] += f" ({hits / n:.0%}), among the first three in {top3} ({top3 / n:.0%})"
+    if n_free:
+        parts.append(f"blamed nothing in {quiet} of {n_free} no-fault cases")
+    ranking = tuple(
+        Ranked(node=node, name=names.get(node, node), score=b.score, share=b.score)
+        for node, b in sorted(campaign_blame(result).items(), key=lambda kv: -kv[1].score)
+    )
+    return Answer(
+        kind="experiment",
+        id=new_answer_id("experiment"),
+        title=f"Does the analysis name an injected fault at “{target}”?",
+        question=f"Does the analysis name an injected fault at “{target}”?",
+        target=result.target,
+        target_name=target,
+        ranking=ranking,
+        blamed=(),
+        verdict="; ".join(parts) + ".",
+        facts=(("Flow", flow),) if flow else (),
     )
 
 

@@ -78,7 +78,8 @@ class LocalNodeRed:
     ``settings``: merged (deeply) into the generated settings.js, e.g. ``{"causalTap": {...}}``.
     ``port``: 0 picks a free one. ``admin_auth``: ``(username, password)`` turns adminAuth on
     (``.client`` logs in, permissions ``*``); ``admin_users``: more ``(username, password,
-    permissions)`` users, e.g. ``("viewer", "pw", "read")``. ``user_dir``: kept on exit; by default a temp dir that is removed.
+    permissions)`` users, e.g. ``("viewer", "pw", "read")``. ``user_dir``: kept on exit; by
+    default a temp dir that is removed.
     ``env``: extra environment variables for the Node-RED process.
     """
 

@@ -10,7 +10,8 @@
  *   id        [A-Za-z0-9][A-Za-z0-9._:-]{0,127} (generated when absent); posting an existing id
  *             replaces that result (an incident's open -> update -> closed keep one entry, with
  *             their history)
- *   kind      attribution | explanation | incident | experiment (default attribution)
+ *   kind      attribution | explanation | incident | experiment (default: incident when a
+ *             state is given, else attribution)
  *   target    runtime id of the node the question is about
  *   ranking   [{node, name, score, low, high, share, share_low, share_high, blamed}, ...]
  *   blamed    [runtime id, ...]
@@ -64,11 +65,11 @@ function parseBody(body) {
         throw new ResultError(`report_html is larger than ${MAX_REPORT_BYTES} bytes`, 413);
     }
     const doc = Object.assign({}, answer);
+    if (doc.kind === undefined) doc.kind = doc.state ? "incident" : "attribution";
     if (doc.id === undefined || doc.id === null) doc.id = newId(doc.kind);
     if (typeof doc.id !== "string" || !ID_RE.test(doc.id)) {
         throw new ResultError(`answer.id must match ${ID_RE}, got ${JSON.stringify(doc.id)}`);
     }
-    if (doc.kind === undefined) doc.kind = "attribution";
     if (!KINDS.includes(doc.kind)) {
         throw new ResultError(`answer.kind must be one of ${KINDS.join(", ")}, got ${JSON.stringify(doc.kind)}`);
     }

@@ -15,7 +15,10 @@ With ``adminAuth`` on, plain HTTP: anonymous and read-only users cannot inject, 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,7 @@ import requests
 
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR, pack_plugin
+from nodered_causal.report.push import push_answer
 from tests.conftest import FLOWS, REPO, run_cli_process
 
 pytestmark = pytest.mark.integration
@@ -122,6 +126,11 @@ def test_editor_shows_the_tap_faults_and_answers(
         package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
         info = nr.client.install_module(pack_plugin(version=version))
         assert info["name"] == package
+        # the answer of `attribute --push` is computed while the editor loads
+        attribute = _cli_process(
+            "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
+            "--target", "bt_score", "--push", "--url", nr.url,
+        )  # fmt: skip
         page = browser.new_page(viewport={"width": 1400, "height": 860})
         plugin_requests: list[str] = []
         page.on("request", lambda r: plugin_requests.append(r.url) if "causal-tap" in r.url else 0)
@@ -152,10 +161,13 @@ def test_editor_shows_the_tap_faults_and_answers(
         seen, applied = map(int, re.findall(r"seen (\d+), applied (\d+)", page.inner_text(
             ".causal-tap-fault"))[0])  # fmt: skip
         assert seen >= applied > 0
-        note = page.inner_text(".red-ui-notification")
+        note = page.inner_text(".red-ui-notification-error")
         assert "fault injected" in note and "gain & offset in °C → °F" in note
         badge = page.evaluate(f"RED.nodes.node('{INSTANCE}').status")
         assert badge["fill"] == "red" and badge["text"] == "fault: bias 3 on payload"
+        toasts = ".red-ui-notification:not(.red-ui-notification-error)"  # e.g. "new answer"
+        page.evaluate(f"document.querySelectorAll('{toasts}').forEach(n => n.close())")
+        page.wait_for_selector(toasts, state="detached")
         page.screenshot(path=str(ARTIFACTS / f"editor-fault-nr{version}.png"))
         page.click(".causal-tap-fault .causal-tap-restore")
         page.wait_for_selector(".causal-tap-fault", state="hidden")
@@ -165,16 +177,31 @@ def test_editor_shows_the_tap_faults_and_answers(
         _wait(lambda: not page.evaluate(f"RED.nodes.node('{INSTANCE}').status"), "badge gone")
         _wait(lambda: not page.is_visible(".red-ui-notification-error"), "notification closed")
 
-        # -- an answer pushed by `attribute --push`: listed, selecting it selects the node
-        proc = run_cli_process(
-            "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
-            "--target", "bt_score", "--push", "--url", nr.url,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        answer_id = re.search(r"pushed to the editor of \S+: (\S+)", proc.stderr).group(1)  # type: ignore[union-attr]
+        # -- answers: `attribute --push`, and an incident pushed live as `watch` posts it
+        out, err = attribute.communicate(timeout=300)
+        assert attribute.returncode == 0, err
+        answer_id = re.search(r"pushed to the editor of \S+: (\S+)", err).group(1)  # type: ignore[union-attr]
         item = f"ul.causal-tap-results li[data-id='{answer_id}']"
         page.wait_for_selector(item)
         assert "blamed: gain & offset in °C → °F" in page.inner_text(item)
+        incident = {
+            "id": "incident-7", "state": "open", "target": "bt_score",
+            "detected_at": "2025-01-31T12:00:00Z", "changed_at": "2025-01-31T11:58:30Z",
+            "ranking": [{"node": "bt_pressure", "name": "pressure channel", "score": 0.2,
+                         "low": 0.1, "high": 0.3}],
+            "blamed": ["bt_pressure"],
+        }  # fmt: skip
+        push_answer(nr.client, incident)
+        toast = page.wait_for_selector(".red-ui-notification:has-text('pressure channel')")
+        assert "new answer" in toast.inner_text()
+        incident_item = "ul.causal-tap-results li[data-id='incident-7']"
+        assert page.inner_text(f"{incident_item} .causal-tap-badge:not(.kind)") == "open"
+        assert page.inner_text(f"{incident_item} .what").startswith("incident at “quality score”")
+        push_answer(nr.client, {**incident, "state": "closed"})
+        page.wait_for_selector(f"{incident_item} .causal-tap-badge.closed")
+        assert page.locator("ul.causal-tap-results li").count() == 2  # one entry per incident
+
+        # -- selecting the attribution selects the blamed node (on its subflow instance)
         page.evaluate("RED.workspaces.show('tab_bottling')")
         page.evaluate("RED.view.select({nodes: [RED.nodes.node('bt_score')]})")
         page.click(item)
@@ -189,6 +216,8 @@ def test_editor_shows_the_tap_faults_and_answers(
         bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}'] .name.blamed"
         assert page.inner_text(bar) == "gain & offset in °C → °F"
         assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
+        page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
+        page.wait_for_selector(".red-ui-notification", state="detached")
         page.screenshot(path=str(ARTIFACTS / f"editor-answer-nr{version}.png"))
         with page.context.expect_page() as opened:
             page.click(".causal-tap-detail .causal-tap-report")
@@ -196,13 +225,28 @@ def test_editor_shows_the_tap_faults_and_answers(
         report.wait_for_url(re.compile(r".*/causal-tap/results/.*/report\?ticket=.*"))
         report.wait_for_load_state()
         assert report.title() == "Why did the average value at “quality score” change?"
+        report.set_viewport_size({"width": 1200, "height": 900})
+        report.screenshot(path=str(ARTIFACTS / f"report-attribute-nr{version}.png"), full_page=True)
         report.close()
 
-        # -- kept by the plugin: a reloaded editor sees the latest answer
+        # -- kept by the plugin: a reloaded editor sees the latest answers
         page.reload()
         page.wait_for_selector(item, state="attached", timeout=60_000)
+        assert page.locator("ul.causal-tap-results li").count() == 2
         assert errors == [], errors
         page.close()
+
+
+def _cli_process(*args: str) -> subprocess.Popen[str]:
+    """``python -m nodered_causal ARGS`` started in the background (as ``run_cli_process``)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nodered_causal", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _post(url: str, path: str, body: Any, token: str | None = None) -> requests.Response:
