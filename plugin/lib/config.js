@@ -38,6 +38,7 @@ const DEFAULTS = Object.freeze({
     maxParents: 256,
     recordComplete: false,
     faults: true,
+    results: 50,
     worker: true,
     statsMs: 1000,
     retryMaxMs: 30000,
@@ -128,6 +129,7 @@ function resolveConfig(settings, env, hints) {
     positiveInt(cfg, "statsMs", 10);
     positiveInt(cfg, "lineageWindow", 1024);
     positiveInt(cfg, "retryMaxMs", 0);
+    positiveInt(cfg, "results", 1);
     if (cfg.batchSize > cfg.queueMax) {
         throw new ConfigError(`causalTap.batchSize (${cfg.batchSize}) must be <= causalTap.queueMax (${cfg.queueMax})`);
     }
