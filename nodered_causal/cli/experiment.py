@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from nodered_causal import config
 from nodered_causal.cli import _types as t
@@ -53,7 +54,7 @@ examples:
   nodered-causal experiment flows/bottling-line.json --target bt_score --cases 20 \\
       --no-fault-cases 10 --seconds 20 -o results.json
   nodered-causal experiment --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
-      --target my_node --faults bias:2,drop:0.3
+      --target my_node --faults bias:2,drop:0.3 --push      # result in the editor's sidebar
 """
 
 
@@ -113,6 +114,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"write the HTML report (+ .png); no path: into {config.REPORT_DIR.name}",
     )  # fmt: skip
     parser.add_argument(
+        "--push", action="store_true",
+        help="show the result in the Node-RED editor of --url (the tap plugin's sidebar tab)",
+    )  # fmt: skip
+    parser.add_argument(
         "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
     )
     add_transport_args(parser, when=" (with --url)")
@@ -145,11 +150,26 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--cases and --no-fault-cases are both 0: nothing to run")
     if args.flow is not None and args.url is not None:
         raise UsageError("give either a flow file or --url of a running Node-RED, not both")
+    if args.push and args.flow is not None:
+        raise UsageError(
+            "--push shows the result in the editor of --url: a local throw-away Node-RED is "
+            "gone when the campaign ends"
+        )
     if args.report is True:
         folder = config.REPORT_DIR.get() or "."
         name = f"experiment-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.target)}.html"
         Path(folder).mkdir(parents=True, exist_ok=True)
         args.report = t.OUTPUT_FILE(str(Path(folder) / name))
+
+
+def _push(args: argparse.Namespace, client: Any, exp: Any) -> None:
+    from nodered_causal.experiment.report import campaign_answer, render_campaign
+    from nodered_causal.report.push import push_answer
+
+    answer = campaign_answer(exp.dag, exp.result, flow=str(exp.flow))
+    page = render_campaign(exp.dag, exp.result, title=answer.title)
+    reply = push_answer(client, answer, page)
+    print(f"pushed to the editor of {client.url}: {reply.get('id')}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -200,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
             exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}"
         )
         print(f"report: {page} ({png or 'no PNG: apt-get install graphviz'})", file=sys.stderr)
+    if args.push:
+        _push(args, client, exp)
     summary = data["summary"]
     if args.json or not (args.output or args.report):
         print_json(data)
