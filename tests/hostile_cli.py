@@ -200,6 +200,9 @@ def _file_cases(tmp: Path) -> Iterator[Case]:
                    2, "argument --report", absent=absent)  # fmt: skip
         yield Case("bad output path", ["demo", "--report", out], 2, "argument --report",
                    absent=absent)  # fmt: skip
+        yield Case("bad output path", ["attribute", "--baseline", "a", "--incident", "b",
+                                       "--target", "t", "--report", out], 2, "argument --report",
+                   absent=absent)  # fmt: skip
     for path in (str(tmp / "nope.json"), str(tmp), "/dev/null/x"):
         yield Case("bad input file", ["nodered", "start", "--flow", path], 2, "argument --flow")
         yield Case("bad input file", ["experiment", path, "--target", "t"], 2, "argument flow")

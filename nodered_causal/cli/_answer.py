@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import add_nodered_args
 
 __all__ = ["add_answer_args", "deliver_answer", "series_of"]
@@ -15,7 +16,7 @@ __all__ = ["add_answer_args", "deliver_answer", "series_of"]
 def add_answer_args(parser: argparse.ArgumentParser) -> None:
     """``--report OUT`` and ``--push`` (with the Node-RED instance options for the push)."""
     parser.add_argument(
-        "--report", metavar="OUT.html",
+        "--report", metavar="OUT.html", type=t.OUTPUT_FILE,
         help="write a report people can read: OUT.html (+ OUT.svg, + OUT.png with graphviz); "
         "OUT.svg or OUT.png write the flow drawing only",
     )  # fmt: skip

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from nodered_causal.cli import _types as t
-from nodered_causal.cli._common import add_store_arg, add_window_arg
 from nodered_causal.cli._answer import add_answer_args, deliver_answer, series_of
+from nodered_causal.cli._common import add_store_arg, add_window_arg
 
 __all__ = ["add_analysis_args", "config_from_args", "load_dag", "register", "run"]
 
