@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -130,14 +131,21 @@ def main_() -> None:
         return
     append_results(
         f"\n### Hostile command-line input (issue 12), {started:%Y-%m-%d %H:%M}\n\n"
-        f"Machine: {where}. `benchmarks/bench_hostile.py`: the cases of `tests/hostile_cli.py` "
-        f"run in-process through `nodered_causal.cli.main` ({took:.1f} s), and the examples of "
-        "the suite's two hypothesis tests (random values at every option type, random JSON as a "
-        "flow file). A case passes when it exits with its code (2 for bad input, before "
-        "anything starts; 1 where a connection is refused), names the option, variable or file "
-        "in stderr, prints no traceback and no secret, and leaves files it must not touch as "
-        "they were. Numeric options are found by walking the parser, so every command's "
-        "numbers are in the first row.\n\n" + text + "\n"
+        + textwrap.fill(
+            f"Machine: {where}. `benchmarks/bench_hostile.py`: the cases of `tests/hostile_cli.py` "
+            f"run in-process through `nodered_causal.cli.main` ({took:.1f} s), and the examples of "
+            "the suite's two hypothesis tests (random values at every option type, random JSON "
+            "as a flow file). A case passes when it exits with its code (2 for bad input, before "
+            "anything starts; 1 where a connection is refused), names the option, variable or file "
+            "in stderr, prints no traceback and no secret, and leaves files it must not touch as "
+            "they were. Numeric options are found by walking the parser, so every command's "
+            "numbers are in the first row.",
+            100,
+            break_on_hyphens=False,
+        )
+        + "\n\n"
+        + text
+        + "\n"
     )
 
 
