@@ -248,5 +248,5 @@ def test_campaign_answer_for_the_editor_speaks_in_words() -> None:
 
 def test_experiment_push_needs_url(run_cli) -> None:  # type: ignore[no-untyped-def]
     proc = run_cli("experiment", "flows/sensor-pipeline.json", "--target", "comfort", "--push")
-    assert proc.returncode == 1  # as the flow-or---url check beside it (ExperimentError)
-    assert proc.stderr.startswith("ExperimentError: --push shows the result in the editor of --url")
+    assert proc.returncode == 2  # a usage error, found before anything starts
+    assert proc.stderr.startswith("UsageError: --push shows the result in the editor of --url")
