@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from nodered_causal.collector.completeness import Completeness, completeness
-from nodered_causal.errors import StoreError
+from nodered_causal.errors import StoreError, UnstorableRecordError
 from nodered_causal.tap.records import KINDS, STATS_FIELDS, Rejected
 
 __all__ = [
@@ -94,7 +94,18 @@ _FIELDS = (
 )
 _RECORD_INSERT = (
     "stream_id, run_id, seq, ts_ns, kind, src, port, dst, trace, parent, latency_ns, bytes, error, "
-    "ptype, plen, recorded, dropped, failed, queue, extra_values"
+    "ptype, plen, recorded, dropped, failed, queue, extra_values, values_cut"
+)
+#: What a record can make the store raise while binding it (a value out of SQLite's range, text
+#: that is not UTF-8): that record is unstorable, the store itself is fine.
+_RECORD_FAULTS = (
+    OverflowError,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
 )
 
 _SCHEMA = """
@@ -110,7 +121,7 @@ CREATE TABLE IF NOT EXISTS records (
     seq INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT, port INTEGER,
     dst TEXT, trace INTEGER, parent INTEGER, latency_ns INTEGER, bytes INTEGER, error TEXT,
     ptype TEXT, plen INTEGER, recorded INTEGER, dropped INTEGER, failed INTEGER, queue INTEGER,
-    extra_values TEXT);
+    extra_values TEXT, values_cut INTEGER);
 CREATE UNIQUE INDEX IF NOT EXISTS records_stream_seq ON records (stream_id, seq);
 CREATE INDEX IF NOT EXISTS records_run ON records (run_id);
 CREATE TABLE IF NOT EXISTS value_columns (path TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE);
@@ -265,6 +276,9 @@ class Store:
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+                columns = {row[1] for row in self._conn.execute("PRAGMA table_info(records)")}
+                if "values_cut" not in columns:  # a store written before values were capped
+                    self._conn.execute("ALTER TABLE records ADD COLUMN values_cut INTEGER")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open record store {self.path}: {exc}") from exc
         self._columns: dict[str, str] = {}
@@ -381,9 +395,29 @@ class Store:
     ) -> InsertResult:
         """Store valid records (see :func:`~nodered_causal.tap.records.parse_batch`) and rejected
         ones of ``run`` in one transaction. Records already stored (same tap, boot, seq) are
-        skipped and counted as duplicates."""
+        skipped and counted as duplicates.
+
+        Raises :class:`UnstorableRecordError` (nothing stored) when a record holds a value the
+        store cannot take, :class:`StoreError` when the store fails (locked, full, I/O).
+        """
         run_id = run.id if isinstance(run, Run) else self.run(run).id
         now = time.time_ns() if received_ns is None else received_ns
+        try:
+            return self._insert(run_id, records, rejected, now)
+        except _RECORD_FAULTS as exc:
+            raise UnstorableRecordError(str(exc)) from exc
+        except StoreError as exc:
+            if isinstance(exc.__cause__, _RECORD_FAULTS):
+                raise UnstorableRecordError(str(exc.__cause__)) from exc.__cause__
+            raise
+
+    def _insert(
+        self,
+        run_id: int,
+        records: Sequence[Mapping[str, Any]],
+        rejected: Sequence[Rejected],
+        now: int,
+    ) -> InsertResult:
         all_values = [_values(rec) for rec in records]
         paths = list(dict.fromkeys(p for values in all_values for p in values))
         with self._write():
@@ -419,13 +453,14 @@ class Store:
             payload.get("len"),
             *stats,
             json.dumps(extra) if extra else None,
+            payload.get("values_cut"),
             *(values.get(p) for p in columns),
         )
 
     def _insert_rows(self, paths: list[str], rows: list[tuple[Any, ...]]) -> int:
         cols = [self._columns[p] for p in paths]
         names = ", ".join([_RECORD_INSERT, *cols])
-        marks = ", ".join("?" * (20 + len(cols)))
+        marks = ", ".join("?" * (21 + len(cols)))
         sql = f"INSERT INTO records ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         return self._conn.executemany(sql, rows).rowcount
 
@@ -531,7 +566,8 @@ class Store:
         return [RejectedRow(*row) for row in rows]
 
     def counts(self, run: str | Run) -> dict[str, int]:
-        """Number of stored records per kind, plus ``rejected``."""
+        """Number of stored records per kind, plus ``rejected`` and ``values_cut`` (payload values
+        beyond :data:`~nodered_causal.tap.records.MAX_VALUES` per record, not kept)."""
         run_id = self.run(run).id
         with self._read() as conn:
             counts = dict.fromkeys(KINDS, 0)
@@ -542,6 +578,9 @@ class Store:
             )
             (counts["rejected"],) = conn.execute(
                 "SELECT count(*) FROM rejected WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            (counts["values_cut"],) = conn.execute(
+                "SELECT coalesce(sum(values_cut), 0) FROM records WHERE run_id = ?", (run_id,)
             ).fetchone()
         return counts
 
