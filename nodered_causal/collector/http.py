@@ -117,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
     ingest: HttpIngest
     protocol_version = "HTTP/1.1"
     timeout = READ_TIMEOUT
+    # headers and body are two writes: with Nagle on, a keep-alive client's delayed ACK held
+    # every answer back ~40 ms
+    disable_nagle_algorithm = True
     server_version = "nodered-causal-collector"
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)

@@ -123,20 +123,16 @@ def parse_batch(
     other nodes are rejected (None: any id is accepted).
     """
     try:
-        obj = json.loads(data)
-    except RecursionError:
-        items = _split_deep(data)
-        if isinstance(items, Rejected):
-            return Batch([], [items], body_ok=False)
+        items = _decode(data)
     except (UnicodeDecodeError, ValueError) as exc:
         return Batch([], [Rejected(f"batch is not JSON: {exc}", _raw_text(data))], body_ok=False)
-    else:
-        if isinstance(obj, dict):
-            obj = [obj]  # a single record is accepted as a batch of one
-        if not isinstance(obj, list):
-            why = f"batch is not a JSON array ({_json_type(obj)})"
-            return Batch([], [Rejected(why, _raw_text(data))], body_ok=False)
-        items = obj
+    if isinstance(items, Rejected):
+        return Batch([], [items], body_ok=False)
+    if isinstance(items, dict):
+        items = [items]  # a single record is accepted as a batch of one
+    if not isinstance(items, list):
+        why = f"batch is not a JSON array ({_json_type(items)})"
+        return Batch([], [Rejected(why, _raw_text(data))], body_ok=False)
     batch = Batch()
     for item in items:
         if isinstance(item, Rejected):
@@ -315,6 +311,28 @@ def _bounded(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _decode(data: bytes | bytearray | str) -> Any:
+    """``json.loads(data)``, but an integer literal over Python's 4300-digit limit is read as a
+    float (infinite, so validation rejects it) and a body too deep for ``json`` is split into
+    its elements (:func:`_split_deep`): neither takes the rest of the batch down with it."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        return _split_deep(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        pass
+    try:
+        return json.loads(data, parse_int=_parse_int)
+    except RecursionError:
+        return _split_deep(data)
+
+
+def _parse_int(text: str) -> int | float:
+    return int(text) if len(text) <= 64 else float(text)
+
+
 def _split_deep(data: bytes | bytearray | str) -> list[Any] | Rejected:
     """The elements of a batch too deep for ``json.loads``: each parsed on its own; an element
     that is still too deep becomes a :class:`Rejected` (no recursion here)."""
@@ -322,7 +340,7 @@ def _split_deep(data: bytes | bytearray | str) -> list[Any] | Rejected:
         text = data if isinstance(data, str) else bytes(data).decode(json.detect_encoding(data))
     except (UnicodeDecodeError, LookupError) as exc:
         return Rejected(f"batch is not JSON: {exc}", _raw_text(data))
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
     i = _skip_space(text, 0)
     if text[i : i + 1] != "[":  # one record (an object) too deep
         end = _skip_value(text, i)

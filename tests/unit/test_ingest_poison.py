@@ -316,3 +316,17 @@ def test_writer_threads_do_not_leak_on_poison(store: Store) -> None:
         assert writer.write(body([rec(seq)]), timeout=10).ok
     writer.shutdown()
     assert threading.active_count() == before
+
+
+def test_an_integer_over_pythons_digit_limit_rejects_its_record_not_the_batch() -> None:
+    huge = "1" + "0" * 5000
+    data = f"[{json.dumps(rec(1))}, {json.dumps(rec(2)).replace('8,', huge + ',', 1)}]"
+    batch = parse_batch(data.encode())
+    assert [r["seq"] for r in batch.records] == [1]
+    assert [r.reason for r in batch.rejected] == ["bytes must be a 64-bit integer or null"]
+    deep = parse_batch(f"[{json.dumps(rec(3))}, {huge}, {'[' * 5000}1{']' * 5000}]".encode())
+    assert [r["seq"] for r in deep.records] == [3]
+    assert [r.reason for r in deep.rejected] == [
+        "record is not a JSON object (float)",
+        f"record nested deeper than {MAX_DEPTH} levels",
+    ]
