@@ -86,7 +86,8 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [{**r.as_dict(), "records": _records(store.counts(r))} for r in runs], indent=2
+                [{**r.as_dict(), "records": _records(store.counts(r), "rejected")} for r in runs],
+                indent=2,
             )
         )
         return 0
@@ -105,11 +106,11 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(counts: dict[str, int]) -> int:
-    """Stored records (every kind; not the rejected ones or the cut values counted beside)."""
+def _records(counts: dict[str, int], *also: str) -> int:
+    """Stored records of every kind (and of ``also``), not the cut values counted beside."""
     from nodered_causal.tap.records import KINDS
 
-    return sum(counts[k] for k in KINDS)
+    return sum(counts[k] for k in (*KINDS, *also))
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:

@@ -629,17 +629,25 @@ class Store:
             try:
                 yield
             except BaseException as exc:
-                self._conn.execute("ROLLBACK")
-                self._columns, self._streams = {}, {}
+                self._rollback()
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"cannot write to {self.path}: {exc}") from exc
                 raise
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                self._columns, self._streams = {}, {}
+                self._rollback()
                 raise StoreError(f"cannot commit to {self.path}: {exc}") from exc
+
+    def _rollback(self) -> None:
+        """Roll back what is left of a failed transaction (SQLite already rolled back some, e.g.
+        after SQLITE_FULL); the caches may name columns or streams that were rolled back."""
+        self._columns, self._streams = {}, {}
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # the original error is the one to report
+                logger.warning("rollback of %s failed: %s", self.path, exc)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -330,3 +330,35 @@ def test_an_integer_over_pythons_digit_limit_rejects_its_record_not_the_batch() 
         "record is not a JSON object (float)",
         f"record nested deeper than {MAX_DEPTH} levels",
     ]
+
+
+def test_a_full_store_stops_the_writer_with_nothing_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's real SQLITE_FULL (``max_page_count`` caps the file): the batch is not stored
+    and not acknowledged, the writer stops and says why; with room again, the redelivered batch
+    is stored whole."""
+    import nodered_causal.collector.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_RETRY_DELAYS", (0.01,))
+    store = Store(tmp_path / "full.db")
+    store.start_run("r")
+    writer = Writer(store, "r")
+    assert writer.write(body([rec(i) for i in range(1, 11)])).ok
+    (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
+    store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    big = body([rec(i, values={f"k{j}": float(j) for j in range(50)}) for i in range(11, 311)])
+    result = writer.write(big, timeout=20)
+    assert (result.ok, result.records) == (False, 0)
+    assert result.error is not None and "database or disk is full" in result.error
+    assert writer.stopped.is_set() and not writer.healthy
+    assert store.record_columns("r")["seq"] == list(range(1, 11))  # nothing half-written
+    with pytest.raises(StoreError, match="database or disk is full"):
+        writer.submit(body([rec(400)]))
+    writer.shutdown()
+    store._conn.execute("PRAGMA max_page_count = 1073741823")
+    again = Writer(store, "r")
+    assert again.write(big).ok  # MQTT redelivers what was never acked
+    again.shutdown()
+    assert store.record_columns("r")["seq"] == list(range(1, 311))
+    store.close()
