@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nodered_causal.collector import Collector, HttpIngest, Store
 from tests.collector_records import rec
+from tests.mqtt_helpers import Publisher
 
 GOOD_TAP = "good"
 _MARK = "\u0000HOSTILE\u0000"
@@ -184,14 +191,17 @@ def cases(draw: st.DrawFn, cls: str) -> Case:
 
 @dataclass
 class Tally:
-    """Cases per class, and what went wrong (each list should stay empty)."""
+    """Cases per class, the good records sent in accepted bodies, and what went wrong."""
 
     cases: Counter[str] = field(default_factory=Counter)
-    good_sent: int = 0
+    good: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def table(self, transport: str) -> list[tuple[str, str, int, int]]:
-        return [(transport, cls, n, len(self.failures)) for cls, n in sorted(self.cases.items())]
+    def lost(self, store: Store, run: str) -> list[int]:
+        """Good records of accepted bodies that are not in the store (lost or blocked)."""
+        cols = store.record_columns(run, kinds=("deliver", "stats"))
+        stored = {s for t, s in zip(cols["tap"], cols["seq"], strict=True) if t == GOOD_TAP}
+        return sorted(set(self.good) - stored)
 
 
 def check_answer(case: Case, status: int, answer: dict[str, Any], goods: list[int]) -> str | None:
@@ -206,3 +216,142 @@ def check_answer(case: Case, status: int, answer: dict[str, Any], goods: list[in
     if status == 400 and not goods:
         return None
     return f"{case.cls}: HTTP {status} {answer} ({len(goods)} good records in the body)"
+
+
+class HttpTarget:
+    """Sends cases as POSTs on one keep-alive session and checks every answer and the health."""
+
+    def __init__(self, ingest: HttpIngest) -> None:
+        self.ingest = ingest
+        self.tally = Tally()
+        self.session = requests.Session()
+        self._seqs = itertools.count(1)
+        self._health = ingest.url.replace("/v1/records", "/v1/health")
+
+    def send(self, case: Case) -> None:
+        data, goods = case.body(self._seqs)
+        resp = self.session.post(self.ingest.url, data=data, timeout=30)
+        problem = check_answer(case, resp.status_code, resp.json(), goods)
+        if problem:
+            self.tally.failures.append(problem)
+        elif resp.status_code == 200:
+            self.tally.good += goods
+        health = self.session.get(self._health, timeout=10).status_code
+        if not self.ingest.writer.healthy or health != 200:
+            self.tally.failures.append(f"{case.cls}: collector unhealthy after {data[:200]!r}")
+        self.tally.cases[case.cls] += 1
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class MqttTarget:
+    """Publishes cases (QoS 1) to a collector and waits until each one was handled."""
+
+    def __init__(self, collector: Collector, publisher: Publisher, topic: str) -> None:
+        self.collector = collector
+        self.publisher = publisher
+        self.topic = topic
+        self.tally = Tally()
+        self._seqs = itertools.count(1)
+
+    def send(self, case: Case) -> None:
+        data, goods = case.body(self._seqs)
+        before = self.collector.counts().batches
+        self.publisher.publish_all(self.topic, [data])
+        deadline = time.monotonic() + 30
+        while self.collector.counts().batches == before and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if self.collector.counts().batches == before:
+            self.tally.failures.append(f"{case.cls}: not handled within 30 s: {data[:200]!r}")
+        if not self.collector.writer.healthy:
+            self.tally.failures.append(f"{case.cls}: collector unhealthy after {data[:200]!r}")
+        self.tally.cases[case.cls] += 1
+        self.tally.good += goods  # a message is stored or redelivered: every good must arrive
+
+
+def seeded(examples: int) -> settings:
+    """Hypothesis settings for the hostile runs: derandomized (the same cases every run, in CI
+    too), no example database, no deadline (a 32 MiB case may take a while)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def run_classes(send: Callable[[Case], None], per_class: int) -> None:
+    """Send ``per_class`` cases of each class (seeded: the same cases every run)."""
+    for cls in CLASSES:
+        seeded(per_class)(given(case=cases(cls))(send))()
+
+
+# -- framing: Content-Length, chunked, truncated -----------------------------------------------
+
+#: Statuses a hostile framing may get (never a 5xx other than 501 for a transfer coding).
+FRAMING_STATUSES = frozenset({200, 400, 411, 413, 415, 501})
+FRAMING_CLASSES = ("length", "chunked", "encoding", "truncated")
+
+
+@st.composite
+def framings(draw: st.DrawFn, how: str) -> bytes:
+    """A request with hostile framing of class ``how``, as raw bytes."""
+    payload = json.dumps([rec(draw(st.integers(1, 10**6)), tap="framing")]).encode()
+    head = b"POST /v1/records HTTP/1.1\r\nHost: x\r\n"
+    if how == "length":
+        value = draw(
+            st.sampled_from(["-1", "+5", " 5", "1_0", "0x10", "", "99999999999999999999", "5, 5"])
+            | st.integers(-(2**64), 2**64).map(str)
+        )
+        return head + f"Content-Length: {value}\r\n\r\n".encode() + payload
+    if how == "chunked":
+        sizes = draw(
+            st.lists(
+                st.sampled_from([f"{len(payload):x}", "0", "-1", "zz", "f" * 19, ""])
+                | st.integers(0, 2**40).map(lambda n: f"{n:x}"),
+                min_size=1,
+                max_size=3,
+            )
+        )
+        chunks = b"".join(s.encode() + b"\r\n" + payload + b"\r\n" for s in sizes)
+        return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    if how == "encoding":
+        value = draw(st.sampled_from(["gzip", "br", "identity", "chunked, gzip", "x" * 100]))
+        name = draw(st.sampled_from(["Content-Encoding", "Transfer-Encoding"]))
+        length = f"Content-Length: {len(payload)}\r\n"
+        return head + f"{name}: {value}\r\n{length}\r\n".encode() + payload
+    cut = draw(st.integers(0, len(payload) - 1))
+    return head + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload[:cut]
+
+
+def send_raw(address: tuple[str, int], data: bytes) -> int | None:
+    """Send ``data``, close the write side, return the answer's status (None: no answer)."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    parts = answer.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def run_framings(address: tuple[str, int], per_class: int) -> Tally:
+    """Send ``per_class`` hostile framings of each class; a failure is an answer not allowed."""
+    tally = Tally()
+
+    def send(case: tuple[str, bytes]) -> None:
+        how, data = case
+        status = send_raw(address, data)
+        if status not in FRAMING_STATUSES:
+            tally.failures.append(f"{how}: status {status} for {data[:300]!r}")
+        tally.cases[how] += 1
+
+    for how in FRAMING_CLASSES:
+        seeded(per_class)(given(case=st.tuples(st.just(how), framings(how)))(send))()
+    return tally

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import signal
@@ -18,15 +17,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 
 from nodered_causal.collector import Collector, Store, parse_mqtt_url
 from tests.collector_records import body, rec
-from tests.hostile_ingest import CLASSES, GOOD_TAP, Case, Tally, cases
+from tests.hostile_ingest import CLASSES, MqttTarget, run_classes
 from tests.integration.test_collector_mqtt import _start_collect, stored_seqs, wait_for
 from tests.mqtt_helpers import Mosquitto, Publisher, discard_session
+from tests.unit.test_ingest_hostile import errors_logged
 
 pytestmark = pytest.mark.integration
+PER_CLASS = 30
 
 POISON = [  # (payload, reason, the seq kept with the rejected record)
     (body([rec(10**29, tap="t")]), "seq must be an integer in [0, 2**63)", None),
@@ -81,38 +81,19 @@ def test_hostile_mqtt_payloads(
     settings_ = parse_mqtt_url(
         "mqtt://127.0.0.1:1883", topic=f"{mqtt_prefix}/+/records", client_id=f"nrc-{mqtt_prefix}"
     )
-    tally, seqs, per_class = Tally(), itertools.count(1), 30
     publisher = Publisher()
     try:
         with Store(tmp_path / "runs.db") as store:
             store.start_run("r")
             with Collector(store, "r", mqtt=settings_) as collector:
-
-                def send(case: Case) -> None:
-                    data, goods = case.body(seqs)
-                    before = collector.counts().batches
-                    publisher.publish_all(f"{mqtt_prefix}/t/records", [data])
-                    wait_for(lambda: collector.counts().batches > before, what="the batch")
-                    if not collector.writer.healthy:
-                        tally.failures.append(f"{case.cls}: unhealthy after {data[:200]!r}")
-                    tally.cases[case.cls] += 1
-                    tally.good_sent += len(goods)
-
-                for cls in CLASSES:
-                    settings(
-                        max_examples=per_class,
-                        deadline=None,
-                        derandomize=True,
-                        database=None,
-                        suppress_health_check=list(HealthCheck),
-                    )(given(case=cases(cls))(send))()
+                target = MqttTarget(collector, publisher, f"{mqtt_prefix}/t/records")
+                run_classes(target.send, PER_CLASS)
                 assert collector.counts().failed_batches == 0  # every message stored and acked
-            cols = store.record_columns("r", kinds=("deliver", "stats"))
-        good = [s for t, s in zip(cols["tap"], cols["seq"], strict=True) if t == GOOD_TAP]
-        assert tally.failures == []
-        assert sorted(good) == list(range(1, tally.good_sent + 1))  # none lost, none blocked
-        assert tally.cases == dict.fromkeys(CLASSES, per_class)
-        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+            assert target.tally.failures == []
+            assert target.tally.lost(store, "r") == []  # none lost, none blocked
+        assert len(target.tally.good) > PER_CLASS
+        assert target.tally.cases == dict.fromkeys(CLASSES, PER_CLASS)
+        assert errors_logged(caplog) == []
     finally:
         publisher.close()
         discard_session(settings_.client_id)
