@@ -27,26 +27,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodered_causal.collector import Collector, HttpIngest, Store
+from nodered_causal.collector.store import RECORD_KEYS
 from tests.collector_records import rec
 from tests.mqtt_helpers import Publisher
 
 GOOD_TAP = "good"
 _MARK = "\u0000HOSTILE\u0000"
-_FIELDS = (
+_FIELDS = (  # every field a hostile value may replace (dotted: inside the payload)
     "v",
-    "tap",
-    "boot",
-    "seq",
-    "ts_ns",
-    "kind",
-    "src",
-    "port",
-    "dst",
-    "trace",
-    "parent",
-    "bytes",
-    "latency_ns",
-    "error",
+    *RECORD_KEYS,
     "payload",
     "payload.type",
     "payload.len",
