@@ -30,13 +30,14 @@ from typing import Any
 
 from nodered_causal.collector.writer import Writer
 from nodered_causal.errors import StoreError, TransportError
+from nodered_causal.tap.records import MAX_BATCH_BYTES
 
 __all__ = ["MAX_BODY", "READ_TIMEOUT", "HttpIngest", "parse_address"]
 
 logger = logging.getLogger(__name__)
 
-#: Largest accepted request body (bytes).
-MAX_BODY = 32 * 1024 * 1024
+#: Largest accepted request body (bytes): the largest batch the writer parses.
+MAX_BODY = MAX_BATCH_BYTES
 #: Seconds a connection may stall while sending a request.
 READ_TIMEOUT = 60.0
 RECORDS_PATH = "/v1/records"

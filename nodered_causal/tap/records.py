@@ -43,6 +43,7 @@ from typing import Any
 __all__ = [
     "INT64_MAX",
     "KINDS",
+    "MAX_BATCH_BYTES",
     "MAX_DEPTH",
     "MAX_ERROR",
     "MAX_ID",
@@ -74,6 +75,8 @@ MAX_ID = 256
 MAX_PATH = 1024
 #: Characters of an ``error`` text kept.
 MAX_ERROR = 8192
+#: Largest batch (bytes) parsed; a larger one is rejected whole (HTTP refuses it while reading).
+MAX_BATCH_BYTES = 32 * 1024 * 1024
 _PAYLOAD_TYPES = frozenset(
     {"number", "string", "object", "array", "buffer", "boolean", "null", "undefined"}
 )
@@ -122,6 +125,9 @@ def parse_batch(
     ``known_nodes``: the runtime ids of the DAG the run was recorded against; records naming
     other nodes are rejected (None: any id is accepted).
     """
+    if len(data) > MAX_BATCH_BYTES:
+        why = f"batch of {len(data)} bytes is over the {MAX_BATCH_BYTES} byte limit"
+        return Batch([], [Rejected(why, _raw_text(data))], body_ok=False)
     try:
         items = _decode(data)
     except (UnicodeDecodeError, ValueError) as exc:

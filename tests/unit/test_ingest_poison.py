@@ -20,7 +20,13 @@ from nodered_causal.collector import HttpIngest, Store, Writer
 from nodered_causal.collector.completeness import completeness
 from nodered_causal.collector.http import MAX_BODY
 from nodered_causal.errors import StoreError
-from nodered_causal.tap.records import MAX_DEPTH, MAX_VALUES, parse_batch, validate_record
+from nodered_causal.tap.records import (
+    MAX_BATCH_BYTES,
+    MAX_DEPTH,
+    MAX_VALUES,
+    parse_batch,
+    validate_record,
+)
 from tests.collector_records import body, rec
 
 
@@ -362,3 +368,13 @@ def test_a_full_store_stops_the_writer_with_nothing_half_written(
     again.shutdown()
     assert store.record_columns("r")["seq"] == list(range(1, 311))
     store.close()
+
+
+def test_an_mqtt_payload_over_the_batch_limit_is_rejected_whole() -> None:
+    """HTTP refuses such a body while reading; MQTT hands it over whole: it is one rejection."""
+    data = body([rec(1)]) + b" " * MAX_BATCH_BYTES
+    batch = parse_batch(data)
+    assert (batch.body_ok, batch.records) == (False, [])
+    (bad,) = batch.rejected
+    assert bad.reason == f"batch of {len(data)} bytes is over the {MAX_BATCH_BYTES} byte limit"
+    assert len(bad.raw) == 4096
