@@ -112,13 +112,13 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
 
 
 def test_disk_full_stops_collect_and_loses_nothing(tmp_path: Path) -> None:
-    """The store on a 1 MiB tmpfs: ``collect`` fills it, exits 1 naming the full disk, has
+    """The store on a 512 KiB tmpfs: ``collect`` fills it, exits 1 naming the full disk, has
     stored only whole batches and acked nothing else; with room again, everything arrives."""
     disk = tmp_path / "disk"
-    if not _mount_tmpfs(disk, "1m"):
+    if not _mount_tmpfs(disk, "512k"):
         pytest.skip("cannot mount a tmpfs here (needs root); test_ingest_poison covers SQLITE_FULL")
     broker = Mosquitto(tmp_path, "max_queued_messages 0").start()
-    db, topic, per_batch, batches = disk / "runs.db", "nc/+/records", 20, 400
+    db, topic, per_batch, batches = disk / "runs.db", "nc/+/records", 20, 250
     proc = _start_collect(db, topic, broker.port)
     try:
         values = {f"k{j}": float(j) for j in range(30)}

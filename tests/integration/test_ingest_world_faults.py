@@ -142,7 +142,7 @@ def _broker_restart(lab: Lab, tmp_path: Path, *, kill: bool) -> tuple[int, Recor
         lab.inject(20)
 
     with Store(tmp_path / "runs.db") as store:
-        result = lab.recording(store, "broker", 7.0, faults)
+        result = lab.recording(store, "broker", 6.0, faults)
         return _delivers(store, "broker"), result
 
 
