@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,37 @@ def node_red_examples(node_red_dir: Path) -> list[Path]:
 @pytest.fixture
 def mqtt_prefix() -> str:
     return f"nrc-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database for this test run, dropped at the end."""
+    from tests.pg_helpers import scratch_database
+
+    with scratch_database() as name:
+        yield name
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A store URL on an empty schema of the test run's database."""
+    from tests.pg_helpers import new_schema
+
+    return new_schema(pg_database)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store goes, once per backend: a SQLite file and a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "runs.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_location: str) -> Iterator[Any]:
+    """An open record store, once per backend (the same tests run on both)."""
+    from nodered_causal.collector import open_store
+
+    with open_store(store_location) as opened:
+        yield opened

@@ -35,7 +35,11 @@ examples:
 
 def add_analysis_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``attribute`` and ``explain``."""
-    parser.add_argument("--store", default="runs.db", help="the record store (default runs.db)")
+    parser.add_argument(
+        "--store",
+        default="runs.db",
+        help="the record store: a file or postgresql://... URL (default runs.db)",
+    )
     parser.add_argument("--target", required=True, metavar="NODE_ID", help="runtime id of the node")
     parser.add_argument(
         "--field", help="payload path used as every node's value, e.g. payload.temperature "
@@ -120,10 +124,10 @@ def load_dag(store: Any, *runs: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis import attribute_shift
-    from nodered_causal.collector import Store
+    from nodered_causal.collector import open_store
 
     cfg = config_from_args(args, window_s=args.window, alpha=args.alpha)
-    with Store(args.store, create=False) as store:
+    with open_store(args.store, create=False) as store:
         dag = load_dag(store, args.incident, args.baseline)
         baseline = store.record_columns(args.baseline)
         incident = store.record_columns(args.incident)

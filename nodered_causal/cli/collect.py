@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_transport_args", "register", "run", "transport_from_args"]
+__all__ = ["add_transport_args", "register", "run", "store_where", "transport_from_args"]
 
 EPILOG = """\
 Records go into one named run of the store (--run, default 'collect'); restarting with the same
@@ -41,7 +41,21 @@ def add_transport_args(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--http", metavar="ADDR", help="listen for POST /v1/records on HOST:PORT (127.0.0.1:8765)"
     )
-    parser.add_argument("--store", default="runs.db", help="the store file (default runs.db)")
+    parser.add_argument(
+        "--store",
+        default="runs.db",
+        help="the store: a file (SQLite, default runs.db) or postgresql://[USER@]HOST[:PORT]/DB",
+    )
+
+
+def store_where(location: str, *, resolve: bool = False) -> str:
+    """The store as messages show it: a PostgreSQL URL without credentials, a file path as given
+    (``resolve``: absolute, e.g. to derive a stable client id)."""
+    from nodered_causal.collector.postgres_store import is_postgres_url, redact_url
+
+    if is_postgres_url(location):
+        return redact_url(location)
+    return str(Path(location).resolve()) if resolve else location
 
 
 def transport_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, Any]:
@@ -52,7 +66,7 @@ def transport_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, 
     mqtt = None
     if args.mqtt:
         client_id = args.client_id or default_client_id(
-            str(Path(args.store).resolve()), args.topic, *identity
+            store_where(args.store, resolve=True), args.topic, *identity
         )
         mqtt = parse_mqtt_url(args.mqtt, topic=args.topic, client_id=client_id)
     return mqtt, parse_address(args.http) if args.http else None
@@ -92,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.topic!r}"] if mqtt else []
         where += [collector.http.url] if collector.http else []
         print(
-            f"collecting run {args.run!r} into {args.store} from {' and '.join(where)} "
+            f"collecting run {args.run!r} into {store.location} from {' and '.join(where)} "
             "(Ctrl-C stops)",
             file=sys.stderr,
             flush=True,

@@ -48,11 +48,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis import attribute_anomaly, lineage
-    from nodered_causal.collector import Store
+    from nodered_causal.collector import open_store
     from nodered_causal.errors import MissingDataError
 
     cfg = config_from_args(args)
-    with Store(args.store, create=False) as store:
+    with open_store(args.store, create=False) as store:
         dag = load_dag(store, args.run, *([args.baseline] if args.baseline else []))
         messages = lineage(store.record_columns(args.run), field=args.field)
         normal = (

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from nodered_causal.cli.collect import add_transport_args, transport_from_args
+from nodered_causal.cli.collect import add_transport_args, store_where, transport_from_args
 
 __all__ = ["register", "run"]
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     def started(collector: Any) -> None:  # once subscribed / listening
         print(
             f"recording run {args.run!r} (flow rev {snapshot.rev}, "
-            f"{len(snapshot.node_ids)} nodes) into {args.store}",
+            f"{len(snapshot.node_ids)} nodes) into {store_where(args.store)}",
             file=sys.stderr,
             flush=True,
         )

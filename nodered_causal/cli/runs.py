@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     )
     sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default="runs.db", help="the store file (default runs.db)")
+    common.add_argument(
+        "--store", default="runs.db", help="the store: a file or postgresql://... (default runs.db)"
+    )
     lst = sub.add_parser(
         "list",
         parents=[common],
@@ -92,7 +94,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
         )
         return 0
     if not runs:
-        print(f"no runs in {args.store}")
+        print(f"no runs in {store.location}")
         return 0
     print(f"{'run':<24} {'start':<20} {'seconds':>8} {'records':>9}  {'taps':<20} rev")
     for r in runs:

@@ -54,6 +54,7 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
 
     from nodered_causal.analysis import metric_frame, windowed
     from nodered_causal.cli._common import client_from_args
+    from nodered_causal.cli.collect import store_where
     from nodered_causal.collector.http import parse_address
     from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
     from nodered_causal.collector.recording import snapshot_of
@@ -64,7 +65,7 @@ def _verify(args: argparse.Namespace, store: Any, dag: Any, field: str) -> dict[
     mqtt = parse_mqtt_url(
         args.mqtt or "mqtt://127.0.0.1:1883",
         topic="nodered-causal/+/records",
-        client_id=default_client_id("whatif", args.store, args.run),
+        client_id=default_client_id("whatif", store_where(args.store), args.run),
     )
     http = parse_address(args.http) if args.http else None
     with client_from_args(args) as client:
@@ -92,15 +93,15 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis.datasets import choose_fields
     from nodered_causal.analysis.graph import analysis_dag
     from nodered_causal.analysis.whatif import what_if
-    from nodered_causal.collector.store import Store
+    from nodered_causal.collector.store import open_store
     from nodered_causal.errors import StoreError
     from nodered_causal.faults.spec import parse_fault
 
     fault = parse_fault(args.change)
-    with Store(args.store) as store:
+    with open_store(args.store, create=False) as store:
         base = store.run(args.run)
         if not base.dag:
-            raise StoreError(f"run {args.run!r} in {args.store} has no flow graph recorded")
+            raise StoreError(f"run {args.run!r} in {store.location} has no flow graph recorded")
         dag = analysis_dag(base.dag)
         columns = store.record_columns(base)
         result = what_if(

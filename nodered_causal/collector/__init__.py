@@ -1,7 +1,8 @@
 """collector stage of nodered-causal: receive tap batches, store them durably, report loss.
 
-- :class:`Store` (``store.py``, the only module touching the database: one SQLite WAL file),
-  :meth:`Store.record_columns` is what the analysis reads;
+- :func:`open_store` → a :class:`RecordStore`: :class:`SqliteStore` (alias :class:`Store`, one
+  SQLite WAL file, the default) or :class:`PostgresStore` (``postgresql://``, for fleets);
+  :meth:`RecordStore.record_columns` is what the analysis reads;
 - :class:`Collector` = :class:`Writer` + :class:`MqttIngest` (persistent session, ack after
   write) and/or :class:`HttpIngest` (``POST /v1/records``, 2xx after write);
 - :func:`record` one named run for N seconds → :class:`Recording`; :class:`Completeness` per tap
@@ -35,9 +36,11 @@ from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import (
     RECORD_KEYS,
     InsertResult,
+    PostgresStore,
     RecordStore,
     RejectedRow,
     Run,
+    SqliteStore,
     Store,
     open_store,
 )
@@ -56,10 +59,12 @@ __all__ = [
     "InsertResult",
     "MqttIngest",
     "MqttSettings",
+    "PostgresStore",
     "RecordStore",
     "Recording",
     "RejectedRow",
     "Run",
+    "SqliteStore",
     "Store",
     "Writer",
     "completeness",

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_collect_over_http_then_runs_list_show_export(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "runs.db"
+def test_collect_over_http_then_runs_list_show_export(  # type: ignore[no-untyped-def]
+    tmp_path: Path, run_cli, store_location: str
+) -> None:
+    """The same commands on both backends (a SQLite file, a PostgreSQL URL)."""
+    db = store_location
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(

@@ -134,7 +134,7 @@ def test_a_record_the_store_cannot_take_is_set_aside_and_the_rest_stored(
 ) -> None:
     """Whatever slips past validation (here: a store that cannot bind one record's value) is
     rejected with the store's reason; the records beside and behind it are stored."""
-    import nodered_causal.collector.store as store_module
+    import nodered_causal.collector.sql_store as store_module
 
     real = store_module._values
 
@@ -378,3 +378,55 @@ def test_an_mqtt_payload_over_the_batch_limit_is_rejected_whole() -> None:
     (bad,) = batch.rejected
     assert bad.reason == f"batch of {len(data)} bytes is over the {MAX_BATCH_BYTES} byte limit"
     assert len(bad.raw) == 4096
+
+
+def test_a_record_the_database_refuses_is_set_aside_on_every_backend(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that slipped past validation and breaks a constraint (kind NULL) in SQLite or
+    PostgreSQL: set aside with the database's reason, the records beside it stored."""
+    import nodered_causal.collector.writer as writer_module
+    from nodered_causal.collector import open_store
+    from nodered_causal.tap.records import Batch
+
+    bad = rec(2)
+    bad["kind"] = None
+    monkeypatch.setattr(writer_module, "parse_batch", lambda *a, **k: Batch([rec(1), bad, rec(3)]))
+    with open_store(store_location) as store:
+        store.start_run("r")
+        writer = Writer(store, "r")
+        result = writer.write(b"[]", timeout=30)
+        writer.shutdown()
+        assert (result.ok, result.records, result.rejected) == (True, 2, 1)
+        assert store.record_columns("r")["seq"] == [1, 3]
+        (row,) = store.rejected("r")
+        assert row.seq == 2 and row.reason.startswith("the store cannot take this record: ")
+        assert "kind" in row.reason and writer.healthy
+
+
+def test_a_schema_2_store_gets_the_values_cut_column(store_location: str) -> None:
+    """Stores written before values were capped (schema 2) are migrated on open, data kept."""
+    import sqlite3
+
+    from nodered_causal.collector import open_store
+    from tests.pg_helpers import execute
+
+    with open_store(store_location) as store:
+        store.start_run("r")
+        store.insert("r", [rec(1)])
+    downgrade = [
+        "ALTER TABLE records DROP COLUMN values_cut",
+        "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+    ]
+    for statement in downgrade:
+        if store_location.startswith("postgresql://"):
+            execute(store_location, statement)
+        else:
+            with sqlite3.connect(store_location) as conn:
+                conn.execute(statement)
+    cut = {f"p{i}": 1.0 for i in range(MAX_VALUES + 3)}
+    with open_store(store_location) as store:
+        assert store.schema_version() == 3
+        store.insert("r", parse_batch(body([rec(2, values=cut)])).records)
+        assert store.record_columns("r")["seq"] == [1, 2]
+        assert store.counts("r")["values_cut"] == 3
