@@ -9,6 +9,11 @@ A batch is the UTF-8 JSON array a tap ships over MQTT or HTTP; each element is o
 
 ``stats`` records carry ``recorded``, ``dropped``, ``failed`` and ``queue`` (cumulative counters).
 
+``parents`` (optional, deliver records of aggregating nodes such as join and batch): the seqs of
+every delivery the sending node combined into what it sent (its parts, oldest first; ``parent`` is
+the one it was handling and usually one of them), at most :data:`MAX_PARENTS`. Absent (or null)
+on every other record.
+
 :func:`parse_batch` never raises: every element that is not a valid record becomes a
 :class:`Rejected` with the reason (and the tap/boot/seq where they could be read, so the collector
 still knows the seq arrived). A body that is not a JSON array is one :class:`Rejected`.
@@ -47,6 +52,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ERROR",
     "MAX_ID",
+    "MAX_PARENTS",
     "MAX_VALUES",
     "SCHEMA_VERSION",
     "STATS_FIELDS",
@@ -77,13 +83,14 @@ MAX_PATH = 1024
 MAX_ERROR = 8192
 #: Largest batch (bytes) parsed; a larger one is rejected whole (HTTP refuses it while reading).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
+#: Longest ``parents`` list (the tap's ``maxParents`` setting is at most this).
+MAX_PARENTS = 4096
 _PAYLOAD_TYPES = frozenset(
     {"number", "string", "object", "array", "buffer", "boolean", "null", "undefined"}
 )
 _REQUIRED = ("v", "tap", "boot", "seq", "ts_ns", "kind", "src")
-_FIELDS = frozenset(
-    {*_REQUIRED, "port", "dst", "trace", "parent", "payload", "bytes", "latency_ns", "error"}
-)
+_OPTIONAL = ("port", "dst", "trace", "parent", "parents", "payload", "bytes", "latency_ns", "error")
+_FIELDS = frozenset((*_REQUIRED, *_OPTIONAL))
 _PAYLOAD_FIELDS = frozenset({"type", "len", "values", "values_cut"})
 _MAX_RAW = 4096  # characters of a rejected element kept for the user to look at
 _TOO_DEEP = f"record nested deeper than {MAX_DEPTH} levels"
@@ -204,7 +211,17 @@ def _check_types(rec: Mapping[str, Any]) -> str | None:
         for name in STATS_FIELDS:
             if name in rec and not _is_count(rec[name]):
                 return f"stats field {name} must be an integer in [0, 2**63)"
-    return _check_payload(rec.get("payload"))
+    return _check_parents(rec.get("parents")) or _check_payload(rec.get("payload"))
+
+
+def _check_parents(parents: Any) -> str | None:
+    if parents is None:
+        return None
+    if not isinstance(parents, list) or not 0 < len(parents) <= MAX_PARENTS:
+        return f"parents must be a list of 1 to {MAX_PARENTS} seqs or null"
+    if not all(_is_count(p) for p in parents):
+        return "parents must hold integers in [0, 2**63)"
+    return None
 
 
 def _check_payload(payload: Any) -> str | None:

@@ -404,8 +404,8 @@ def test_a_record_the_database_refuses_is_set_aside_on_every_backend(
         assert "kind" in row.reason and writer.healthy
 
 
-def test_a_schema_2_store_gets_the_values_cut_column(store_location: str) -> None:
-    """Stores written before values were capped (schema 2) are migrated on open, data kept."""
+def test_a_schema_3_store_gets_the_values_cut_column(store_location: str) -> None:
+    """Stores written before values were capped (schema 3) are migrated on open, data kept."""
     import sqlite3
 
     from nodered_causal.collector import open_store
@@ -416,7 +416,7 @@ def test_a_schema_2_store_gets_the_values_cut_column(store_location: str) -> Non
         store.insert("r", [rec(1)])
     downgrade = [
         "ALTER TABLE records DROP COLUMN values_cut",
-        "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+        "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
     ]
     for statement in downgrade:
         if store_location.startswith("postgresql://"):
@@ -426,7 +426,7 @@ def test_a_schema_2_store_gets_the_values_cut_column(store_location: str) -> Non
                 conn.execute(statement)
     cut = {f"p{i}": 1.0 for i in range(MAX_VALUES + 3)}
     with open_store(store_location) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         store.insert("r", parse_batch(body([rec(2, values=cut)])).records)
         assert store.record_columns("r")["seq"] == [1, 2]
         assert store.counts("r")["values_cut"] == 3
