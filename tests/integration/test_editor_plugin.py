@@ -30,7 +30,6 @@ import requests
 
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR, pack_plugin
-from nodered_causal.report.push import push_answer
 from tests.conftest import FLOWS, REPO, run_cli_process
 
 pytestmark = pytest.mark.integration
@@ -184,22 +183,31 @@ def test_editor_shows_the_tap_faults_and_answers(
         item = f"ul.causal-tap-results li[data-id='{answer_id}']"
         page.wait_for_selector(item)
         assert "blamed: gain & offset in °C → °F" in page.inner_text(item)
-        incident = {
+        t0 = 1_750_000_000 * 10**9
+        incident = {  # as `watch` posts every transition of an incident
             "id": "incident-7", "state": "open", "target": "bt_score",
             "detected_at": "2025-01-31T12:00:00Z", "changed_at": "2025-01-31T11:58:30Z",
             "ranking": [{"node": "bt_pressure", "name": "pressure channel", "score": 0.2,
-                         "low": 0.1, "high": 0.3}],
+                         "low": 0.1, "high": 0.3, "blamed": True}],
             "blamed": ["bt_pressure"],
+            "series": {"signal": "value:payload.score", "t_ns": [t0 + i * 10**9 for i in range(8)],
+                       "values": [95, 96, 95, 94, 88, 87, 88, 86], "changed_ns": t0 + 4 * 10**9},
         }  # fmt: skip
-        push_answer(nr.client, incident)
+        post = nr.client.request_json
+        post("POST", "/causal-tap/incidents", action="incident", body=incident)
         toast = page.wait_for_selector(".red-ui-notification:has-text('pressure channel')")
         assert "new answer" in toast.inner_text()
         incident_item = "ul.causal-tap-results li[data-id='incident-7']"
         assert page.inner_text(f"{incident_item} .causal-tap-badge:not(.kind)") == "open"
         assert page.inner_text(f"{incident_item} .what").startswith("incident at “quality score”")
-        push_answer(nr.client, {**incident, "state": "closed"})
+        post(
+            "POST", "/causal-tap/incidents", action="incident", body={**incident, "state": "closed"}
+        )
         page.wait_for_selector(f"{incident_item} .causal-tap-badge.closed")
         assert page.locator("ul.causal-tap-results li").count() == 2  # one entry per incident
+        page.click(incident_item)
+        chart = ".causal-tap-detail[data-id='incident-7'] .causal-tap-chart"
+        assert "before the change: 95 → since the change: 87.3" in page.inner_text(chart)
 
         # -- selecting the attribution selects the blamed node (on its subflow instance)
         page.evaluate("RED.workspaces.show('tab_bottling')")
@@ -281,6 +289,8 @@ def test_admin_auth_refuses_anonymous_and_read_only_users(version: str, mqtt_pre
             h = {"Authorization": f"Bearer {token}"} if token else {}
             assert _post(url, "/causal-tap/faults", fault, token).status_code == 401, who
             assert _post(url, "/causal-tap/results", answer, token).status_code == 401, who
+            incident = {"id": "i-1", "state": "open", "target": "bt_score", "ranking": []}
+            assert _post(url, "/causal-tap/incidents", incident, token).status_code == 401, who
             for path in (
                 "/causal-tap/faults",
                 "/causal-tap/faults/bt_score",
