@@ -49,7 +49,7 @@ CREATE TABLE records (
     seq INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT, port INTEGER,
     dst TEXT, trace INTEGER, parent INTEGER, latency_ns INTEGER, bytes INTEGER, error TEXT,
     ptype TEXT, plen INTEGER, recorded INTEGER, dropped INTEGER, failed INTEGER, queue INTEGER,
-    extra_values TEXT);
+    extra_values TEXT, parents TEXT);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE);
@@ -67,6 +67,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS records_run_kind_ts ON records (run_id, kind, ts_ns)",
         "DROP INDEX IF EXISTS records_run",
     ),
+    2: ("ALTER TABLE records ADD COLUMN parents TEXT",),
 }
 
 

@@ -34,6 +34,8 @@ const DEFAULTS = Object.freeze({
     payloadBudget: 256,
     lineage: true,
     lineageWindow: 131072,
+    aggregateTypes: ["join", "batch"],
+    maxParents: 256,
     recordComplete: false,
     faults: true,
     results: 50,
@@ -45,6 +47,8 @@ const DEFAULTS = Object.freeze({
 });
 
 const DEFAULT_URLS = Object.freeze({ mqtt: "mqtt://127.0.0.1:1883", http: "http://127.0.0.1:8765", memory: "memory:" });
+/** Upper bound of causalTap.maxParents (the collector rejects longer `parents` lists). */
+const MAX_PARENTS = 4096;
 const TRANSPORTS = ["mqtt", "http", "memory"];
 const TRUE = new Set(["1", "true", "yes", "on"]);
 const FALSE = new Set(["0", "false", "no", "off"]);
@@ -135,6 +139,15 @@ function resolveConfig(settings, env, hints) {
     if (typeof cfg.lineage !== "boolean") {
         throw new ConfigError(`causalTap.lineage must be true or false, got ${JSON.stringify(cfg.lineage)}`);
     }
+    positiveInt(cfg, "maxParents", 1);
+    if (cfg.maxParents > MAX_PARENTS) {
+        throw new ConfigError(`causalTap.maxParents must be <= ${MAX_PARENTS}, got ${cfg.maxParents}`);
+    }
+    const types = cfg.aggregateTypes;
+    if (!Array.isArray(types) || types.length > 256 || !types.every((t) => typeof t === "string" && t !== "")) {
+        throw new ConfigError(`causalTap.aggregateTypes must be a list of node type names, got ${JSON.stringify(types)}`);
+    }
+    cfg.aggregateTypes = Object.freeze(types.slice());
     cfg.recordComplete = cfg.recordComplete === true;
     cfg.faults = cfg.faults !== false;
     cfg.worker = cfg.worker !== false;
@@ -165,4 +178,4 @@ function maskUrl(url) {
     }
 }
 
-module.exports = { ENV, DEFAULTS, ConfigError, resolveConfig, publicConfig, maskUrl };
+module.exports = { ENV, DEFAULTS, MAX_PARENTS, ConfigError, resolveConfig, publicConfig, maskUrl };
