@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,19 +126,24 @@ def _collect(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Eve
             file=sys.stderr,
             flush=True,
         )
+        next_status = time.monotonic() + args.status_every
         try:
-            while not stop.wait(args.status_every or None):
+            while not stop.wait(0.25):  # a writer that stopped ends the process within 0.25 s
                 collector.check()
-                c = collector.counts()
-                print(
-                    f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
-                    f"{c.pending} pending",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if args.status_every and time.monotonic() >= next_status:
+                    next_status += args.status_every
+                    c = collector.counts()
+                    print(
+                        f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
+                        f"{c.pending} pending",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             drained = collector.shutdown()
-            run_ = store.end_run(args.run)
+            run_ = collector.end_run()
+        collector.check()  # the writer may have stopped while draining
+        assert run_ is not None
         report = summarize(store, run_, collector.counts(), drained=drained)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

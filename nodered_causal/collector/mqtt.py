@@ -105,6 +105,9 @@ class MqttIngest:
             self._client.username_pw_set(settings.username, settings.password)
         if settings.tls:
             self._client.tls_set()
+        # a broker restart: reconnect within seconds (paho backs off up to 120 s by default, and
+        # a restarted broker without persistence only queues for subscribed sessions)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

@@ -15,7 +15,7 @@ from nodered_causal.collector.http import HttpIngest
 from nodered_causal.collector.mqtt import MqttIngest, MqttSettings
 from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts, Writer
-from nodered_causal.errors import StoreError
+from nodered_causal.errors import StoreError, StoreWriteError
 
 __all__ = ["Collector"]
 
@@ -61,9 +61,20 @@ class Collector:
         return self.writer.counts()
 
     def check(self) -> None:
-        """Raise the store error that made the writer give up, if any."""
+        """Raise :class:`StoreWriteError` if the writer stopped storing (disk full, I/O, a bug)."""
         if self.writer.error is not None:
-            raise StoreError(f"recording stopped: {self.writer.error}") from self.writer.error
+            raise StoreWriteError(f"recording stopped: {self.writer.error}") from self.writer.error
+
+    def end_run(self) -> Run | None:
+        """End the run in the store. When the writer had stopped, ending it may fail for the same
+        reason (a full disk): that is logged and None returned, :meth:`check` says why."""
+        try:
+            return self.store.end_run(self.run)
+        except StoreError as exc:
+            if self.writer.error is None:
+                raise
+            logger.warning("could not end run %r: %s", self.run.name, exc)
+            return None
 
     def shutdown(self, timeout: float = 10.0, *, keep_session: bool = True) -> bool:
         """Stop receiving and store everything received; False if draining timed out."""

@@ -63,8 +63,8 @@ RECORD_KEYS: tuple[str, ...] = (
     "parents",
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
-#: (2: ``meta.application``; 3: ``records.parents``.)
-SCHEMA_VERSION = 3
+#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.values_cut``.)
+SCHEMA_VERSION = 4
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 
