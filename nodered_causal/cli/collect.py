@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
+import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,16 @@ delivered when it comes back -- provided the broker queues them: Mosquitto's def
 'max_queued_messages 1000' silently drops the rest; set 'max_queued_messages 0' (no limit) in
 mosquitto.conf. Batches are acked / answered 2xx only after they are on disk.
 
+With --shared GROUP several collectors split the taps' records (MQTT 5 shared subscription
+$share/GROUP/<topic>); run them all with the same --store (a postgresql:// URL) and --run. Each
+needs its own client id (default: derived from the host name; give --client-id when two run on
+one host) and keeps its own session: a collector that was killed gets its share back when it
+restarts with the same id. The broker must queue for it meanwhile (max_queued_messages 0).
+
 examples:
   nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --store runs.db
+  nodered-causal collect --mqtt mqtt://broker:1883 --shared fleet --client-id coll-1 \
+      --store postgresql://nrc@db/fleet --run plant
   nodered-causal collect --mqtt mqtt://127.0.0.1:1883 --topic 'plant-a/+/records' --run night
   nodered-causal collect --http 127.0.0.1:8765 --store runs.db    # taps POST to /v1/records
   nodered-causal runs show collect --store runs.db                # readable while collecting
@@ -63,11 +74,14 @@ def transport_from_args(args: argparse.Namespace, *identity: str) -> tuple[Any, 
     from nodered_causal.collector.mqtt import default_client_id, parse_mqtt_url
 
     mqtt = None
+    shared = getattr(args, "shared", None)
     if args.mqtt:
+        if shared is not None:  # one session per collector: the host tells them apart
+            identity = (*identity, "shared", shared, socket.gethostname())
         client_id = args.client_id or default_client_id(
             store_where(args.store, resolve=True), args.topic, *identity
         )
-        mqtt = parse_mqtt_url(args.mqtt, topic=args.topic, client_id=client_id)
+        mqtt = parse_mqtt_url(args.mqtt, topic=args.topic, client_id=client_id, shared=shared)
     return mqtt, parse_address(args.http) if args.http else None
 
 
@@ -82,6 +96,11 @@ def register(subparsers: Any) -> None:
     add_transport_args(parser)
     parser.add_argument("--run", default="collect", help="run name to store into (default collect)")
     parser.add_argument(
+        "--shared",
+        metavar="GROUP",
+        help="share the subscription with the other collectors of GROUP (MQTT 5 $share/GROUP/...)",
+    )
+    parser.add_argument(
         "--status-every",
         type=float,
         default=10.0,
@@ -95,6 +114,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.collector import Collector, open_store, summarize
 
+    if args.shared is not None and not args.mqtt:
+        print("collect: --shared needs --mqtt (a shared subscription is MQTT)", file=sys.stderr)
+        return 2
     mqtt, http = transport_from_args(args)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
     with open_store(args.store) as store:
         store.start_run(args.run, resume=True)
         collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
-        where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.topic!r}"] if mqtt else []
+        where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.subscription!r}"] if mqtt else []
+        if mqtt and mqtt.shared:
+            where[0] += f" as {mqtt.client_id}"
         where += [collector.http.url] if collector.http else []
         print(
             f"collecting run {args.run!r} into {store.location} from {' and '.join(where)} "
@@ -110,19 +134,24 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        every = args.status_every or math.inf
+        next_status = time.monotonic() + every
         try:
-            while not stop.wait(args.status_every or None):
+            while not stop.wait(min(every, 0.5)):
                 collector.check()
-                c = collector.counts()
-                print(
-                    f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
-                    f"{c.pending} pending",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if time.monotonic() >= next_status:
+                    next_status += every
+                    c = collector.counts()
+                    print(
+                        f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
+                        f"{c.pending} pending",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             drained = collector.shutdown()
-            run_ = store.end_run(args.run)
+            # a shared run goes on while the other collectors of the group write it
+            run_ = store.run(args.run) if args.shared else store.end_run(args.run)
         report = summarize(store, run_, collector.counts(), drained=drained)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

@@ -15,7 +15,7 @@ from nodered_causal.collector.http import HttpIngest
 from nodered_causal.collector.mqtt import MqttIngest, MqttSettings
 from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts, Writer
-from nodered_causal.errors import StoreError
+from nodered_causal.errors import StoreError, TransportError
 
 __all__ = ["Collector"]
 
@@ -61,9 +61,12 @@ class Collector:
         return self.writer.counts()
 
     def check(self) -> None:
-        """Raise the store error that made the writer give up, if any."""
+        """Raise the store error that made the writer give up, or the transport error that
+        stopped the MQTT ingest (its session taken over), if any."""
         if self.writer.error is not None:
             raise StoreError(f"recording stopped: {self.writer.error}") from self.writer.error
+        if self.mqtt is not None and self.mqtt.fatal is not None:
+            raise TransportError(f"collecting stopped: {self.mqtt.fatal}")
 
     def shutdown(self, timeout: float = 10.0, *, keep_session: bool = True) -> bool:
         """Stop receiving and store everything received; False if draining timed out."""

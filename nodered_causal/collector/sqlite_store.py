@@ -193,8 +193,3 @@ class SqliteStore(SqlStore):
         marks = ", ".join("?" * (len(RECORD_FIELDS) + len(columns)))
         statement = f"INSERT INTO records ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         return sql.executemany(statement, rows).rowcount
-
-    def prune(self, before_ns: int) -> int:
-        """Delete the records stamped before ``before_ns`` (every run); returns how many."""
-        with self._write() as sql:
-            return sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount

@@ -181,13 +181,6 @@ class RecordStore(Protocol):
 
     def completeness(self, run: str | Run) -> list[Completeness]: ...
 
-    # -- retention -------------------------------------------------------------------------------
-
-    def prune(self, before_ns: int) -> int:
-        """Delete the records (of every run) stamped before ``before_ns``; returns how many.
-        Runs, streams and rejected records stay."""
-        ...
-
     # -- incidents and references (watch, issue 13): methods go here, tables by migration -------
 
     # -- lifecycle -------------------------------------------------------------------------------

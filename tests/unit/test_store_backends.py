@@ -132,7 +132,7 @@ def test_create_false_needs_an_existing_store_and_credentials_stay_hidden(pg_url
 
 
 @pg
-def test_records_go_to_one_partition_per_day_and_prune_drops_whole_days(pg_url: str) -> None:
+def test_records_go_to_one_partition_per_day_and_retention_drops_whole_days(pg_url: str) -> None:
     with PostgresStore(pg_url) as store:
         store.start_run("r")
         day0 = (T0 // DAY_NS) * DAY_NS
@@ -141,9 +141,9 @@ def test_records_go_to_one_partition_per_day_and_prune_drops_whole_days(pg_url: 
         assert store.partitions() == ["records_20231114", "records_20231115", "records_20231116"]
         sliced = store.record_columns("r", since_ns=day0 + DAY_NS, until_ns=day0 + 2 * DAY_NS)
         assert sliced["seq"] == [2]
-        assert store.prune(day0 + DAY_NS + 6) == 2  # day 0 dropped whole, seq 2 deleted
+        assert store.drop_partitions_before(day0 + DAY_NS + 6) == 1  # day 1 is cut: it stays
         assert store.partitions() == ["records_20231115", "records_20231116"]
-        assert store.record_columns("r")["seq"] == [3]
+        assert store.record_columns("r")["seq"] == [2, 3]
         plan = execute(
             pg_url,
             "EXPLAIN SELECT seq FROM records WHERE run_id = 1 AND kind = 'deliver' "
@@ -200,16 +200,6 @@ def test_nul_characters_in_text_are_kept(store: RecordStore) -> None:
     (row,) = store.rejected("r")
     assert error in ("bad\x00byte", "bad\\u0000byte")  # PostgreSQL text cannot hold NUL
     assert row.raw in ("raw\x00text", "raw\\u0000text") and row.seq == 2
-
-
-def test_prune_deletes_old_records_of_every_run(store: RecordStore) -> None:
-    store.start_run("a")
-    store.start_run("b")
-    store.insert("a", [rec(i) for i in range(1, 6)])
-    store.insert("b", [rec(i, tap="t2") for i in range(1, 6)])
-    assert store.prune(T0 + 3000) == 4  # seq 1, 2 of both runs
-    assert store.record_columns("a")["seq"] == [3, 4, 5]
-    assert store.counts("b")["deliver"] == 3
 
 
 def test_columns_of_every_run_and_of_some_taps(store: RecordStore) -> None:
