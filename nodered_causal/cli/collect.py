@@ -101,6 +101,11 @@ def register(subparsers: Any) -> None:
         help="share the subscription with the other collectors of GROUP (MQTT 5 $share/GROUP/...)",
     )
     parser.add_argument(
+        "--url",
+        help="note the deployed flow (rev and causal DAG) of the Node-RED at URL in the run, so "
+        "attribute can read it (admin auth: NODERED_CAUSAL_NODERED_TOKEN)",
+    )
+    parser.add_argument(
         "--status-every",
         type=float,
         default=10.0,
@@ -121,8 +126,19 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    snapshot = None
+    if args.url:
+        from nodered_causal import config
+        from nodered_causal.collector import flow_snapshot
+
+        snapshot = flow_snapshot(args.url, token=config.NODERED_TOKEN.get(None))
     with open_store(args.store) as store:
-        store.start_run(args.run, resume=True)
+        store.start_run(
+            args.run,
+            resume=True,
+            flow_rev=snapshot.rev if snapshot else None,
+            dag=snapshot.dag if snapshot else None,
+        )
         collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
         where = [f"mqtt://{mqtt.host}:{mqtt.port} topic {mqtt.subscription!r}"] if mqtt else []
         if mqtt and mqtt.shared:
