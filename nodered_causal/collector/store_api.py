@@ -61,7 +61,7 @@ RECORD_KEYS: tuple[str, ...] = (
     "error",
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 

@@ -8,6 +8,8 @@ A batch is the UTF-8 JSON array a tap ships over MQTT or HTTP; each element is o
      "bytes": 18, "latency_ns": 5300, "error": null}
 
 ``stats`` records carry ``recorded``, ``dropped``, ``failed`` and ``queue`` (cumulative counters).
+``counts`` records (a sampling tap) carry the deliveries of every wire since ``since_ns``, sampled
+or not, and the sampling rate: ``"since_ns": ..., "sample": 0.1, "counts": [[src, port, dst, n]]``.
 
 :func:`parse_batch` never raises: every element that is not a valid record becomes a
 :class:`Rejected` with the reason (and the tap/boot/seq where they could be read, so the collector
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 #: Record kinds of schema v1.
-KINDS: tuple[str, ...] = ("deliver", "error", "complete", "stats")
+KINDS: tuple[str, ...] = ("deliver", "error", "complete", "stats", "counts")
 #: Cumulative counters a ``stats`` record carries.
 STATS_FIELDS: tuple[str, ...] = ("recorded", "dropped", "failed", "queue")
 _PAYLOAD_TYPES = frozenset(
@@ -133,6 +135,8 @@ def _check_types(rec: Mapping[str, Any]) -> str | None:
         value = rec.get(name)
         if value is not None and not isinstance(value, str):
             return f"{name} must be a node id string or null"
+    if kind == "counts":
+        return _check_counts(rec)
     if kind != "stats" and not rec["src"]:
         return f"a {kind} record needs src"
     if kind == "deliver" and not rec.get("dst"):
@@ -145,6 +149,29 @@ def _check_types(rec: Mapping[str, Any]) -> str | None:
             if name in rec and not _is_int(rec[name]):
                 return f"stats field {name} must be an integer"
     return _check_payload(rec.get("payload"))
+
+
+def _check_counts(rec: Mapping[str, Any]) -> str | None:
+    since, sample, counts = rec.get("since_ns"), rec.get("sample"), rec.get("counts")
+    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+        return "a counts record needs since_ns, a non-negative integer"
+    if not isinstance(sample, int | float) or isinstance(sample, bool) or not 0 < sample <= 1:
+        return "a counts record needs sample, a number in (0, 1]"
+    if not isinstance(counts, list):
+        return "a counts record needs counts, a list of [src, port, dst, n]"
+    for wire in counts:
+        ok = (
+            isinstance(wire, list)
+            and len(wire) == 4
+            and isinstance(wire[0], str)
+            and (wire[1] is None or _is_int(wire[1]))
+            and isinstance(wire[2], str)
+            and _is_int(wire[3])
+            and wire[3] >= 0
+        )
+        if not ok:
+            return f"counts entry {json.dumps(wire)[:80]} is not [src, port, dst, n]"
+    return None
 
 
 def _check_payload(payload: Any) -> str | None:

@@ -84,7 +84,14 @@ def test_collect_over_http_then_runs_list_show_export(  # type: ignore[no-untype
 
     show = run_cli("runs", "show", "web", "--store", str(db), "--json")
     report = json.loads(show.stdout)
-    assert report["counts"] == {"deliver": 3, "error": 1, "complete": 0, "stats": 1, "rejected": 1}
+    assert report["counts"] == {
+        "deliver": 3,
+        "error": 1,
+        "complete": 0,
+        "stats": 1,
+        "counts": 0,
+        "rejected": 1,
+    }
     (c,) = report["completeness"]
     assert (c["received"], c["rejected"], c["gaps"], c["gap_ranges"]) == (5, 1, 1, [[4, 4]])
     assert report["ok"] is False and "1 records missing" in report["problems"][0]

@@ -48,7 +48,14 @@ def test_a_complete_recording(tmp_path: Path) -> None:
             SNAPSHOT.dag,
             True,
         )
-        assert result.counts == {"deliver": 2, "error": 0, "complete": 0, "stats": 1, "rejected": 1}
+        assert result.counts == {
+            "deliver": 2,
+            "error": 0,
+            "complete": 0,
+            "stats": 1,
+            "counts": 0,
+            "rejected": 1,
+        }
         (c,) = result.completeness
         assert (c.received, c.rejected, c.gaps, c.lost) == (3, 1, 0, 0)
         assert ticks and ticks[-1] == 3

@@ -68,7 +68,7 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
     with SqliteStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         cols = store.record_columns("old")
         assert (cols["seq"], cols["payload"], store.run("old").flow_rev) == ([1], [4.5], "rev-0")
         store.insert("old", [rec(2, values={"payload": 5.0, "payload.new": 1.0})])
@@ -77,7 +77,7 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
         indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert "records_run_kind_ts" in indexes and "records_run" not in indexes
-    assert meta == {"schema_version": "2", "application": "nodered-causal"}
+    assert meta == {"schema_version": "3", "application": "nodered-causal"}
 
 
 def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
@@ -265,3 +265,30 @@ def test_both_backends_give_the_same_runs_exports_completeness_and_analysis(
     sqlite_out, pg_out = outputs
     assert sqlite_out == pg_out
     assert sqlite_out[5] == ("mid",) and sqlite_out[1][0]["gaps"] == 3
+
+
+def test_counts_records_of_a_sampling_tap_are_kept(store: RecordStore) -> None:
+    from nodered_causal.tap.records import parse_batch
+    from tests.collector_records import body
+
+    store.start_run("r")
+    counts = {
+        "v": 1, "tap": "tap1", "boot": "b0", "seq": 2, "ts_ns": T0 + 2000, "kind": "counts",
+        "src": None, "since_ns": T0, "sample": 0.1,
+        "counts": [["a1", 0, "b2", 40], ["b2", None, "c3", 39]],
+    }  # fmt: skip
+    bad = {**counts, "seq": 3, "counts": [["a1", 0, "b2", -1]]}
+    batch = parse_batch(body([rec(1), counts, bad]))
+    assert [r.reason for r in batch.rejected] == [
+        'counts entry ["a1", 0, "b2", -1] is not [src, port, dst, n]'
+    ]
+    store.insert("r", batch.records, batch.rejected)
+    cols = store.record_columns("r", kinds=("counts",))
+    assert (cols["seq"], cols["counts"]) == (
+        [2],
+        [{"since_ns": T0, "sample": 0.1, "wires": [["a1", 0, "b2", 40], ["b2", None, "c3", 39]]}],
+    )
+    assert "counts" not in store.record_columns("r")  # only asked for
+    (c,) = store.completeness("r")
+    assert (c.received, c.rejected, c.gaps) == (2, 1, 0)
+    assert store.counts("r")["counts"] == 1
