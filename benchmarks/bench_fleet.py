@@ -46,11 +46,26 @@ sys.path.insert(0, str(ROOT))
 from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.collector import PostgresStore, SqliteStore, Writer  # noqa: E402
-from tests.mqtt_helpers import Publisher, mosquitto  # noqa: E402
+from tests.mqtt_helpers import Publisher, free_port, wait_port  # noqa: E402
 from tests.pg_helpers import new_schema, scratch_database  # noqa: E402
 
 T0 = 1_700_000_000_000_000_000
 CLK = os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def mosquitto(tmp: Path, extra: str) -> Iterator[tuple[int, int]]:
+    """A private Mosquitto; yields (port, pid) so its CPU can be read."""
+    port = free_port()
+    conf = tmp / f"mosquitto-{port}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n")
+    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def cpu_of(pid: int) -> float:
@@ -147,15 +162,17 @@ def collect_proc(port: int, store: str, client_id: str) -> subprocess.Popen[str]
 
 def bench_mqtt(tmp: Path, url: str, data: list[bytes], n_collectors: int) -> dict[str, float]:
     total = sum(len(json.loads(b)) for b in data)
-    with mosquitto(tmp, "max_queued_messages 0\nmax_inflight_messages 100") as port:
+    with mosquitto(tmp, "max_queued_messages 0") as (port, broker):
         ids = [f"bench-{i}" for i in range(n_collectors)]
         for cid in ids:  # the sessions exist: the broker splits the backlog between them
             p = collect_proc(port, url, cid)
             p.send_signal(signal.SIGKILL)  # keep the subscription in the session
             p.communicate()
+        broker0 = cpu_of(broker)
         pub = Publisher(port)
         pub.publish_all("nodered-causal/line-0/records", data, timeout=600)
         pub.close()
+        broker_in = cpu_of(broker) - broker0
         t0 = time.time()
         procs = [collect_proc(port, url, cid) for cid in ids]
         store = PostgresStore(url, create=False)
@@ -166,12 +183,19 @@ def bench_mqtt(tmp: Path, url: str, data: list[bytes], n_collectors: int) -> dic
                     raise TimeoutError("collectors did not store everything in 900 s")
             wall = time.time() - t0
             cpus = [cpu_of(p.pid) for p in procs]
+            broker_out = cpu_of(broker) - broker0 - broker_in
         finally:
             store.close()
             for p in procs:
                 p.send_signal(signal.SIGTERM)
                 p.communicate(timeout=60)
-    return {"records": total, "wall": wall, "cpu": sum(cpus), "cpus": cpus}  # type: ignore[dict-item]
+    return {
+        "records": total,
+        "wall": wall,
+        "cpu": sum(cpus),
+        "cpus": cpus,  # type: ignore[dict-item]
+        "broker": broker_in + broker_out,
+    }
 
 
 def ingest(args: argparse.Namespace) -> str:
@@ -180,33 +204,40 @@ def ingest(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as db:
         with SqliteStore(Path(tmp) / "bench.db") as store:
             w = bench_writer(store, data, None)
+            store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            w["bytes"] = (Path(tmp) / "bench.db").stat().st_size
             rows.append(("SQLite (file, WAL)", w))
         with PostgresStore(new_schema(db)) as store:
             (pid,) = store._conn.execute("SELECT pg_backend_pid()").fetchone()
             w = bench_writer(store, data, pid)
+            (w["bytes"],) = store._conn.execute(
+                "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                "WHERE inhparent = 'records'::regclass"
+            ).fetchone()
             rows.append(("PostgreSQL (COPY, day partitions)", w))
         scaling = [(n, bench_mqtt(Path(tmp), new_schema(db), data, n)) for n in (1, 2)]
     lines = [
-        "| store | records | wall rec/s | rec per collector CPU s | rec per DB backend CPU s |",
-        "|---|---|---|---|---|",
+        "| store | records | wall rec/s | rec per collector CPU s | rec per DB backend CPU s | "
+        "bytes/record on disk (records + indexes) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, w in rows:
         db_rate = f"{w['records'] / w['db_cpu']:,.0f}" if w["db_cpu"] == w["db_cpu"] else "-"
         lines.append(
             f"| {name} | {w['records']:,} | {w['records'] / w['wall']:,.0f} | "
-            f"{w['records'] / w['cpu']:,.0f} | {db_rate} |"
+            f"{w['records'] / w['cpu']:,.0f} | {db_rate} | {w['bytes'] / w['records']:.0f} |"
         )
     lines += [
         "",
         "| shared collectors (MQTT → PostgreSQL) | records | wall s | rec/s | collector CPU s "
-        "(each) | rec per collector CPU s |",
-        "|---|---|---|---|---|---|",
+        "(each) | rec per collector CPU s | broker CPU µs/record (in + out) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n, m in scaling:
         each = ", ".join(f"{c:.1f}" for c in m["cpus"])  # type: ignore[attr-defined]
         lines.append(
             f"| {n} | {m['records']:,} | {m['wall']:.1f} | {m['records'] / m['wall']:,.0f} | "
-            f"{each} | {m['records'] / m['cpu']:,.0f} |"
+            f"{each} | {m['records'] / m['cpu']:,.0f} | {m['broker'] / m['records'] * 1e6:.2f} |"
         )
     return "\n".join(lines)
 
@@ -249,7 +280,7 @@ def fleet(args: argparse.Namespace) -> str:
     per_instance = args.rate / args.instances / per_msg
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as db:
         url = new_schema(db)
-        with mosquitto(Path(tmp), "max_queued_messages 0") as port:
+        with mosquitto(Path(tmp), "max_queued_messages 0") as (port, _):
             b = collect_proc(port, url, "fleet-b")
             with fleet_instances(args.instances, port, per_instance) as nrs:
                 a = collect_proc(port, url, "fleet-a")
