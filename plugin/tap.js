@@ -9,7 +9,13 @@ const { newBoot } = require("./lib/recorder");
 const { tapClass } = require("./lib/sampling");
 const { Faults, HOOK: FAULT_HOOK } = require("./lib/faults");
 const { mountAdmin } = require("./lib/admin");
+const { Results, summary } = require("./lib/results");
+const { Live } = require("./lib/live");
+const path = require("path");
 const pkg = require("./package.json");
+
+/** Where posted results are kept, below the userDir. */
+const RESULTS_DIR = "causal-tap-results";
 
 const HOOK_IDS = ["postDeliver", "preDeliver", "onReceive", "postReceive", "onComplete"]
     .map((h) => `${h}.nodered-causal`)
@@ -20,6 +26,8 @@ module.exports = function causalTapPlugin(RED) {
     let configError = null;
     let tap = null;
     let faults = null;
+    let results = null;
+    let live = null;
     let stopping = null;
 
     const log = {
@@ -76,12 +84,25 @@ module.exports = function causalTapPlugin(RED) {
             config: cfg ? publicConfig(cfg) : null,
             config_error: configError,
             faults: faults ? faults.list() : null,
+            results: results ? results.status() : null,
         };
         if (tap) Object.assign(doc, tap.snapshot());
         // what the runtime's hook registry says (not our bookkeeping)
         doc.runtime_hooks = {};
         for (const id of HOOK_IDS) doc.runtime_hooks[id] = RED.hooks.has(id);
         return doc;
+    }
+
+    function startResults() {
+        const userDir = RED.settings.userDir;
+        results = new Results({ dir: userDir ? path.join(userDir, RESULTS_DIR) : null, max: cfg.results, log });
+        const n = results.load();
+        if (n) RED.log.info(`[causal-tap] ${n} result(s) for the editor loaded from ${results.dir}`);
+    }
+
+    function onPosted(entry, created) {
+        if (!live) return;
+        live.publishResults(entry ? { summary: summary(entry), created } : null);
     }
 
     RED.plugins.registerPlugin("causal-tap", {
@@ -101,15 +122,28 @@ module.exports = function causalTapPlugin(RED) {
                         getNode: (id) => RED.nodes.getNode(id),
                         tap: null,
                         log,
+                        onChange: () => live && live.tick(),
                     });
                 }
+                if (cfg) startResults();
                 if (cfg && cfg.enabled) startTap();
                 else if (cfg) RED.log.info("[causal-tap] disabled (causalTap.enabled or NODERED_CAUSAL_TAP_ENABLED)");
-                mountAdmin(RED, stats, faults);
+                mountAdmin(RED, stats, faults, results, onPosted);
                 RED.events.on("runtime-event", onRuntimeEvent);
             } catch (err) {
                 configError = configError || String(err);
                 RED.log.error(`[causal-tap] failed to start: ${err && err.stack ? err.stack : err}`);
+            }
+            try {
+                live = new Live({
+                    publish: (topic, data, retain) => RED.comms.publish(topic, data, retain),
+                    stats,
+                    results,
+                    log,
+                });
+                live.start();
+            } catch (err) {
+                RED.log.error(`[causal-tap] editor feed failed to start: ${err && err.stack ? err.stack : err}`);
             }
         },
     });

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from nodered_causal.cli._answer import add_answer_args, deliver_answer, series_of
+
 __all__ = ["add_analysis_args", "config_from_args", "load_dag", "register", "run"]
 
 EPILOG = """\
@@ -30,8 +32,14 @@ which instance differs and which node in it (needs at least 3 instances).
 Exit codes: 0 a culprit was named, 1 no significant change, 2 bad input (unknown run or node,
 cycle upstream of the target, no data).
 
+--report OUT.html writes a page people can read (node names, each node's share of the change with
+its interval, the target's and the culprit's values before and after); --push shows the answer in
+the Node-RED editor of --url (the causal-tap plugin's sidebar tab), with its report.
+
 examples:
   nodered-causal attribute --store runs.db --baseline base --incident slow --target sink
+  nodered-causal attribute --store runs.db --baseline base --incident slow --target sink \\
+      --report why.html --push --url http://127.0.0.1:1880
   nodered-causal attribute --store runs.db --baseline base --incident inc --target a1b2 \\
       --metric throughput --window 2 --json
   nodered-causal attribute --store runs.db --baseline base --incident inc --target a1b2 \\
@@ -42,7 +50,7 @@ examples:
 
 
 def add_analysis_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``attribute`` and ``explain``."""
+    """Options shared by ``attribute`` and ``explain`` (also ``--report``, ``--push``)."""
     parser.add_argument(
         "--store",
         default="runs.db",
@@ -70,6 +78,7 @@ def add_analysis_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--top", type=int, default=10, help="rows of the table (default 10)")
     parser.add_argument("--json", action="store_true", help="the full result as JSON")
+    add_answer_args(parser)
 
 
 def register(subparsers: Any) -> None:
@@ -153,8 +162,11 @@ def run(args: argparse.Namespace) -> int:
         dag = load_dag(store, args.incident, args.baseline)
         baseline = store.record_columns(args.baseline)
         incident = store.record_columns(args.incident)
+        rev = store.run(args.incident).flow_rev
     result = attribute_shift(dag, baseline, incident, args.target, metric=args.metric, config=cfg)
     print(result.to_json() if args.json else result.to_text(top=args.top))
+    if args.report or args.push:
+        deliver_answer(args, dag, _answer(args, dag, result, baseline, incident, rev))
     return 0 if result.blamed else 1
 
 
@@ -174,3 +186,42 @@ def _across_instances(args: argparse.Namespace) -> int:
     result = attribute_fleet(dag, columns, args.target, metric=args.metric, config=cfg)
     print(result.to_json() if args.json else result.to_text(top=args.top))
     return 0 if result.differs else 1
+
+
+def _answer(
+    args: argparse.Namespace, dag: Any, result: Any, baseline: Any, incident: Any, rev: Any
+) -> Any:
+    """The answer people read: names, shares, and the target's and culprits' windows."""
+    from nodered_causal.analysis.series import window_series
+    from nodered_causal.report.answer import METRIC_WORDS
+    from nodered_causal.report.build import answer_from_attribution, graph_names
+
+    names = graph_names(dag)
+    culprits = list(result.blamed[:2] or result.ranking[:1])
+    nodes = [result.target, *culprits]
+    opts = {"metric": args.metric, "window_s": args.window, "field": args.field}
+    before = window_series(baseline, nodes, **opts)
+    after = window_series(incident, nodes, **opts)
+    metric = METRIC_WORDS.get(args.metric, args.metric)
+    what = f"{metric} of {{field}} per {args.window:g} s window"
+    if args.metric not in ("value", "value_p50", "value_p95"):
+        what = f"{metric} ({args.window:g} s windows)"
+    labels = {"before_label": f"run {args.baseline}", "after_label": f"run {args.incident}"}
+    periods = {
+        name: f"{len(next(iter(side.values()))[1]) * args.window:g} s" if side else "no data"
+        for name, side in (("before", before), ("after", after))
+    }
+    return answer_from_attribution(
+        result,
+        dag,
+        series=series_of(before, after, nodes, names, what, **labels),
+        facts=[
+            (
+                "Compared",
+                f"run “{args.baseline}” ({periods['before']}) with run “{args.incident}” "
+                f"({periods['after']})",
+            ),
+            ("Measured", f"{metric} per {args.window:g} s window"),
+        ],
+        flow_rev=rev,
+    )

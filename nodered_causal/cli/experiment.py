@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from nodered_causal.cli._common import add_command, add_nodered_args, print_json
 from nodered_causal.faults.spec import DEFAULT_FAULTS
@@ -27,7 +28,7 @@ examples:
   nodered-causal experiment flows/bottling-line.json --target bt_score --cases 20 \\
       --no-fault-cases 10 --seconds 20 --json results.json
   nodered-causal experiment --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
-      --target my_node --faults bias:2,drop:0.3
+      --target my_node --faults bias:2,drop:0.3 --push      # result in the editor's sidebar
 """
 
 
@@ -58,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--state", default=None, help="resume file (default: <store>.state.json)")
     parser.add_argument("--json", metavar="OUT", help="write the full results as JSON")
     parser.add_argument("--report", metavar="OUT.html", help="write the HTML report (+ .png)")
+    parser.add_argument(
+        "--push", action="store_true",
+        help="show the result in the Node-RED editor of --url (the tap plugin's sidebar tab)",
+    )  # fmt: skip
     parser.add_argument("--nodered-version", choices=("4", "5"), default="4")
     ingest = parser.add_mutually_exclusive_group()
     ingest.add_argument("--mqtt", metavar="URL", help="broker the tap ships to (with --url)")
@@ -75,6 +80,16 @@ def _progress(i: int, n: int, case: object) -> None:
     print(f"[{i}/{n}] {what}: {verdict} ({case.seconds:.0f} s)", file=sys.stderr, flush=True)
 
 
+def _push(args: argparse.Namespace, client: Any, exp: Any) -> None:
+    from nodered_causal.experiment.report import campaign_answer, render_campaign
+    from nodered_causal.report.push import push_answer
+
+    answer = campaign_answer(exp.dag, exp.result, flow=str(exp.flow))
+    page = render_campaign(exp.dag, exp.result, title=answer.title)
+    reply = push_answer(client, answer, page)
+    print(f"pushed to the editor of {client.url}: {reply.get('id')}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.cli._common import client_from_args
     from nodered_causal.collector.http import parse_address
@@ -85,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.flow is None) == (args.url is None):
         raise ExperimentError("give either a flow file or --url of a running Node-RED")
+    if args.push and args.url is None:
+        raise ExperimentError(
+            "--push shows the result in the editor of --url: a local throw-away Node-RED is "
+            "gone when the campaign ends"
+        )
     out = Path(args.json or args.report or "experiment.json")
     store = Path(args.store or out.with_suffix(".db"))
     client = client_from_args(args) if args.url else None
@@ -127,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}"
         )
         print(f"report: {page} ({png or 'no PNG: apt-get install graphviz'})", file=sys.stderr)
+    if args.push:
+        _push(args, client, exp)
     summary = data["summary"]
     if not args.json and not args.report:
         print_json(data)

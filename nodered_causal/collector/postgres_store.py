@@ -64,7 +64,7 @@ CREATE TABLE records (
     seq bigint NOT NULL, ts_ns bigint NOT NULL, kind text NOT NULL, src text, port bigint,
     dst text, trace bigint, parent bigint, latency_ns bigint, bytes bigint, error text,
     ptype text, plen bigint, recorded bigint, dropped bigint, failed bigint, queue bigint,
-    extra_values text, counts text) PARTITION BY RANGE (ts_ns);
+    extra_values text, parents text, counts text) PARTITION BY RANGE (ts_ns);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq, ts_ns);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path text PRIMARY KEY, col text NOT NULL UNIQUE);
@@ -77,7 +77,8 @@ CREATE INDEX rejected_run ON rejected (run_id);
 
 #: Statements that bring schema version N to N + 1 (PostgreSQL stores start at version 2).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
+    2: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS parents text",),
+    3: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
 }
 
 

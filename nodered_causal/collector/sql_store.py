@@ -7,8 +7,8 @@ Both backends keep the same layout, so everything here is written once:
 - ``records``: one row per record, the schema fields as typed columns and every payload value
   path in a REAL column of its own (``v1, v2, ...``, added on first sight, mapped in
   ``value_columns``; ``run_paths`` says which a run uses; paths beyond :data:`MAX_VALUE_COLUMNS`
-  go to the ``extra_values`` JSON text). ``(stream, seq)`` is unique: a redelivered record is
-  stored once;
+  go to the ``extra_values`` JSON text; ``parents``, the seqs a join or batch combined, as text
+  ``"12,13,14"``). ``(stream, seq)`` is unique: a redelivered record is stored once;
 - ``rejected``: records that failed validation, with the reason and the raw text.
 
 A backend supplies the dialect (:class:`SqlStore`'s abstract methods): transactions, the DDL of
@@ -354,7 +354,7 @@ class SqlStore(abc.ABC):
         return (
             stream,
             run_id,
-            *(rec.get(f) for f in _FIELDS),
+            *(_parents_text(rec.get(f)) if f == "parents" else rec.get(f) for f in _FIELDS),
             payload.get("type"),
             payload.get("len"),
             *stats,
@@ -461,6 +461,7 @@ class SqlStore(abc.ABC):
         by_name = dict(zip(select, columns, strict=True))
         for key in _FIELDS:
             out[key] = by_name[key]
+        out["parents"] = [_parents_list(text) for text in out["parents"]]
         for name in stats:
             out[name] = by_name[name]
         if "counts" in out:
@@ -571,3 +572,12 @@ def _merge_extra(out: dict[str, list[Any]], extra_col: list[Any], paths: list[st
     parsed = [json.loads(e) if e else {} for e in extra_col]
     for path in paths:
         out[path] = [d.get(path) for d in parsed]
+
+
+def _parents_text(parents: Sequence[int] | None) -> str | None:
+    """A record's ``parents`` as stored: the seqs comma-separated (``"12,13,14"``)."""
+    return ",".join(map(str, parents)) if parents else None
+
+
+def _parents_list(text: str | None) -> list[int] | None:
+    return [int(p) for p in text.split(",")] if text else None

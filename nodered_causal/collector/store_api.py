@@ -15,6 +15,7 @@ The contract, whatever the backend:
 - **Columns by run or time range.** :meth:`RecordStore.record_columns` returns one list per
   field (:data:`RECORD_KEYS`, then one per payload value path), in arrival order, for a run (or
   every run) and an optional ``[since_ns, until_ns)`` range of tap time and set of taps.
+  ``parents`` (the seqs a join or batch combined) is a list of ints or None.
 - **Completeness** per tap stream (gaps in seq, tap drops, transport loss), **runs** with their
   flow rev and DAG.
 - **Schema versions.** A store records its schema version and that it is a nodered-causal store;
@@ -59,9 +60,11 @@ RECORD_KEYS: tuple[str, ...] = (
     "latency_ns",
     "bytes",
     "error",
+    "parents",
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
-SCHEMA_VERSION = 3
+#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.counts``.)
+SCHEMA_VERSION = 4
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 

@@ -10,15 +10,66 @@ from typing import Any
 from nodered_causal.errors import ReportError
 from nodered_causal.experiment.campaign import CampaignResult, CaseResult
 from nodered_causal.report import Blame, render_html, render_png, write_atomic
+from nodered_causal.report.answer import Answer, Ranked, new_answer_id
+from nodered_causal.report.build import graph_names
 from nodered_causal.report.draw import GraphLike
 
-__all__ = ["campaign_blame", "case_blame", "render_campaign", "write_campaign_report"]
+__all__ = [
+    "campaign_answer",
+    "campaign_blame",
+    "case_blame",
+    "plain_summary",
+    "render_campaign",
+    "write_campaign_report",
+]
 
 logger = logging.getLogger(__name__)
 
 CASE_COLUMNS = (
     "key", "node", "fault", "leaf", "metric", "symptom", "rank_of_true", "blamed", "seconds",
 )  # fmt: skip
+#: What people read for each case column and summary key (ids and keys stay in the JSON).
+CASE_WORDS = {
+    "key": "case",
+    "node": "faulted node",
+    "fault": "fault",
+    "leaf": "faulted field",
+    "metric": "compared",
+    "symptom": "showed at the target",
+    "rank_of_true": "rank of the faulted node",
+    "blamed": "blamed",
+    "seconds": "seconds",
+}
+SUMMARY_WORDS = {
+    "ac1": "faulted node named first (AC@1)",
+    "ac3": "faulted node among the first three named (AC@3)",
+    "ac1_ranked": "faulted node ranked first, blamed or not",
+    "ac3_ranked": "faulted node among the first three ranked, blamed or not",
+    "specificity": "no-fault cases with nothing blamed (specificity)",
+    "n_cases": "fault cases",
+    "n_no_fault": "no-fault cases",
+    "ac1_symptom": "named first, of the faults that showed at the target",
+    "ac3_symptom": "among the first three, of the faults that showed at the target",
+    "n_symptom": "faults that showed at the target",
+    "seconds": "time spent (s)",
+}
+_RATES = {"ac1", "ac3", "ac1_ranked", "ac3_ranked", "specificity", "ac1_symptom", "ac3_symptom"}
+
+
+def _rate(value: Any) -> Any:
+    return f"{value * 100:.0f} %" if isinstance(value, int | float) else value
+
+
+def plain_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The campaign summary with words for keys and percentages for rates."""
+    out = {
+        SUMMARY_WORDS.get(k, k): _rate(v) if k in _RATES else v
+        for k, v in summary.items()
+        if k != "baselines"
+    }
+    for name, scores in summary["baselines"].items():
+        out[f"simple method “{name}”: faulted node named first"] = _rate(scores["ac1"])
+    return out
 
 
 def case_blame(case: CaseResult) -> dict[str, Blame]:
@@ -40,21 +91,26 @@ def campaign_blame(result: CampaignResult) -> dict[str, Blame]:
 
 
 def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> str:
+    names = graph_names(graph)
+
+    def name(node: str | None) -> str:
+        return names.get(node, node) if node else "–"
+
     rows: list[dict[str, Any]] = []
     for case in [*result.cases, *result.no_fault]:
-        row: dict[str, Any] = {k: getattr(case, k) for k in CASE_COLUMNS}
-        row["blamed"] = ", ".join(case.blamed) or "nothing"
+        row: dict[str, Any] = {CASE_WORDS[k]: getattr(case, k) for k in CASE_COLUMNS}
+        row[CASE_WORDS["node"]] = name(case.node) if case.node else "no fault"
+        row[CASE_WORDS["blamed"]] = ", ".join(name(b) for b in case.blamed) or "nothing"
+        row[CASE_WORDS["symptom"]] = (
+            "–" if case.symptom is None else "yes" if case.symptom else "no"
+        )
         hit = case.rank_of_true == 1 if case.node else not case.blamed
         row["_class"] = "hit" if hit else "miss"
         rows.append(row)
-    summary = result.summary()
-    flat = {k: v for k, v in summary.items() if k != "baselines"}
-    for name, scores in summary["baselines"].items():
-        flat[f"baseline {name} ac1"] = scores["ac1"]
     details = [
         (
-            f"{c.key}: {c.fault or 'no fault'} at {c.node or '-'} → blamed "
-            f"{', '.join(c.blamed) or 'nothing'}",
+            f"{c.key}: {c.fault or 'no fault'} at {name(c.node)} → blamed "
+            f"{', '.join(name(b) for b in c.blamed) or 'nothing'}",
             case_blame(c),
             [c.node] if c.node else [],
         )
@@ -65,15 +121,48 @@ def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> 
         title=title,
         blame=campaign_blame(result),
         highlight=sorted({c.node for c in result.cases if c.node}),
-        summary=flat,
+        summary=plain_summary(result.summary()),
         cases=rows,
-        case_columns=CASE_COLUMNS,
+        case_columns=[CASE_WORDS[k] for k in CASE_COLUMNS],
         details=details,
         notes=[
             "Flow colours: share of the cases faulted at that node in which it was ranked first.",
             "A case counts as a hit only if the true node is blamed (interval excludes zero).",
         ],
         data=result.to_json(),
+    )
+
+
+def campaign_answer(graph: GraphLike, result: CampaignResult, *, flow: str = "") -> Answer:
+    """The campaign as an answer for the editor sidebar: per faulted node, the share of its cases
+    in which it was named first; the verdict in words."""
+    names = graph_names(graph)
+    summary = result.summary()
+    n, n_free = summary["n_cases"], summary["n_no_fault"]
+    hits = sum(c.rank_of_true == 1 for c in result.cases)
+    top3 = sum(c.rank_of_true is not None and c.rank_of_true <= 3 for c in result.cases)
+    quiet = sum(not c.blamed for c in result.no_fault)
+    target = names.get(result.target, result.target)
+    parts = [f"Named the faulted node first in {hits} of {n} fault cases"]
+    if n:
+        parts[0] += f" ({hits / n:.0%}), among the first three in {top3} ({top3 / n:.0%})"
+    if n_free:
+        parts.append(f"blamed nothing in {quiet} of {n_free} no-fault cases")
+    ranking = tuple(
+        Ranked(node=node, name=names.get(node, node), score=b.score, share=b.score)
+        for node, b in sorted(campaign_blame(result).items(), key=lambda kv: -kv[1].score)
+    )
+    return Answer(
+        kind="experiment",
+        id=new_answer_id("experiment"),
+        title=f"Does the analysis name an injected fault at “{target}”?",
+        question=f"Does the analysis name an injected fault at “{target}”?",
+        target=result.target,
+        target_name=target,
+        ranking=ranking,
+        blamed=(),
+        verdict="; ".join(parts) + ".",
+        facts=(("Flow", flow),) if flow else (),
     )
 
 

@@ -77,7 +77,9 @@ class LocalNodeRed:
     ``plugins``: npm package dirs installed (with dependencies) into the userDir.
     ``settings``: merged (deeply) into the generated settings.js, e.g. ``{"causalTap": {...}}``.
     ``port``: 0 picks a free one. ``admin_auth``: ``(username, password)`` turns adminAuth on
-    (``.client`` logs in). ``user_dir``: kept on exit; by default a temp dir that is removed.
+    (``.client`` logs in, permissions ``*``); ``admin_users``: more ``(username, password,
+    permissions)`` users, e.g. ``("viewer", "pw", "read")``. ``user_dir``: kept on exit; by
+    default a temp dir that is removed.
     ``env``: extra environment variables for the Node-RED process.
     """
 
@@ -93,6 +95,7 @@ class LocalNodeRed:
         env: Mapping[str, str] | None = None,
         *,
         start_timeout: float = 60,
+        admin_users: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         self.major = str(version)
         if self.major not in ("4", "5"):
@@ -101,6 +104,11 @@ class LocalNodeRed:
             raise ValueError(f"port must be 0 (pick a free one) or 1..65535, got {port!r}")
         if admin_auth is not None and (len(admin_auth) != 2 or not all(admin_auth)):
             raise ValueError("admin_auth must be a (username, password) pair")
+        if admin_users and admin_auth is None:
+            raise ValueError("admin_users need admin_auth (the user the client logs in as)")
+        if any(len(u) != 3 or not all(u) for u in admin_users):
+            raise ValueError("admin_users must be (username, password, permissions) triples")
+        self._admin_users = [tuple(u) for u in admin_users]
         self._flows = read_flows_file(flows) if isinstance(flows, str | Path) else flows
         self._plugins = [Path(p) for p in plugins]
         self._settings = dict(settings or {})
@@ -228,10 +236,12 @@ class LocalNodeRed:
         if self._admin_auth is not None:
             user, password = self._admin_auth
             hashed = _bcrypt(password, home, node)
-            base["adminAuth"] = {
-                "type": "credentials",
-                "users": [{"username": user, "password": hashed, "permissions": "*"}],
-            }
+            users = [{"username": user, "password": hashed, "permissions": "*"}]
+            users += [
+                {"username": name, "password": _bcrypt(pw, home, node), "permissions": perms}
+                for name, pw, perms in self._admin_users
+            ]
+            base["adminAuth"] = {"type": "credentials", "users": users}
         merged = _deep_merge(base, self._settings)
         merged["uiPort"] = self.port  # the port is ours to choose
         text = (

@@ -48,12 +48,15 @@ class GraphLike(Protocol):
 
 @dataclass(frozen=True)
 class Blame:
-    """How much one node is blamed: its score, the confidence interval, and whether it is blamed."""
+    """How much one node is blamed: its score (a share of the whole, 0..1, where the caller has
+    one), the confidence interval, whether it is blamed, and a short caption drawn in its box
+    (e.g. ``"92 % (85 %–97 %)"``)."""
 
     score: float
     lo: float | None = None
     hi: float | None = None
     blamed: bool = False
+    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,25 +130,29 @@ def layout(graph: GraphLike) -> Layout:
 
 
 def blame_colour(blame: Blame | None, max_score: float) -> str:
-    """Fill colour: grey when not blamed, white→red by score share when blamed."""
-    if blame is None or not blame.blamed or max_score <= 0:
+    """Fill colour by the node's share of the largest score: white→red when blamed, light→darker
+    grey when it has a share but is not blamed (its interval includes zero, or too small)."""
+    if blame is None or max_score <= 0:
         return "#eeeeee"
     share = max(0.0, min(1.0, abs(blame.score) / max_score))
+    if not blame.blamed:
+        g = int(238 - 70 * share)
+        return f"#{g:02x}{g:02x}{g:02x}"
     g = int(230 - 190 * share)
     return f"#ff{g:02x}{g:02x}"
 
 
 def _max_score(blame: Mapping[str, Blame]) -> float:
-    return max((abs(b.score) for b in blame.values() if b.blamed), default=0.0)
+    return max((abs(b.score) for b in blame.values()), default=0.0)
 
 
 def _hover(node: DrawnNode, b: Blame | None) -> str:
-    text = f"{node.label} [{node.type}] id={node.id}"
+    text = f"{node.label} ({node.type}), id {node.id}"
     if b is not None:
-        text += f"\nscore {b.score:.4g}"
-        if b.lo is not None and b.hi is not None:
+        text += f"\nshare {b.caption}" if b.caption else f"\nscore {b.score:.4g}"
+        if not b.caption and b.lo is not None and b.hi is not None:
             text += f"  interval [{b.lo:.4g}, {b.hi:.4g}]"
-        text += "  BLAMED" if b.blamed else ""
+        text += "  (blamed)" if b.blamed else "  (not blamed)"
     return text
 
 
@@ -191,17 +198,25 @@ def to_svg(
     for n in lay.nodes:
         b = blame.get(n.id)
         stroke, width = ("#1f4fd1", 3) if n.id in marked else ("#666", 1)
+        if b is not None and b.blamed and n.id not in marked:
+            stroke, width = ("#a00000", 2)
         label = n.label if len(n.label) <= 20 else n.label[:19] + "…"
+        caption = b.caption if b is not None else ""
+        text = (
+            f'<text x="{n.x:.0f}" y="{n.y - 2:.0f}" text-anchor="middle">{html.escape(label)}'
+            f'</text><text class="share" x="{n.x:.0f}" y="{n.y + 11:.0f}" text-anchor="middle" '
+            f'font-size="10" fill="#333">{html.escape(caption)}</text>'
+            if caption
+            else f'<text x="{n.x:.0f}" y="{n.y + 4:.0f}" text-anchor="middle">'
+            f"{html.escape(label)}</text>"
+        )
         out.append(
             f'<g class="node" data-id="{html.escape(n.id)}" '
             f'data-blamed="{str(bool(b and b.blamed)).lower()}">'
             f"<title>{html.escape(_hover(n, b))}</title>"
             f'<rect x="{n.x - NODE_W / 2:.0f}" y="{n.y - NODE_H / 2:.0f}" width="{NODE_W}" '
             f'height="{NODE_H}" rx="6" fill="{blame_colour(b, top)}" stroke="{stroke}" '
-            f'stroke-width="{width}"/>'
-            f'<text x="{n.x:.0f}" y="{n.y + 4:.0f}" text-anchor="middle">'
-            f"{html.escape(label)}</text>"
-            "</g>"
+            f'stroke-width="{width}"/>{text}</g>'
         )
     out.append("</svg>")
     return "\n".join(out)
@@ -233,8 +248,13 @@ def to_dot(
     for n in lay.nodes:
         b = blame.get(n.id)
         extra = ', penwidth=3, color="#1f4fd1"' if n.id in marked else ""
+        if not extra and b is not None and b.blamed:
+            extra = ', penwidth=2, color="#a00000"'
+        label = _dot_id(n.label[:22])
+        if b is not None and b.caption:  # a second line: DOT's own \n escape
+            label = label[:-1] + "\\n" + _dot_id(b.caption)[1:]
         lines.append(
-            f"  {_dot_id(n.id)} [label={_dot_id(n.label[:22])}, "
+            f"  {_dot_id(n.id)} [label={label}, "
             f'fillcolor="{blame_colour(b, top)}", '
             f'pos="{n.x:.0f},{-n.y:.0f}!"{extra}];'
         )

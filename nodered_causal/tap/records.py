@@ -11,6 +11,11 @@ A batch is the UTF-8 JSON array a tap ships over MQTT or HTTP; each element is o
 ``counts`` records (a sampling tap) carry the deliveries of every wire since ``since_ns``, sampled
 or not, and the sampling rate: ``"since_ns": ..., "sample": 0.1, "counts": [[src, port, dst, n]]``.
 
+``parents`` (optional, deliver records of aggregating nodes such as join and batch): the seqs of
+every delivery the sending node combined into what it sent (its parts, oldest first; ``parent`` is
+the one it was handling and usually one of them), at most :data:`MAX_PARENTS`. Absent (or null)
+on every other record.
+
 :func:`parse_batch` never raises: every element that is not a valid record becomes a
 :class:`Rejected` with the reason (and the tap/boot/seq where they could be read, so the collector
 still knows the seq arrived). A body that is not a JSON array is one :class:`Rejected`.
@@ -30,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "KINDS",
+    "MAX_PARENTS",
     "SCHEMA_VERSION",
     "STATS_FIELDS",
     "Batch",
@@ -45,6 +51,8 @@ SCHEMA_VERSION = 1
 KINDS: tuple[str, ...] = ("deliver", "error", "complete", "stats", "counts")
 #: Cumulative counters a ``stats`` record carries.
 STATS_FIELDS: tuple[str, ...] = ("recorded", "dropped", "failed", "queue")
+#: Longest ``parents`` list (the tap's ``maxParents`` setting is at most this).
+MAX_PARENTS = 4096
 _PAYLOAD_TYPES = frozenset(
     {"number", "string", "object", "array", "buffer", "boolean", "null", "undefined"}
 )
@@ -148,7 +156,17 @@ def _check_types(rec: Mapping[str, Any]) -> str | None:
         for name in STATS_FIELDS:
             if name in rec and not _is_int(rec[name]):
                 return f"stats field {name} must be an integer"
-    return _check_payload(rec.get("payload"))
+    return _check_parents(rec.get("parents")) or _check_payload(rec.get("payload"))
+
+
+def _check_parents(parents: Any) -> str | None:
+    if parents is None:
+        return None
+    if not isinstance(parents, list) or not 0 < len(parents) <= MAX_PARENTS:
+        return f"parents must be a list of 1 to {MAX_PARENTS} seqs or null"
+    if not all(_is_int(p) and 0 <= p < 2**63 for p in parents):
+        return "parents must hold integers in [0, 2**63)"
+    return None
 
 
 def _check_counts(rec: Mapping[str, Any]) -> str | None:

@@ -10,9 +10,23 @@
  *                                     -> 201 {"fault": {...}}; 400 bad spec; 404 unknown node
  *   DELETE /causal-tap/faults         remove all -> {"removed": [...]}
  *   DELETE /causal-tap/faults/:node   remove one -> {"removed": [...]}; 404 if none
+ *
+ *   GET    /causal-tap/results               {"results": [summary, ...] newest first, "status"}
+ *   POST   /causal-tap/results               body {"answer": {...}, "report_html": "..."} (see
+ *                                            results.js) -> 201 {id, url, report, created};
+ *                                            400 bad document; 413 too large
+ *   GET    /causal-tap/results/:id           the stored entry {id, answer, history, ...}
+ *   DELETE /causal-tap/results[/:id]         forget all / one -> {"removed": [...]}
+ *   POST   /causal-tap/results/:id/ticket    (read) -> {"url": ".../report?ticket=..."}: a link
+ *                                            that opens the report for 5 minutes without the
+ *                                            bearer header (a browser tab cannot send one)
+ *   GET    /causal-tap/results/:id/report    the report page (read permission or a ticket),
+ *                                            sandboxed by its Content-Security-Policy
  */
 
+const crypto = require("crypto");
 const { FaultError } = require("./faults");
+const { ResultError } = require("./results");
 
 const MAX_BODY = 64 * 1024;
 
@@ -44,16 +58,106 @@ function readJson(req) {
 }
 
 function sendError(res, err) {
-    const status = err instanceof FaultError ? err.status : 500;
+    const status = err instanceof FaultError || err instanceof ResultError ? err.status : 500;
     res.status(status).json({ error: err && err.message ? err.message : String(err) });
+}
+
+const TICKET_MS = 5 * 60 * 1000;
+const MAX_TICKETS = 200;
+// the report runs in an opaque origin: no access to the editor's storage (its auth token)
+const REPORT_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy":
+        "sandbox allow-scripts allow-popups; default-src 'none'; style-src 'unsafe-inline'; " +
+        "script-src 'unsafe-inline'; img-src data:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+};
+
+/** Short-lived links to one result's report, for browser tabs that carry no bearer token. */
+class Tickets {
+    constructor(now) {
+        this.now = now || Date.now;
+        this.byKey = new Map();
+    }
+    issue(id) {
+        const now = this.now();
+        for (const [key, t] of this.byKey) if (t.expires <= now || this.byKey.size >= MAX_TICKETS) this.byKey.delete(key);
+        const key = crypto.randomBytes(18).toString("base64url");
+        this.byKey.set(key, { id, expires: now + TICKET_MS });
+        return key;
+    }
+    valid(key, id) {
+        const t = typeof key === "string" ? this.byKey.get(key) : undefined;
+        return !!t && t.id === id && t.expires > this.now();
+    }
+}
+
+function resultUrls(id, hasReport) {
+    const url = `causal-tap/results/${encodeURIComponent(id)}`;
+    return { url, report: hasReport ? `${url}/report` : null };
+}
+
+function mountResults(app, read, write, results, onPosted) {
+    const tickets = new Tickets();
+    const missing = (res, id) => res.status(404).json({ error: `no result with id ${JSON.stringify(id)}` });
+    app.get("/causal-tap/results", read, (_req, res) => {
+        res.json({ results: results.list(), status: results.status() });
+    });
+    app.post("/causal-tap/results", write, (req, res) => {
+        readJson(req)
+            .then((body) => results.put(body))
+            .then(({ entry, created }) => {
+                onPosted(entry, created);
+                res.status(201).json(Object.assign({ id: entry.id, created }, resultUrls(entry.id, entry.has_report)));
+            })
+            .catch((err) => sendError(res, err));
+    });
+    app.delete("/causal-tap/results", write, (_req, res) => {
+        results.remove().then((removed) => {
+            onPosted(null, false);
+            res.json({ removed });
+        }, (err) => sendError(res, err));
+    });
+    app.get("/causal-tap/results/:id", read, (req, res) => {
+        const entry = results.get(req.params.id);
+        if (!entry) return missing(res, req.params.id);
+        res.json(Object.assign({}, entry, resultUrls(entry.id, entry.has_report)));
+    });
+    app.delete("/causal-tap/results/:id", write, (req, res) => {
+        if (!results.get(req.params.id)) return missing(res, req.params.id);
+        results.remove(req.params.id).then((removed) => {
+            onPosted(null, false);
+            res.json({ removed });
+        }, (err) => sendError(res, err));
+    });
+    app.post("/causal-tap/results/:id/ticket", read, (req, res) => {
+        const entry = results.get(req.params.id);
+        if (!entry || !entry.has_report) return missing(res, req.params.id);
+        const key = tickets.issue(entry.id);
+        res.json({ url: `${resultUrls(entry.id, true).report}?ticket=${key}`, expires_in_s: TICKET_MS / 1000 });
+    });
+    const readOrTicket = (req, res, next) => {
+        if (tickets.valid(req.query && req.query.ticket, req.params.id)) return next();
+        return read(req, res, next);
+    };
+    app.get("/causal-tap/results/:id/report", readOrTicket, (req, res) => {
+        results.report(req.params.id).then((html) => {
+            if (html === null) return missing(res, req.params.id);
+            res.set(REPORT_HEADERS).send(html);
+        }, (err) => sendError(res, err));
+    });
 }
 
 /**
  * @param {object} RED the plugin's RED API
  * @param {() => object} stats returns the stats document
  * @param {object|null} faults a Faults instance, or null when fault injection is switched off
+ * @param {object|null} results a Results instance (null: no results endpoints)
+ * @param {(entry, created) => void} onPosted called after a result was stored or removed
  */
-function mountAdmin(RED, stats, faults) {
+function mountAdmin(RED, stats, faults, results, onPosted) {
     const app = RED.httpAdmin;
     if (!app) return;
     const read = RED.auth.needsPermission("causal-tap.read");
@@ -98,6 +202,7 @@ function mountAdmin(RED, stats, faults) {
             sendError(res, err);
         }
     });
+    if (results) mountResults(app, read, write, results, onPosted || (() => {}));
 }
 
-module.exports = { mountAdmin, readJson };
+module.exports = { mountAdmin, readJson, Tickets };

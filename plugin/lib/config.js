@@ -39,8 +39,11 @@ const DEFAULTS = Object.freeze({
     sampleMode: "fixed",
     cpuBudget: 0.03,
     sampleMin: 1 / 1024,
+    aggregateTypes: ["join", "batch"],
+    maxParents: 256,
     recordComplete: false,
     faults: true,
+    results: 50,
     worker: true,
     statsMs: 1000,
     retryMaxMs: 30000,
@@ -49,6 +52,8 @@ const DEFAULTS = Object.freeze({
 });
 
 const DEFAULT_URLS = Object.freeze({ mqtt: "mqtt://127.0.0.1:1883", http: "http://127.0.0.1:8765", memory: "memory:" });
+/** Upper bound of causalTap.maxParents (the collector rejects longer `parents` lists). */
+const MAX_PARENTS = 4096;
 const TRANSPORTS = ["mqtt", "http", "memory"];
 const TRUE = new Set(["1", "true", "yes", "on"]);
 const FALSE = new Set(["0", "false", "no", "off"]);
@@ -134,6 +139,7 @@ function resolveConfig(settings, env, hints) {
     positiveInt(cfg, "statsMs", 10);
     positiveInt(cfg, "lineageWindow", 1024);
     positiveInt(cfg, "retryMaxMs", 0);
+    positiveInt(cfg, "results", 1);
     if (cfg.batchSize > cfg.queueMax) {
         throw new ConfigError(`causalTap.batchSize (${cfg.batchSize}) must be <= causalTap.queueMax (${cfg.queueMax})`);
     }
@@ -152,6 +158,15 @@ function resolveConfig(settings, env, hints) {
     if (!["fixed", "adaptive"].includes(cfg.sampleMode)) {
         throw new ConfigError(`causalTap.sampleMode must be "fixed" or "adaptive", got ${JSON.stringify(cfg.sampleMode)}`);
     }
+    positiveInt(cfg, "maxParents", 1);
+    if (cfg.maxParents > MAX_PARENTS) {
+        throw new ConfigError(`causalTap.maxParents must be <= ${MAX_PARENTS}, got ${cfg.maxParents}`);
+    }
+    const types = cfg.aggregateTypes;
+    if (!Array.isArray(types) || types.length > 256 || !types.every((t) => typeof t === "string" && t !== "")) {
+        throw new ConfigError(`causalTap.aggregateTypes must be a list of node type names, got ${JSON.stringify(types)}`);
+    }
+    cfg.aggregateTypes = Object.freeze(types.slice());
     cfg.recordComplete = cfg.recordComplete === true;
     cfg.faults = cfg.faults !== false;
     cfg.worker = cfg.worker !== false;
@@ -182,4 +197,4 @@ function maskUrl(url) {
     }
 }
 
-module.exports = { ENV, DEFAULTS, ConfigError, resolveConfig, publicConfig, maskUrl };
+module.exports = { ENV, DEFAULTS, MAX_PARENTS, ConfigError, resolveConfig, publicConfig, maskUrl };

@@ -136,6 +136,13 @@ class Encoder {
             `${this.head}${seq},"ts_ns":${this.ts(b.t[r])}${this.middle(kind, b.src[r], b.port[r], b.dst[r])}` +
             `${nul(b.trace[r])},"parent":${nul(b.parent[r])},"payload":${this.payload(b, r, v)},` +
             `"bytes":${nul(b.bytes[r])},"latency_ns":${lat},"error":${err}`;
+        const np = b.pcount[r];
+        if (np > 0) {
+            const k0 = b.pstart[r] - b.p0;
+            let ps = `${b.pars[k0]}`;
+            for (let k = 1; k < np; k++) ps = `${ps},${b.pars[k0 + k]}`;
+            out += `,"parents":[${ps}]`;
+        }
         if (kind === KIND.stats && b.stats !== null && b.stats[seq] !== undefined) {
             const st = b.stats[seq];
             out += `,"recorded":${st.recorded},"dropped":${st.dropped},"failed":${st.failed},"queue":${st.queue}`;

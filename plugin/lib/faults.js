@@ -82,7 +82,8 @@ function parseSpec(body) {
 
 class Faults {
     /**
-     * @param {object} deps {hooks, util (RED.util), getNode(id), tap (optional, for lineage), log}
+     * @param {object} deps {hooks, util (RED.util), getNode(id), tap (optional, for lineage), log,
+     *   onChange (optional, called after a fault was added or removed)}
      */
     constructor(deps) {
         this.hooks = deps.hooks;
@@ -90,6 +91,7 @@ class Faults {
         this.getNode = deps.getNode;
         this.tap = deps.tap || null;
         this.log = deps.log;
+        this.onChange = deps.onChange || null;
         this.active = new Map();
         this.hooked = false;
         this.failed = 0;
@@ -121,6 +123,7 @@ class Faults {
             this.hooked = true;
         }
         this.log.info(`[causal-tap] fault ${spec.kind} applied to node ${spec.node}`);
+        this.changed();
         return publicFault(fault);
     }
 
@@ -140,8 +143,21 @@ class Faults {
             this.hooks.remove(HOOK);
             this.hooked = false;
         }
-        if (removed.length) this.log.info(`[causal-tap] removed ${removed.length} fault(s)`);
+        if (removed.length) {
+            this.log.info(`[causal-tap] removed ${removed.length} fault(s)`);
+            this.changed();
+        }
         return removed;
+    }
+
+    /** Tell the editor feed at once (never throws into the caller). */
+    changed() {
+        if (!this.onChange) return;
+        try {
+            this.onChange();
+        } catch (err) {
+            this.log.warn(`[causal-tap] fault change listener failed: ${err}`);
+        }
     }
 
     preRoute(ev) {

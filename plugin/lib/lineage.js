@@ -101,4 +101,99 @@ class ContextStack {
 
 const NOT_FOUND = Symbol("not found");
 
-module.exports = { Lineage, ContextStack, NOT_FOUND };
+/**
+ * Multi-parent lineage of aggregating nodes (join, batch, ...: `causalTap.aggregateTypes`): per
+ * node, the deliveries it received since it last sent (the parts of what it sends next). One ring
+ * of `max` seqs per node, allocated once (nothing per delivery); more parts than that keep the
+ * newest `max` and count the sends that lost some in `truncated`.
+ *
+ * A node's sends in one synchronous run are one *burst* (a batch node sends its whole sequence at
+ * once; a send to several wires is several deliveries): they all get the same parts. The burst
+ * ends with the run (a microtask), and the node's next receive starts a new set of parts. So a
+ * join by count gets exactly its group's parts; limits: a join in automatic mode fed by
+ * interleaved sequences (two splits in flight) lists the parts of both received since its last
+ * send; a batch's overlapping messages (re-sent from the previous batch) are not parts again; a
+ * join in "accumulate" mode lists only the parts that arrived since its previous output.
+ */
+class Parts {
+    constructor(types, max) {
+        this.types = new Set(types);
+        this.max = max;
+        this.byNode = new Map(); // node id -> PartsOf
+        this.truncated = 0;
+    }
+
+    /** Whether nodes of this type aggregate (their sends get `parents`). */
+    aggregates(type) {
+        return this.types.has(type);
+    }
+
+    /** Delivery p reached aggregating node (nodeId, node object). */
+    received(nodeId, node, p) {
+        let st = this.byNode.get(nodeId);
+        if (st === undefined || st.node !== node) {
+            // a new node, or a redeployed one (new object): start clean
+            if (this.byNode.size >= 65536) this.byNode.clear();
+            st = new PartsOf(node, this.max);
+            this.byNode.set(nodeId, st);
+        }
+        st.add(p);
+    }
+
+    /** The parts of nodeId's current burst (starts the burst), or undefined if it has none. */
+    sending(nodeId) {
+        if (this.byNode.size === 0) return undefined;
+        const st = this.byNode.get(nodeId);
+        if (st === undefined || st.total === 0) return undefined;
+        if (!st.burst) {
+            st.burst = true;
+            if (st.total > this.max) this.truncated++;
+            queueMicrotask(st.end);
+        }
+        return st;
+    }
+}
+
+/** The parts of one aggregating node: a ring of seqs; `total` received since the last burst. */
+class PartsOf {
+    constructor(node, max) {
+        this.node = node;
+        this.seqs = new Float64Array(max);
+        this.total = 0;
+        this.burst = false;
+        // the range of the store's parents ring holding this burst's copy (see RecordStore)
+        this.start = -1;
+        this.count = 0;
+        this.end = () => {
+            if (this.burst) {
+                this.burst = false;
+                this.total = 0;
+            }
+        };
+    }
+
+    add(p) {
+        if (this.burst) {
+            // received while its burst is still running (synchronous delivery back to itself)
+            this.burst = false;
+            this.total = 0;
+        }
+        this.seqs[this.total % this.seqs.length] = p;
+        this.total++;
+        this.start = -1;
+    }
+
+    /** Number of parts held (the newest, at most the ring's size). */
+    get size() {
+        return Math.min(this.total, this.seqs.length);
+    }
+
+    /** The k-th held part, oldest first. */
+    at(k) {
+        const n = this.seqs.length;
+        const first = this.total > n ? this.total % n : 0;
+        return this.seqs[(first + k) % n];
+    }
+}
+
+module.exports = { Lineage, ContextStack, Parts, NOT_FOUND };

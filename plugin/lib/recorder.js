@@ -20,13 +20,19 @@
  *      objects, async or not), else
  *   3. none: a root (inject, mqtt in, http in ...), trace = its own seq.
  * Copies of a message sent to the 2nd..nth wire of the same send share the first one's parent.
+ *
+ * Multi-parent lineage: an aggregating node (join, batch, `aggregateTypes`) builds what it sends
+ * from several received messages, and `parent` names only one of them (the one it was handling,
+ * or the very object it forwards). Such nodes' receives are also remembered per node (lineage.js
+ * Parts) and the deliveries of their next send burst carry them all as `parents` (every part,
+ * oldest first, `parent` usually among them).
  */
 
 const { performance } = require("perf_hooks");
 const { AsyncLocalStorage } = require("async_hooks");
 const crypto = require("crypto");
 const { RecordStore, KIND } = require("./store");
-const { Lineage, ContextStack, NOT_FOUND } = require("./lineage");
+const { Lineage, ContextStack, Parts, NOT_FOUND } = require("./lineage");
 const { Projector } = require("./project");
 const { createShipper, InlineShipper } = require("./ship");
 
@@ -54,12 +60,17 @@ class Tap {
         this.syncDelivery = !!deps.syncDelivery;
         this.deliverHook = this.syncDelivery ? "preDeliver" : "postDeliver";
         this.boot = deps.boot || newBoot();
-        this.store = new RecordStore(cfg.queueMax, Math.max(cfg.queueMax * 4, cfg.payloadLeaves * 4));
+        this.store = new RecordStore(
+            cfg.queueMax,
+            Math.max(cfg.queueMax * 4, cfg.payloadLeaves * 4),
+            cfg.lineage ? Math.max(cfg.queueMax, cfg.maxParents * 4) : 2,
+        );
         this.projector = new Projector(cfg);
         this.shipper = createShipper(cfg, this.log, this.boot, deps.transport);
         this.lineage = cfg.lineage;
         this.lin = this.lineage ? new Lineage(cfg.lineageWindow) : null;
         this.als = this.lineage ? new AsyncLocalStorage() : null;
+        this.parts = this.lineage ? new Parts(cfg.aggregateTypes, cfg.maxParents) : null;
         // with sync delivery a receiver runs inside its sender's call: postReceive gives the
         // sender its context back
         this.nested = this.lineage && this.syncDelivery;
@@ -200,6 +211,8 @@ class Tap {
                     this.lastParent = p;
                 }
                 this.link(seq, i, p, t, dstId, -1);
+                const parts = this.parts.sending(srcId);
+                if (parts !== undefined) s.setParents(i, parts);
                 this.deliveries.set(msg, seq);
             }
             this.projector.project(s, i, msg.payload);
@@ -216,7 +229,9 @@ class Tap {
             const p = this.deliveries.get(msg);
             if (p !== undefined && this.lin.owns(p, dst.id)) {
                 const node = dst.node;
-                this.lin.received(p, performance.now(), node !== undefined && node.type === "link out");
+                const type = node !== undefined ? node.type : undefined;
+                this.lin.received(p, performance.now(), type === "link out");
+                if (this.parts.aggregates(type)) this.parts.received(dst.id, node, p);
                 if (this.nested) this.stack.push(msg, dst.id, this.handling());
                 this.enter(p);
                 return;
@@ -516,6 +531,7 @@ class Tap {
             hooks: this.registered.slice(),
             last_failure: this.lastFailure,
             paths_skipped: this.projector.skipped,
+            parents_truncated: this.parts ? this.parts.truncated : 0,
             transport: this.shipper.status(),
         });
     }

@@ -149,6 +149,8 @@ class SampledTap extends Tap {
             s.port[i] = src.port;
             s.dst[i] = ids.id(dstId);
             this.link(seq, i, p, t, dstId, -1);
+            const parts = this.parts ? this.parts.sending(srcId) : undefined;
+            if (parts !== undefined) s.setParents(i, parts); // a join's sampled inputs
             this.deliveries.set(msg, seq);
             this.remember(msg._msgid, dstId, seq);
             this.projector.project(s, i, msg.payload);
@@ -166,7 +168,9 @@ class SampledTap extends Tap {
             const p = this.deliveries.get(msg);
             if (p !== undefined && this.lin.owns(p, dst.id)) {
                 const n = dst.node;
-                this.lin.received(p, performance.now(), n !== undefined && n.type === "link out");
+                const type = n !== undefined ? n.type : undefined;
+                this.lin.received(p, performance.now(), type === "link out");
+                if (this.parts && this.parts.aggregates(type)) this.parts.received(dst.id, n, p);
                 return;
             }
             this.receiveOffWire(msg, dst);

@@ -7,8 +7,13 @@
  * the seqs [first, next). When a new record would exceed the capacity, the oldest is evicted
  * (`first` advances, `dropped` counts it): the queue never blocks and never grows. Node ids and
  * payload paths are interned to small integers (tables shipped with the batches); the numeric
- * leaves of object payloads go to a values ring shared by all records. Error texts and stats
- * counters, which are rare, live in maps keyed by seq.
+ * leaves of object payloads go to a values ring shared by all records. The `parents` of
+ * aggregating nodes' sends go to a parents ring: record i refers to the range
+ * [pstart[i], pstart[i] + pcount[i]), and the deliveries of one burst share one range (so a batch
+ * node sending n messages of n parts stores n seqs, not n * n). pstart never decreases from one
+ * record to the next (a record without parents points at the start of the newest range), so the
+ * oldest queued record bounds what the queue still needs. Error texts and stats counters, which
+ * are rare, live in maps keyed by seq.
  *
  * `take(n)` cuts the oldest records out as a self-contained batch (copies of the column slices in
  * one ArrayBuffer, transferable to a worker thread), which the encoder turns into JSON.
@@ -47,6 +52,8 @@ const COLUMNS = {
     bytes: Float64Array, // -1: null
     vstart: Float64Array, // first value in the values ring (running index)
     vcount: Int32Array,
+    pstart: Float64Array, // first parent in the parents ring (running index)
+    pcount: Int32Array,
 };
 const COLUMN_NAMES = Object.keys(COLUMNS);
 
@@ -82,8 +89,12 @@ class RecordStore {
      * @param {number} capacity records
      * @param {number} valuesCapacity numeric leaves of object payloads held by queued records
      */
-    constructor(capacity, valuesCapacity) {
+    constructor(capacity, valuesCapacity, parentsCapacity = 1024) {
         this.capacity = capacity;
+        this.pcap = parentsCapacity;
+        this.pars = new Float64Array(parentsCapacity);
+        this.pnext = 0; // running index of the next parent written
+        this.plast = 0; // start of the newest range
         for (const name of COLUMN_NAMES) this[name] = new COLUMNS[name](capacity);
         this.vcap = valuesCapacity;
         this.vals = new Float64Array(valuesCapacity);
@@ -125,6 +136,8 @@ class RecordStore {
         this.bytes[i] = -1;
         this.vstart[i] = this.vnext;
         this.vcount[i] = 0;
+        this.pstart[i] = this.plast;
+        this.pcount[i] = 0;
         return seq;
     }
 
@@ -154,6 +167,29 @@ class RecordStore {
     }
 
     /**
+     * Give record slot i (the newest record) the parts of `parts` (lineage.js PartsOf) as its
+     * parents: the range the burst already has if it is still the newest, else a new copy.
+     */
+    setParents(i, parts) {
+        if (parts.start < 0 || parts.start + parts.count !== this.pnext || parts.start !== this.plast) {
+            const n = Math.min(parts.size, this.pcap >> 1);
+            // the ranges of the oldest queued records are overwritten last: evict them first
+            while (this.size > 1 && this.pnext + n - this.pstart[this.first % this.capacity] > this.pcap) {
+                this.evictOldest();
+            }
+            const start = this.pnext;
+            const skip = parts.size - n;
+            for (let k = 0; k < n; k++) this.pars[(start + k) % this.pcap] = parts.at(skip + k);
+            this.pnext = start + n;
+            this.plast = start;
+            parts.start = start;
+            parts.count = n;
+        }
+        this.pstart[i] = parts.start;
+        this.pcount[i] = parts.count;
+    }
+
+    /**
      * Cut the up to n oldest records out of the queue as a self-contained batch: copies of the
      * column slices, all in one ArrayBuffer (`batch.buffer`, cheap to transfer to a worker).
      */
@@ -171,11 +207,23 @@ class RecordStore {
             v0 = this.vstart[a];
             nv = this.vstart[a + count - 1] + this.vcount[a + count - 1] - v0;
         }
+        // the parents the batch refers to: from its first record's range to the furthest end
+        let p0 = 0;
+        let p1 = 0;
+        if (count > 0) {
+            p0 = this.pstart[a];
+            p1 = p0;
+            for (let k = a; k < a + count; k++) {
+                const e = this.pstart[k] + this.pcount[k];
+                if (e > p1) p1 = e;
+            }
+        }
+        const np = p1 - p0;
         let bytes = 0;
         for (const name of COLUMN_NAMES) bytes += align8(count * COLUMNS[name].BYTES_PER_ELEMENT);
-        bytes += nv * 8 + align8(nv * 4);
+        bytes += nv * 8 + align8(nv * 4) + np * 8;
         const buffer = new ArrayBuffer(bytes);
-        const batch = { seq0: from, n: count, buffer, texts: null, stats: null, counts: null, vals: null, vkey: null };
+        const batch = { seq0: from, n: count, buffer, texts: null, stats: null, counts: null, vals: null, vkey: null, pars: null, p0 };
         let off = 0;
         for (const name of COLUMN_NAMES) {
             const Ctor = COLUMNS[name];
@@ -189,6 +237,9 @@ class RecordStore {
         off += nv * 8;
         batch.vkey = new Int32Array(buffer, off, nv);
         ringCopy(this.vkey, v0, nv, batch.vkey);
+        off += align8(nv * 4);
+        batch.pars = new Float64Array(buffer, off, np);
+        if (np > 0) ringCopy(this.pars, p0, np, batch.pars);
         if (this.texts.size > 0) batch.texts = takeRange(this.texts, from, to);
         if (this.stats.size > 0) batch.stats = takeRange(this.stats, from, to);
         if (this.counts.size > 0) batch.counts = takeRange(this.counts, from, to);

@@ -60,3 +60,14 @@ test("public config hides credentials", () => {
     assert.equal(pub.url, "mqtt://***:***@broker:1883");
     assert.ok(!JSON.stringify(pub).includes("pw"));
 });
+
+test("multi-parent lineage settings: defaults and validation", () => {
+    const cfg = resolveConfig({}, {});
+    assert.deepEqual([...cfg.aggregateTypes], ["join", "batch"]);
+    assert.equal(cfg.maxParents, 256);
+    assert.deepEqual([...resolveConfig({ aggregateTypes: ["smooth"], maxParents: 4096 }, {}).aggregateTypes], ["smooth"]);
+    assert.throws(() => resolveConfig({ maxParents: 0 }, {}), /causalTap.maxParents must be an integer >= 1/);
+    assert.throws(() => resolveConfig({ maxParents: 4097 }, {}), /causalTap.maxParents must be <= 4096/);
+    assert.throws(() => resolveConfig({ aggregateTypes: "join" }, {}), /causalTap.aggregateTypes must be a list of node type names/);
+    assert.throws(() => resolveConfig({ aggregateTypes: ["join", ""] }, {}), /aggregateTypes/);
+});

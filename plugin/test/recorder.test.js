@@ -4,19 +4,7 @@ const assert = require("node:assert/strict");
 const { resolveConfig } = require("../lib/config");
 const { Tap } = require("../lib/recorder");
 const { MemoryTransport } = require("../lib/transport/memory");
-const { FakeHooks, quietLog } = require("./helpers");
-
-const tick = () => new Promise((r) => setImmediate(r));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Wait until pred() holds (the machine may be loaded: no fixed sleeps for ordering). */
-async function until(pred, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-        if (Date.now() > deadline) throw new Error("timed out");
-        await sleep(2);
-    }
-}
+const { FakeHooks, quietLog, until, makeTap, records } = require("./helpers");
 
 function deepFreeze(o) {
     if (o && typeof o === "object") {
@@ -24,15 +12,6 @@ function deepFreeze(o) {
         for (const k of Object.keys(o)) deepFreeze(o[k]);
     }
     return o;
-}
-
-function makeTap(settings = {}) {
-    const cfg = resolveConfig(Object.assign({ transport: "memory", instance: "t", flushMs: 5, statsMs: 60000 }, settings), {});
-    const hooks = new FakeHooks();
-    const transport = new MemoryTransport(cfg, quietLog);
-    const tap = new Tap(cfg, { hooks, transport, log: quietLog });
-    tap.start();
-    return { tap, hooks, transport };
 }
 
 const node = (id, type = "function") => ({ id, type });
@@ -44,11 +23,6 @@ function deliver(hooks, msg, src, port, dst, dstType, handler, cloneMessage = fa
         hooks.fire("onReceive", { msg, destination: { id: dst, node: node(dst, dstType) } });
         if (handler) handler(msg);
     });
-}
-
-async function records(tap, transport) {
-    await tap.stop(1000);
-    return transport.records().filter((r) => r.kind !== "stats");
 }
 
 test("hooks are registered with the label and removed on stop", async () => {

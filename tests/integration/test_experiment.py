@@ -65,7 +65,8 @@ def test_campaign_names_the_injected_nodes(campaign: dict[str, Any]) -> None:
 def test_report_and_png_are_written(campaign: dict[str, Any]) -> None:
     page = (campaign["out"] / "r.html").read_text()
     assert page.count('class="node"') >= 9 * 6  # overview + one drawing per case
-    assert "<td>specificity</td>" in page
+    assert "<td>no-fault cases with nothing blamed (specificity)</td>" in page
+    assert "ac1" not in page.split('id="data"')[0]  # keys only in the embedded JSON
     assert (campaign["out"] / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -222,3 +222,31 @@ def test_a_fault_no_node_can_take_is_left_out_of_the_plan(caplog: pytest.LogCapt
     assert "'delay:30' needs a node that receives messages" in caplog.text
     with pytest.raises(ExperimentError, match="no fault of delay:30 fits a node"):
         plan_cases(cands, n_cases=1, faults=["delay:30"], n_no_fault=0, seed=1, roots=roots)
+
+
+def test_campaign_answer_for_the_editor_speaks_in_words() -> None:
+    import networkx as nx
+
+    from nodered_causal.experiment.report import campaign_answer
+
+    g = nx.DiGraph()
+    for node, _, _ in CANDIDATES:
+        g.add_node(node, name=f"the {node}", type="function")
+    plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2"], n_no_fault=2, seed=2)
+    result = run_campaign(FakeLab(wrong_seeds={plan[0].seed}), plan, target="route", seconds=1)
+    answer = campaign_answer(g, result, flow="flows/x.json")
+    assert answer.kind == "experiment" and answer.target_name == "the route"
+    assert answer.verdict == (
+        "Named the faulted node first in 3 of 4 fault cases (75%), among the first three in "
+        f"{sum(c.rank_of_true is not None and c.rank_of_true <= 3 for c in result.cases)} "
+        f"({sum(c.rank_of_true is not None and c.rank_of_true <= 3 for c in result.cases) / 4:.0%})"
+        "; blamed nothing in 2 of 2 no-fault cases."
+    )
+    assert {r.name for r in answer.ranking} == {f"the {c.node}" for c in result.cases}
+    assert answer.ranking[0].share == 1.0 and answer.ranking[-1].share == 0.0
+
+
+def test_experiment_push_needs_url(run_cli) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("experiment", "flows/sensor-pipeline.json", "--target", "comfort", "--push")
+    assert proc.returncode == 1  # as the flow-or---url check beside it (ExperimentError)
+    assert proc.stderr.startswith("ExperimentError: --push shows the result in the editor of --url")

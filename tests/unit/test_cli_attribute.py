@@ -86,3 +86,36 @@ def test_help_has_examples(run_cli) -> None:  # type: ignore[no-untyped-def]
     for command in ("attribute", "explain"):
         proc = run_cli(command, "--help")
         assert proc.returncode == 0 and "examples:" in proc.stdout
+
+
+def test_attribute_report_is_for_people(run_cli, store: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "why.html"
+    proc = run_cli("attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
+                   "--target", "sink", "--report", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"report: {out}, {out.with_suffix('.svg')}" in proc.stderr
+    page = out.read_text()
+    assert "<h1>Why did the average value at “dashboard” change?</h1>" in page
+    assert "“calibrate” explains" in page
+    assert 'data-id="calibrate" data-blamed="true"' in page
+    assert (
+        page.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 2
+    )  # target, culprit
+    assert "run “base” (120 s) with run “inc” (120 s)" in page
+
+
+def test_explain_report_marks_the_message(run_cli, store: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with Store(store) as st:
+        messages = datasets.lineage(st.record_columns("inc"))
+    trace = int(messages.dropna(subset=["sink"]).index.get_level_values("trace")[3])
+    out = tmp_path / "msg.svg"
+    proc = run_cli("explain", "--store", str(store), "--run", "inc", "--message", str(trace),
+                   "--target", "sink", "--report", str(out))  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    assert out.read_text().startswith("<svg") and not out.with_suffix(".html").exists()
+    html_out = tmp_path / "msg.html"
+    proc = run_cli("explain", "--store", str(store), "--run", "inc", "--message", str(trace),
+                   "--target", "sink", "--report", str(html_out))  # fmt: skip
+    page = html_out.read_text()
+    assert f"Why was the value of message {trace} at “dashboard” unusual?" in page
+    assert "<circle" in page  # the message, marked among the run's others

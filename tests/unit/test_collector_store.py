@@ -234,3 +234,9 @@ def test_time_slices_of_a_run(store: RecordStore) -> None:
     cols = store.record_columns("r", since_ns=T0 + 2000, until_ns=T0 + 4000)
     assert cols["seq"] == [2, 3]
     assert store.record_columns("r", since_ns=T0 + 5000)["seq"] == [5]
+
+
+def test_parents_round_trip(store: RecordStore) -> None:
+    store.start_run("r")
+    store.insert("r", [rec(1), rec(2, parents=[1, 7, 2**63 - 1]), rec(3, parents=None)])
+    assert store.record_columns("r")["parents"] == [None, [1, 7, 2**63 - 1], None]

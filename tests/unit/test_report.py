@@ -46,7 +46,8 @@ def test_layout_stacks_groups_in_bands_below_each_other() -> None:
 
 def test_blame_colour_scales_with_share_and_greys_unblamed() -> None:
     assert blame_colour(None, 1.0) == "#eeeeee"
-    assert blame_colour(Blame(0.5, blamed=False), 1.0) == "#eeeeee"
+    assert blame_colour(Blame(0.0, blamed=False), 1.0) == "#eeeeee"
+    assert blame_colour(Blame(0.5, blamed=False), 1.0) == "#cbcbcb"  # a share, not blamed: grey
     assert blame_colour(Blame(1.0, blamed=True), 1.0) == "#ff2828"
     assert blame_colour(Blame(0.0, blamed=True), 1.0) == "#ffe6e6"
 
@@ -54,7 +55,7 @@ def test_blame_colour_scales_with_share_and_greys_unblamed() -> None:
 def test_svg_escapes_names_and_carries_hover_intervals() -> None:
     svg = to_svg(_graph(), {"fn": Blame(2.0, 1.5, 2.5, True)}, highlight=["fn"])
     assert "scale &lt;x&gt;" in svg and "scale <x>" not in svg
-    assert "interval [1.5, 2.5]" in svg
+    assert "interval [1.5, 2.5]  (blamed)" in svg
     assert svg.count('class="node"') == 5
     assert svg.count('class="edge"') == 3
     assert 'data-id="fn" data-blamed="true"' in svg

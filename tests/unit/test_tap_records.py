@@ -94,3 +94,21 @@ def test_unknown_node_ids_are_rejected_when_the_dag_is_known() -> None:
 def test_raw_text_of_rejections_is_bounded() -> None:
     batch = parse_batch(b"x" * 100_000)
     assert len(batch.rejected[0].raw) == 4096
+
+
+@pytest.mark.parametrize(
+    ("parents", "reason"),
+    [
+        ([3, 4, 2**63 - 1], None),
+        (None, None),
+        ([], "parents must be a list of 1 to 4096 seqs or null"),
+        (list(range(4097)), "parents must be a list of 1 to 4096 seqs or null"),
+        ("3,4", "parents must be a list of 1 to 4096 seqs or null"),
+        ([3, 2**63], "parents must hold integers in [0, 2**63)"),
+        ([3, -1], "parents must hold integers in [0, 2**63)"),
+        ([3, 4.0], "parents must hold integers in [0, 2**63)"),
+        ([True], "parents must hold integers in [0, 2**63)"),
+    ],
+)
+def test_parents_are_bounded_seqs(parents: object, reason: str | None) -> None:
+    assert validate_record(rec(5, parents=parents)) == reason

@@ -1,0 +1,314 @@
+"""The editor half of the causal-tap plugin, in a real browser against real Node-RED 4 and 5.
+
+One Node-RED per major, one Chromium (Debian's, driven by Playwright), several checks per page:
+the plugin is installed from the palette (``POST /nodes`` with the packed tarball) into a
+running Node-RED; the "causal" sidebar tab appears; its counters rise while the flow runs
+(pushed over the editor's websocket: the page makes no request to the plugin for them);
+``nodered-causal inject`` shows the warning in the sidebar, on the canvas and on the faulted
+node (a node inside a subflow instance: on the instance), and the Restore button clears it;
+``attribute --push`` makes an answer appear, and selecting it selects the blamed node on the
+canvas and opens its report. Screenshots go to ``test-artifacts/`` (the README's come from there).
+
+With ``adminAuth`` on, plain HTTP: anonymous and read-only users cannot inject, restore or push.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+import requests
+
+from nodered_causal.nodered import LocalNodeRed
+from nodered_causal.nodered.runtime import PLUGIN_DIR, pack_plugin
+from nodered_causal.report.push import push_answer
+from tests.conftest import FLOWS, REPO, run_cli_process
+
+pytestmark = pytest.mark.integration
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+
+ARTIFACTS = REPO / "test-artifacts"
+FLOW = FLOWS / "bottling-line.json"
+INNER = "bt_cal_temp-sf_cal_fn"  # "gain & offset" inside the subflow instance "°C → °F"
+INSTANCE = "bt_cal_temp"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY = (
+    "window.RED && RED.nodes && RED.nodes.node('bt_score') && "
+    "document.querySelectorAll('.red-ui-flow-node').length > 5"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    assert Path(CHROMIUM).exists(), "chromium missing: scripts/setup.sh --system installs it"
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two synthetic runs of the bottling line: a bias inside the subflow instance in the second."""
+    from nodered_causal.analysis import synthetic
+    from nodered_causal.collector import Store
+    from nodered_causal.flows import load_flow, to_causal_dag
+
+    dag = to_causal_dag(load_flow(FLOW), condensed=True)
+    path = tmp_path_factory.mktemp("editor") / "runs.db"
+    runs = {
+        "base": synthetic.simulate_records(dag, n_windows=60, seed=1),
+        "inc": synthetic.simulate_records(
+            dag, n_windows=60, seed=2, fault=synthetic.Fault(INNER, "bias", 1.0)
+        ),
+    }
+    with Store(path) as st:
+        for name, columns in runs.items():
+            graph = nx.node_link_data(dag, edges="edges")
+            st.start_run(name, dag=graph, start_ns=columns["ts_ns"][0], flow_rev="7c1e2f0")
+            st.insert(name, synthetic.to_records(columns))
+            st.end_run(name)
+    return path
+
+
+def _number(page: Any, label: str) -> float:
+    text = page.eval_on_selector(
+        "table.causal-tap-stats",
+        "(t, label) => { for (const r of t.rows) if (r.cells[0].textContent === label) "
+        "return r.cells[1].textContent; return null; }",
+        label,
+    )
+    assert text is not None, f"no row {label!r} in the tap table"
+    m = re.fullmatch(r"([\d.]+)([kM]?)", text.strip())
+    assert m, f"{label}: {text!r}"
+    return float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6}[m.group(2)]
+
+
+def _wait(predicate: Any, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_editor_shows_the_tap_faults_and_answers(
+    version: str, browser: Any, store: Path, mqtt_prefix: str
+) -> None:
+    settings = {
+        "causalTap": {
+            "transport": "mqtt",
+            "url": "mqtt://127.0.0.1:1883",
+            "topic": f"{mqtt_prefix}/records",
+        }
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    with LocalNodeRed(version, flows=FLOW, settings=settings) as nr:
+        # -- installed from the palette into the running Node-RED: no restart
+        package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
+        info = nr.client.install_module(pack_plugin(version=version))
+        assert info["name"] == package
+        # the answer of `attribute --push` is computed while the editor loads
+        attribute = _cli_process(
+            "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
+            "--target", "bt_score", "--push", "--url", nr.url,
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1400, "height": 860})
+        plugin_requests: list[str] = []
+        page.on("request", lambda r: plugin_requests.append(r.url) if "causal-tap" in r.url else 0)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(nr.url)
+        page.wait_for_function(READY, timeout=60_000)
+        page.wait_for_selector(".causal-tap-panel", state="attached", timeout=30_000)
+        assert page.evaluate("RED.sidebar.containsTab('causal-tap')")
+        page.evaluate("RED.sidebar.show('causal-tap')")
+        page.wait_for_selector(".causal-tap-panel", state="visible")
+
+        # -- the tap, live: counters rise, pushed (no request from the page)
+        _wait(lambda: _number(page, "recorded") > 0, "the first live update")
+        first = _number(page, "recorded")
+        _wait(lambda: _number(page, "recorded") > first, "the counter to rise")
+        assert _number(page, "records/s") > 0
+        assert "connected" in page.inner_text("table.causal-tap-stats")
+        assert [u for u in plugin_requests if "/causal-tap/" in u] == []
+
+        # -- a fault, unmissable: sidebar, canvas notification, badge on the subflow instance
+        proc = run_cli_process("inject", "--url", nr.url, "--node", INNER, "--fault", "bias:3")
+        assert proc.returncode == 0, proc.stderr
+        page.wait_for_selector(".causal-tap-fault.active")
+        banner = page.inner_text(".causal-tap-fault")
+        assert "gain & offset in °C → °F" in banner and "bias 3 on payload" in banner
+        _wait(lambda: "applied 0" not in page.inner_text(".causal-tap-fault"), "applied > 0")
+        seen, applied = map(int, re.findall(r"seen (\d+), applied (\d+)", page.inner_text(
+            ".causal-tap-fault"))[0])  # fmt: skip
+        assert seen >= applied > 0
+        note = page.inner_text(".red-ui-notification-error")
+        assert "fault injected" in note and "gain & offset in °C → °F" in note
+        badge = page.evaluate(f"RED.nodes.node('{INSTANCE}').status")
+        assert badge["fill"] == "red" and badge["text"] == "fault: bias 3 on payload"
+        toasts = ".red-ui-notification:not(.red-ui-notification-error)"  # e.g. "new answer"
+        page.evaluate(f"document.querySelectorAll('{toasts}').forEach(n => n.close())")
+        page.wait_for_selector(toasts, state="detached")
+        page.screenshot(path=str(ARTIFACTS / f"editor-fault-nr{version}.png"))
+        page.click(".causal-tap-fault .causal-tap-restore")
+        page.wait_for_selector(".causal-tap-fault", state="hidden")
+        assert nr.client.request_json("GET", "/causal-tap/faults", action="list")[1] == {
+            "faults": []
+        }
+        _wait(lambda: not page.evaluate(f"RED.nodes.node('{INSTANCE}').status"), "badge gone")
+        _wait(lambda: not page.is_visible(".red-ui-notification-error"), "notification closed")
+
+        # -- answers: `attribute --push`, and an incident pushed live as `watch` posts it
+        out, err = attribute.communicate(timeout=300)
+        assert attribute.returncode == 0, err
+        answer_id = re.search(r"pushed to the editor of \S+: (\S+)", err).group(1)  # type: ignore[union-attr]
+        item = f"ul.causal-tap-results li[data-id='{answer_id}']"
+        page.wait_for_selector(item)
+        assert "blamed: gain & offset in °C → °F" in page.inner_text(item)
+        incident = {
+            "id": "incident-7", "state": "open", "target": "bt_score",
+            "detected_at": "2025-01-31T12:00:00Z", "changed_at": "2025-01-31T11:58:30Z",
+            "ranking": [{"node": "bt_pressure", "name": "pressure channel", "score": 0.2,
+                         "low": 0.1, "high": 0.3}],
+            "blamed": ["bt_pressure"],
+        }  # fmt: skip
+        push_answer(nr.client, incident)
+        toast = page.wait_for_selector(".red-ui-notification:has-text('pressure channel')")
+        assert "new answer" in toast.inner_text()
+        incident_item = "ul.causal-tap-results li[data-id='incident-7']"
+        assert page.inner_text(f"{incident_item} .causal-tap-badge:not(.kind)") == "open"
+        assert page.inner_text(f"{incident_item} .what").startswith("incident at “quality score”")
+        push_answer(nr.client, {**incident, "state": "closed"})
+        page.wait_for_selector(f"{incident_item} .causal-tap-badge.closed")
+        assert page.locator("ul.causal-tap-results li").count() == 2  # one entry per incident
+
+        # -- selecting the attribution selects the blamed node (on its subflow instance)
+        page.evaluate("RED.workspaces.show('tab_bottling')")
+        page.evaluate("RED.view.select({nodes: [RED.nodes.node('bt_score')]})")
+        page.click(item)
+        page.wait_for_selector(f".causal-tap-detail.active[data-id='{answer_id}']")
+        _wait(
+            lambda: page.evaluate("RED.view.selection().nodes?.map(n => n.id)") == [INSTANCE],
+            "the blamed node's subflow instance to be selected",
+        )
+        assert page.evaluate("RED.workspaces.active()") == "tab_bottling"
+        detail = page.inner_text(".causal-tap-detail")
+        assert "explains" in detail and "flow rev 7c1e2f0" in detail
+        bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}'] .name.blamed"
+        assert page.inner_text(bar) == "gain & offset in °C → °F"
+        assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
+        page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
+        page.wait_for_selector(".red-ui-notification", state="detached")
+        page.screenshot(path=str(ARTIFACTS / f"editor-answer-nr{version}.png"))
+        with page.context.expect_page() as opened:
+            page.click(".causal-tap-detail .causal-tap-report")
+        report = opened.value
+        report.wait_for_url(re.compile(r".*/causal-tap/results/.*/report\?ticket=.*"))
+        report.wait_for_load_state()
+        assert report.title() == "Why did the average value at “quality score” change?"
+        report.set_viewport_size({"width": 1200, "height": 900})
+        report.screenshot(path=str(ARTIFACTS / f"report-attribute-nr{version}.png"), full_page=True)
+        report.close()
+
+        # -- kept by the plugin: a reloaded editor sees the latest answers
+        page.reload()
+        page.wait_for_selector(item, state="attached", timeout=60_000)
+        assert page.locator("ul.causal-tap-results li").count() == 2
+        assert errors == [], errors
+        page.close()
+
+
+def _cli_process(*args: str) -> subprocess.Popen[str]:
+    """``python -m nodered_causal ARGS`` started in the background (as ``run_cli_process``)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nodered_causal", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _post(url: str, path: str, body: Any, token: str | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(f"{url}{path}", json=body, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_admin_auth_refuses_anonymous_and_read_only_users(version: str, mqtt_prefix: str) -> None:
+    settings = {"causalTap": {"url": "mqtt://127.0.0.1:1883", "topic": f"{mqtt_prefix}/r"}}
+    with LocalNodeRed(
+        version,
+        flows=FLOW,
+        plugins=[PLUGIN_DIR],
+        settings=settings,
+        admin_auth=("admin", "adm1n-pw"),
+        admin_users=[("viewer", "v1ewer-pw", "read")],
+    ) as nr:
+        url = nr.url
+        admin = nr.client.login()
+        viewer = requests.post(
+            f"{url}/auth/token",
+            data={"client_id": "node-red-admin", "grant_type": "password", "scope": "read",
+                  "username": "viewer", "password": "v1ewer-pw"},
+            timeout=10,
+        ).json()["access_token"]  # fmt: skip
+        fault = {"node": "bt_score", "kind": "bias", "value": 1}
+        answer = {"answer": {"id": "a-1", "target": "bt_score", "ranking": [], "blamed": []},
+                  "report_html": "<title>r</title>"}  # fmt: skip
+        bad_ticket = f"{url}/causal-tap/results/a-1/report?ticket=forged"
+        for token, who in ((None, "anonymous"), (viewer, "read-only")):
+            h = {"Authorization": f"Bearer {token}"} if token else {}
+            assert _post(url, "/causal-tap/faults", fault, token).status_code == 401, who
+            assert _post(url, "/causal-tap/results", answer, token).status_code == 401, who
+            for path in (
+                "/causal-tap/faults",
+                "/causal-tap/faults/bt_score",
+                "/causal-tap/results",
+            ):
+                assert requests.delete(f"{url}{path}", headers=h, timeout=10).status_code == 401
+        for path in ("/causal-tap/stats", "/causal-tap/faults", "/causal-tap/results"):
+            assert requests.get(f"{url}{path}", timeout=10).status_code == 401, path
+            ok = requests.get(f"{url}{path}", headers={"Authorization": f"Bearer {viewer}"},
+                              timeout=10)  # fmt: skip
+            assert ok.status_code == 200, path
+        # the admin (permission "*") may inject, restore and push
+        assert _post(url, "/causal-tap/faults", fault, admin).status_code == 201
+        removed = requests.delete(
+            f"{url}/causal-tap/faults", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+        )
+        assert removed.status_code == 200 and removed.json()["removed"][0]["node"] == "bt_score"
+        pushed = _post(url, "/causal-tap/results", answer, admin)
+        assert pushed.status_code == 201 and pushed.json()["report"] == (
+            "causal-tap/results/a-1/report"
+        )
+        # a report link for a browser tab: read permission gets a ticket; nothing else opens it
+        assert requests.get(f"{url}/causal-tap/results/a-1/report", timeout=10).status_code == 401
+        assert requests.get(bad_ticket, timeout=10).status_code == 401
+        assert _post(url, "/causal-tap/results/a-1/ticket", None).status_code == 401
+        ticket = _post(url, "/causal-tap/results/a-1/ticket", None, viewer).json()["url"]
+        page = requests.get(f"{url}/{ticket}", timeout=10)
+        assert page.status_code == 200 and page.text == "<title>r</title>"
+        assert page.headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
+        other = ticket.replace("/a-1/", "/a-2/")
+        assert requests.get(f"{url}/{other}", timeout=10).status_code == 401
