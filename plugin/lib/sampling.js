@@ -20,9 +20,9 @@
  *   throughput per node stays exact. Errors are always recorded.
  * - **Adaptive.** `sampleMode: "adaptive"` holds the recording's share of Node-RED's thread (the
  *   time spent recording sampled deliveries and handing batches to the shipper) under `cpuBudget`
- *   (default 0.03): each `statsMs` the rate halves when over, doubles when under 40 % of it, in
- *   powers of two between `sampleMin` and 1 (nested samples: a trace in the sample at a rate is
- *   in it at every higher rate).
+ *   (default 0.03): each `statsMs` the rate drops to the power of two that fits when over (the
+ *   cost is about proportional to the rate), doubles when under 40 % of it, between `sampleMin`
+ *   and 1 (nested samples: a trace in the sample at a rate is in it at every higher rate).
  */
 
 const { performance } = require("perf_hooks");
@@ -243,7 +243,10 @@ class SampledTap extends Tap {
         const rate = this.sampler.rate;
         const budget = this.cfg.cpuBudget;
         if (used > budget && rate > this.cfg.sampleMin) {
-            this.sampler.setRate(Math.max(this.cfg.sampleMin, rate / 2));
+            // straight to the power of two that fits (the cost is about proportional to the rate)
+            const fits = rate * (budget / used);
+            const level = Math.pow(2, Math.floor(Math.log2(fits)));
+            this.sampler.setRate(Math.max(this.cfg.sampleMin, Math.min(rate / 2, level)));
         } else if (used < 0.4 * budget && rate < 1) {
             this.sampler.setRate(Math.min(1, rate * 2));
         }
