@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
 from nodered_causal.collector import PostgresStore, SqliteStore, Writer  # noqa: E402
-from tests.mqtt_helpers import Publisher, free_port, wait_port  # noqa: E402
+from tests.mqtt_helpers import Publisher, free_port, spawn_collect, wait_port  # noqa: E402
 from tests.pg_helpers import new_schema, scratch_database  # noqa: E402
 
 T0 = 1_700_000_000_000_000_000
@@ -130,34 +130,8 @@ def bench_writer(store: Any, data: list[bytes], backend_pid: int | None) -> dict
 
 
 def collect_proc(port: int, store: str, client_id: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nodered_causal",
-            "collect",
-            "--mqtt",
-            f"mqtt://127.0.0.1:{port}",
-            "--shared",
-            "bench",
-            "--client-id",
-            client_id,
-            "--store",
-            store,
-            "--run",
-            "bench",
-            "--status-every",
-            "0",
-        ],  # fmt: skip
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    if "collecting run" not in line:
-        raise RuntimeError(line + proc.stderr.read())
-    return proc
+    args = ("--shared", "bench", "--client-id", client_id, "--store", store, "--run", "bench")
+    return spawn_collect(port, *args)
 
 
 def bench_mqtt(tmp: Path, url: str, data: list[bytes], n_collectors: int) -> dict[str, float]:

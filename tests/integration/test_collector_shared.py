@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,8 @@ import pytest
 from nodered_causal.collector import Collector, PostgresStore, parse_mqtt_url
 from nodered_causal.errors import TransportError
 from tests.collector_records import body, rec, stats
-from tests.mqtt_helpers import Publisher, mosquitto
+from tests.integration.test_collector_mqtt import wait_for
+from tests.mqtt_helpers import Publisher, mosquitto, spawn_collect
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -25,46 +24,10 @@ TAPS = ("line-1", "line-2", "line-3", "line-4")
 QUEUE = "max_queued_messages 0"  # a killed collector's share waits in its session
 
 
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def collect(port: int, store: str, client_id: str) -> subprocess.Popen[str]:
     """``nodered-causal collect --shared fleet`` as a user starts it; returns once subscribed."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nodered_causal",
-            "collect",
-            "--mqtt",
-            f"mqtt://127.0.0.1:{port}",
-            "--shared",
-            "fleet",
-            "--client-id",
-            client_id,
-            "--store",
-            store,
-            "--run",
-            "plant",
-            "--status-every",
-            "0",
-            "--json",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    assert f"'$share/fleet/nodered-causal/+/records' as {client_id}" in line, line
-    return proc
+    args = ("--shared", "fleet", "--client-id", client_id, "--store", store, "--run", "plant")
+    return spawn_collect(port, *args, json_report=True)
 
 
 def stop(proc: subprocess.Popen[str]) -> dict[str, Any]:

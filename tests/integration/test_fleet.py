@@ -23,7 +23,7 @@ import pytest
 from nodered_causal.collector import PostgresStore
 from nodered_causal.nodered import LocalNodeRed
 from nodered_causal.nodered.runtime import PLUGIN_DIR
-from tests.mqtt_helpers import mosquitto
+from tests.mqtt_helpers import mosquitto, spawn_collect
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -43,36 +43,8 @@ def flows(bias: float, *, running: bool = True) -> list[dict[str, Any]]:
 
 
 def collect(port: int, store: str, client_id: str, *url: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nodered_causal",
-            "collect",
-            "--mqtt",
-            f"mqtt://127.0.0.1:{port}",
-            "--shared",
-            "fleet",
-            "--client-id",
-            client_id,
-            "--store",
-            store,
-            "--run",
-            "plant",
-            *url,
-            "--status-every",
-            "0",
-            "--json",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    assert "collecting run 'plant'" in line, line + (proc.stderr.read() if proc.poll() else "")
-    return proc
+    args = ("--shared", "fleet", "--client-id", client_id, "--store", store, "--run", "plant")
+    return spawn_collect(port, *args, *url, json_report=True)
 
 
 def stored_total(url: str) -> int:
