@@ -16,7 +16,9 @@ to ``ErrorName: message`` on stderr and exit code 2 (input/usage) or 1 (a run th
     ├── TapError                   installing or configuring the wire-tap plugin failed
     ├── TransportError             MQTT / HTTP transport to or from the collector failed
     ├── StoreError                 the record store is missing, locked, or a run is unknown
-    │   └── DataLossError          a recording lost records (gaps in seq, tap drops)
+    │   ├── DataLossError          a recording lost records (gaps in seq, tap drops)
+    │   ├── StoreWriteError        the collector stopped storing (disk full, I/O, a bug)
+    │   └── UnstorableRecordError  the store cannot take a record (the collector sets it aside)
     ├── AnalysisError              attribution could not run (node, reason)
     │   ├── CycleError             the analysis graph has a cycle (lists it)
     │   └── MissingDataError       no records / columns for a node the analysis needs
@@ -48,9 +50,11 @@ __all__ = [
     "ReportError",
     "RuntimeStartError",
     "StoreError",
+    "StoreWriteError",
     "TapError",
     "TransportError",
     "UnknownWireTargetError",
+    "UnstorableRecordError",
 ]
 
 
@@ -151,6 +155,18 @@ class DataLossError(StoreError):
     """A recording lost records: gaps in ``seq`` or drops reported by the tap."""
 
     exit_code = 1
+
+
+class StoreWriteError(StoreError):
+    """The collector stopped storing (disk full, I/O error, a bug in the writer); whatever was
+    not stored was not acknowledged either (MQTT redelivers it, HTTP got 503)."""
+
+    exit_code = 1
+
+
+class UnstorableRecordError(StoreError):
+    """The store cannot take a record (a value outside what it stores); the collector sets the
+    record aside as rejected instead of retrying it."""
 
 
 class AnalysisError(NoderedCausalError):

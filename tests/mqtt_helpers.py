@@ -31,28 +31,65 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+class Mosquitto:
+    """A private broker on a free port with ``extra_config`` lines, which a test can kill and
+    start again on the same port."""
+
+    def __init__(self, tmp: Path, extra_config: str = "", *, persistence: bool = False) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.conf = tmp / f"mosquitto-{self.port}.conf"
+        self.extra_config = extra_config
+        self.configure(persistence=persistence)
+        self.log_path = tmp / f"mosquitto-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def configure(self, *, persistence: bool) -> None:
+        """Write the config (read at the next start): with ``persistence``, sessions and queued
+        messages are saved every second and on a clean stop."""
+        saved = (  # user root: started as root, it would write as "mosquitto" (no access here)
+            f"user root\npersistence true\npersistence_location {self.tmp}/\n"
+            "autosave_interval 1\n"
+            f"persistence_file mosquitto-{self.port}.db\n"
+            if persistence
+            else "persistence false\n"
+        )
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{saved}{self.extra_config}\n"
+        )
+
+    def start(self) -> Mosquitto:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        with self.log_path.open("a") as log:
+            self.proc = subprocess.Popen(
+                [binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_port(self.port)
+        return self
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
 @contextlib.contextmanager
 def mosquitto(tmp: Path, extra_config: str = "") -> Iterator[int]:
     """A private broker on a free port with ``extra_config`` lines; yields its port."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = tmp / f"mosquitto-{port}.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}\n"
-    )
-    log = (tmp / f"mosquitto-{port}.log").open("w")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    broker = Mosquitto(tmp, extra_config)
     try:
-        wait_port(port)
-        yield port
+        yield broker.start().port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        broker.stop()
 
 
 class Publisher:

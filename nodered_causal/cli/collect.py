@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import socket
 import sys
@@ -150,13 +149,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        every = args.status_every or math.inf
-        next_status = time.monotonic() + every
+        next_status = time.monotonic() + args.status_every
         try:
-            while not stop.wait(min(every, 0.5)):
+            while not stop.wait(0.25):  # a writer that stopped ends the process within 0.25 s
                 collector.check()
-                if time.monotonic() >= next_status:
-                    next_status += every
+                if args.status_every and time.monotonic() >= next_status:
+                    next_status += args.status_every
                     c = collector.counts()
                     print(
                         f"{c.records} records, {c.rejected} rejected, {c.duplicates} duplicates, "
@@ -167,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             drained = collector.shutdown()
             # a shared run goes on while the other collectors of the group write it
-            run_ = store.run(args.run) if args.shared else store.end_run(args.run)
+            run_ = store.run(args.run) if args.shared else collector.end_run()
+        collector.check()  # the writer may have stopped while draining
+        assert run_ is not None
         report = summarize(store, run_, collector.counts(), drained=drained)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

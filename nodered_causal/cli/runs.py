@@ -88,7 +88,8 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [{**r.as_dict(), "records": sum(store.counts(r).values())} for r in runs], indent=2
+                [{**r.as_dict(), "records": _records(store.counts(r), "rejected")} for r in runs],
+                indent=2,
             )
         )
         return 0
@@ -99,12 +100,19 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     for r in runs:
         c = store.counts(r)
         length = f"{(r.end_ns - r.start_ns) / 1e9:.1f}" if r.end_ns else "open"
-        records = sum(v for k, v in c.items() if k != "rejected")
+        records = _records(c)
         print(
             f"{r.name:<24} {_when(r.start_ns):<20} {length:>8} {records:>9}  "
             f"{','.join(r.taps) or '-':<20} {r.flow_rev or '-'}"
         )
     return 0
+
+
+def _records(counts: dict[str, int], *also: str) -> int:
+    """Stored records of every kind (and of ``also``), not the cut values counted beside."""
+    from nodered_causal.tap.records import KINDS
+
+    return sum(counts[k] for k in (*KINDS, *also))
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 Every record a tap creates gets the next ``seq`` of its stream, even one the tap later drops, so
 between the first and the last seq the collector saw, every missing seq is a lost record:
 
-- ``gaps``: seqs missing between the first and last seq received (valid or rejected);
+- ``gaps``: seqs missing between the first and last seq stored that no rejected record carried
+  either (a rejected record's seq fills a gap but never widens the range: a bad record may carry
+  any seq, so it is never counted as loss);
 - ``dropped``: what the tap itself says it dropped during the run (its cumulative ``stats``
   counter, last minus first seen in the run; from zero when the run saw the stream's first seq);
 - ``transport_loss = gaps - dropped``: lost between the tap and the store (broker, network,
@@ -97,7 +99,9 @@ def completeness(
     ``(seq, counters)`` pairs of the stream's stats records in the run, any order.
     """
     stored = set(seqs)
-    arrived = stored | set(rejected_seqs)
+    bad = set(rejected_seqs) - stored
+    low, high = (min(stored), max(stored)) if stored else (0, -1)
+    arrived = stored | {s for s in bad if low < s < high}
     ranges: list[tuple[int, int]] = []
     gaps = 0
     previous: int | None = None
@@ -108,13 +112,13 @@ def completeness(
                 ranges.append((previous + 1, seq - 1))
         previous = seq
     ordered = sorted(stats, key=lambda point: point[0])
-    saw_start = bool(arrived) and min(arrived) == FIRST_SEQ
+    saw_start = FIRST_SEQ in stored or FIRST_SEQ in bad
     return Completeness(
         tap=tap,
         boot=boot,
         received=len(stored),
-        rejected=len(arrived) - len(stored),
-        first_seq=min(arrived) if arrived else None,
+        rejected=len(bad),
+        first_seq=low if stored else None,
         last_seq=previous,
         gaps=gaps,
         gap_ranges=tuple(ranges),

@@ -142,6 +142,9 @@ class MqttIngest:
         self.writer = writer
         self.qos = qos
         self._client = _client(settings, clean=False, manual_ack=True)
+        # a broker restart: reconnect within seconds (paho backs off up to 120 s by default, and
+        # a restarted broker without persistence only queues for subscribed sessions)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_unsubscribe = self._on_unsubscribe

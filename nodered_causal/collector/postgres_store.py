@@ -64,7 +64,7 @@ CREATE TABLE records (
     seq bigint NOT NULL, ts_ns bigint NOT NULL, kind text NOT NULL, src text, port bigint,
     dst text, trace bigint, parent bigint, latency_ns bigint, bytes bigint, error text,
     ptype text, plen bigint, recorded bigint, dropped bigint, failed bigint, queue bigint,
-    extra_values text, parents text, counts text) PARTITION BY RANGE (ts_ns);
+    extra_values text, parents text, values_cut bigint, counts text) PARTITION BY RANGE (ts_ns);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq, ts_ns);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path text PRIMARY KEY, col text NOT NULL UNIQUE);
@@ -78,7 +78,8 @@ CREATE INDEX rejected_run ON rejected (run_id);
 #: Statements that bring schema version N to N + 1 (PostgreSQL stores start at version 2).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS parents text",),
-    3: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
+    3: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS values_cut bigint",),
+    4: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
 }
 
 
@@ -250,6 +251,12 @@ class PostgresStore(SqlStore):
 
     def _serialize(self, sql: Sql) -> None:
         sql.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_KEY,))
+
+    def _is_record_fault(self, exc: BaseException) -> bool:
+        import psycopg
+
+        record = (psycopg.DataError, psycopg.IntegrityError)
+        return isinstance(exc, record) or super()._is_record_fault(exc)
 
     def _add_value_column(self, sql: Sql, col: str) -> None:
         sql.execute(f"ALTER TABLE records ADD COLUMN IF NOT EXISTS {col} double precision")

@@ -144,8 +144,10 @@ def record(
                 progress(time.monotonic() - start, collector.counts())
     finally:
         drained = collector.shutdown(keep_session=False)
-        run = store.end_run(run)
-    return summarize(store, run, collector.counts(), drained=drained)
+        ended = collector.end_run()
+    collector.check()  # the writer may have stopped while draining
+    assert ended is not None
+    return summarize(store, ended, collector.counts(), drained=drained)
 
 
 def summarize(

@@ -15,7 +15,7 @@ from nodered_causal.collector.http import HttpIngest
 from nodered_causal.collector.mqtt import MqttIngest, MqttSettings
 from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts, Writer
-from nodered_causal.errors import StoreError, TransportError
+from nodered_causal.errors import StoreError, StoreWriteError, TransportError
 
 __all__ = ["Collector"]
 
@@ -61,12 +61,23 @@ class Collector:
         return self.writer.counts()
 
     def check(self) -> None:
-        """Raise the store error that made the writer give up, or the transport error that
-        stopped the MQTT ingest (its session taken over), if any."""
+        """Raise :class:`StoreWriteError` if the writer stopped storing (disk full, I/O, a bug),
+        or the transport error that stopped the MQTT ingest (its session taken over)."""
         if self.writer.error is not None:
-            raise StoreError(f"recording stopped: {self.writer.error}") from self.writer.error
+            raise StoreWriteError(f"recording stopped: {self.writer.error}") from self.writer.error
         if self.mqtt is not None and self.mqtt.fatal is not None:
             raise TransportError(f"collecting stopped: {self.mqtt.fatal}")
+
+    def end_run(self) -> Run | None:
+        """End the run in the store. When the writer had stopped, ending it may fail for the same
+        reason (a full disk): that is logged and None returned, :meth:`check` says why."""
+        try:
+            return self.store.end_run(self.run)
+        except StoreError as exc:
+            if self.writer.error is None:
+                raise
+            logger.warning("could not end run %r: %s", self.run.name, exc)
+            return None
 
     def shutdown(self, timeout: float = 10.0, *, keep_session: bool = True) -> bool:
         """Stop receiving and store everything received; False if draining timed out."""

@@ -9,7 +9,9 @@ Both backends keep the same layout, so everything here is written once:
   ``value_columns``; ``run_paths`` says which a run uses; paths beyond :data:`MAX_VALUE_COLUMNS`
   go to the ``extra_values`` JSON text; ``parents``, the seqs a join or batch combined, as text
   ``"12,13,14"``). ``(stream, seq)`` is unique: a redelivered record is stored once;
-- ``rejected``: records that failed validation, with the reason and the raw text.
+- ``rejected``: records that failed validation, with the reason and the raw text;
+- ``records.values_cut`` (schema 4): payload values beyond
+  :data:`~nodered_causal.tap.records.MAX_VALUES` that validation cut from the record.
 
 A backend supplies the dialect (:class:`SqlStore`'s abstract methods): transactions, the DDL of
 a new store and of each migration, adding a value column, and the bulk insert itself.
@@ -36,7 +38,7 @@ from nodered_causal.collector.store_api import (
     RejectedRow,
     Run,
 )
-from nodered_causal.errors import StoreError
+from nodered_causal.errors import StoreError, UnstorableRecordError
 from nodered_causal.tap.records import KINDS, STATS_FIELDS, Rejected
 
 __all__ = ["MAX_VALUE_COLUMNS", "RECORD_FIELDS", "Rows", "Sql", "SqlStore"]
@@ -55,7 +57,16 @@ RECORD_FIELDS: tuple[str, ...] = (
     "plen",
     *STATS_FIELDS,
     "extra_values",
+    "values_cut",
     "counts",
+)
+#: What a record can make a driver raise while binding it (a value out of the database's range,
+#: text that is not UTF-8): that record is unstorable, the store itself is fine.
+_RECORD_FAULTS: tuple[type[BaseException], ...] = (
+    OverflowError,
+    UnicodeError,
+    ValueError,
+    TypeError,
 )
 _MAX_TS = 2**63 - 1
 #: Tables that mark a schema-version-1 store (written before ``meta.application`` existed).
@@ -128,6 +139,11 @@ class SqlStore(abc.ABC):
 
     def _serialize(self, sql: Sql) -> None:  # noqa: B027 (a hook, empty for SQLite)
         """Serialize schema changes between processes (SQLite's write lock already does)."""
+
+    def _is_record_fault(self, exc: BaseException) -> bool:
+        """Whether a driver error is about a record's values (its integrity or data errors),
+        not about the store (locked, full, I/O, gone)."""
+        return isinstance(exc, _RECORD_FAULTS)
 
     def _prepare_batch(self, records: Sequence[Mapping[str, Any]]) -> None:  # noqa: B027
         """Anything a batch needs before its transaction (PostgreSQL: its time partitions)."""
@@ -307,9 +323,29 @@ class SqlStore(abc.ABC):
     ) -> InsertResult:
         """Store valid records (see :func:`~nodered_causal.tap.records.parse_batch`) and rejected
         ones of ``run`` in one transaction. Records already stored (same tap, boot, seq) are
-        skipped and counted as duplicates."""
+        skipped and counted as duplicates.
+
+        Raises :class:`UnstorableRecordError` (nothing stored) when a record holds a value the
+        database cannot take, :class:`StoreError` when the store fails (locked, full, I/O).
+        """
         run_id = run.id if isinstance(run, Run) else self.run(run).id
         now = time.time_ns() if received_ns is None else received_ns
+        try:
+            return self._insert(run_id, records, rejected, now)
+        except StoreError as exc:
+            if exc.__cause__ is not None and self._is_record_fault(exc.__cause__):
+                raise UnstorableRecordError(str(exc)) from exc.__cause__
+            raise
+        except _RECORD_FAULTS as exc:
+            raise UnstorableRecordError(str(exc)) from exc
+
+    def _insert(
+        self,
+        run_id: int,
+        records: Sequence[Mapping[str, Any]],
+        rejected: Sequence[Rejected],
+        now: int,
+    ) -> InsertResult:
         all_values = [_values(rec) for rec in records]
         paths = list(dict.fromkeys(p for values in all_values for p in values))
         if any(p not in self._columns and p not in self._overflow for p in paths):
@@ -359,6 +395,7 @@ class SqlStore(abc.ABC):
             payload.get("len"),
             *stats,
             json.dumps(extra) if extra else None,
+            payload.get("values_cut"),
             _counts_json(rec) if rec["kind"] == "counts" else None,
             *(values.get(p) for p in columns),
         )
@@ -483,7 +520,8 @@ class SqlStore(abc.ABC):
         return [RejectedRow(*row) for row in rows]
 
     def counts(self, run: str | Run) -> dict[str, int]:
-        """Number of stored records per kind, plus ``rejected``."""
+        """Number of stored records per kind, plus ``rejected`` and ``values_cut`` (payload values
+        beyond :data:`~nodered_causal.tap.records.MAX_VALUES` per record, not kept)."""
         run_id = self.run(run).id
         with self._read() as sql:
             counts = dict.fromkeys(KINDS, 0)
@@ -495,7 +533,11 @@ class SqlStore(abc.ABC):
             (rejected,) = sql.execute(
                 "SELECT count(*) FROM rejected WHERE run_id = ?", (run_id,)
             ).fetchone()
+            (cut,) = sql.execute(
+                "SELECT coalesce(sum(values_cut), 0) FROM records WHERE run_id = ?", (run_id,)
+            ).fetchone()
         counts["rejected"] = int(rejected)
+        counts["values_cut"] = int(cut)
         return {k: int(v) for k, v in counts.items()}
 
     def completeness(self, run: str | Run) -> list[Completeness]:

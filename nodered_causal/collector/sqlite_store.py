@@ -17,9 +17,9 @@ records ~3 s quiet / 6 s under load; DuckDB 14k/s with Arrow batches, 570/s row-
 
 Durability: every batch is one transaction; with ``synchronous=NORMAL`` a committed batch
 survives a crash of the process (what the collector acks on), ``synchronous="FULL"`` also a power
-loss. Schema versions: 1 (before ``meta.application``), 2 (+ the (run, kind, time) index),
-3 (+ ``records.parents``: every parent of a join's or batch's send), 4 (+ ``records.counts``: a
-sampling tap's per-wire counts).
+loss. Schema versions: 1 (before ``meta.application``), 2 (+ the (run, kind, time) index), 3 (+
+``records.parents``), 4 (+ ``records.values_cut``), 5 (+ ``records.counts``: a sampling tap's
+per-wire counts).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ CREATE TABLE records (
     seq INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT, port INTEGER,
     dst TEXT, trace INTEGER, parent INTEGER, latency_ns INTEGER, bytes INTEGER, error TEXT,
     ptype TEXT, plen INTEGER, recorded INTEGER, dropped INTEGER, failed INTEGER, queue INTEGER,
-    extra_values TEXT, parents TEXT, counts TEXT);
+    extra_values TEXT, parents TEXT, values_cut INTEGER, counts TEXT);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE);
@@ -70,7 +70,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP INDEX IF EXISTS records_run",
     ),
     2: ("ALTER TABLE records ADD COLUMN parents TEXT",),
-    3: ("ALTER TABLE records ADD COLUMN counts TEXT",),
+    3: ("ALTER TABLE records ADD COLUMN values_cut INTEGER",),
+    4: ("ALTER TABLE records ADD COLUMN counts TEXT",),
 }
 
 
@@ -154,15 +155,27 @@ class SqliteStore(SqlStore):
             try:
                 yield _Sql(self._conn, f"cannot write to {self.path}")
             except BaseException:
-                self._conn.execute("ROLLBACK")
-                self._forget_caches()
+                self._rollback()
                 raise
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                self._forget_caches()
+                self._rollback()
                 raise StoreError(f"cannot commit to {self.path}: {exc}") from exc
+
+    def _rollback(self) -> None:
+        """Roll back what is left of a failed transaction: SQLite already rolled back some (after
+        SQLITE_FULL, say), and a failing ROLLBACK must not hide the error that caused it."""
+        self._forget_caches()
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.warning("rollback of %s failed: %s", self.path, exc)
+
+    def _is_record_fault(self, exc: BaseException) -> bool:
+        record = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)
+        return isinstance(exc, record) or super()._is_record_fault(exc)
 
     @contextmanager
     def _read(self) -> Iterator[_Sql]:

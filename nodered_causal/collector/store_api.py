@@ -63,8 +63,9 @@ RECORD_KEYS: tuple[str, ...] = (
     "parents",
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
-#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.counts``.)
-SCHEMA_VERSION = 4
+#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.values_cut``; 5:
+#: ``records.counts``.)
+SCHEMA_VERSION = 5
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 

@@ -6,6 +6,13 @@ parse_batch`), stores everything that queued up meanwhile in one :meth:`Store.in
 and only then calls ``done`` — the MQTT transport acks the message then, the HTTP one answers 2xx.
 So whatever a tap was told is received is on disk. A full queue blocks ``submit`` (back-pressure
 on the broker or the HTTP client) instead of dropping anything. :meth:`shutdown` drains.
+
+One bad record never blocks the others: a record the store cannot take (what validation missed)
+is found by storing the transaction's records in halves, set aside as rejected with the store's
+reason, and acknowledged with the rest. When the store itself fails (disk full, I/O error, locked
+past the retries) or the writer hits a bug, it stops for good: nothing more is stored or
+acknowledged (MQTT redelivers it later, HTTP answers 503), :attr:`Writer.error` says why, and
+:attr:`Writer.stopped` is set so the collector can exit non-zero.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from nodered_causal.collector.store import InsertResult, RecordStore, Run
-from nodered_causal.errors import StoreError
-from nodered_causal.tap.records import parse_batch
+from nodered_causal.errors import StoreError, StoreWriteError, UnstorableRecordError
+from nodered_causal.tap.records import Batch, Rejected, parse_batch, reject
 
 __all__ = ["BatchResult", "IngestCounts", "Writer"]
 
@@ -81,13 +89,23 @@ class Writer:
             target=self._loop, name="nodered-causal-writer", daemon=True
         )
         self._stopping = False
-        self.error: StoreError | None = None
+        #: Why the writer stopped storing (None while it stores).
+        self.error: StoreWriteError | None = None
+        #: Set when the writer stopped storing for good (see :attr:`error`).
+        self.stopped = threading.Event()
         self._thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        """Storing: no error, and the thread alive unless it was shut down."""
+        return self.error is None and (self._stopping or self._thread.is_alive())
 
     def submit(self, data: bytes | bytearray, done: Done | None = None) -> None:
         """Queue one shipped batch; blocks while the queue is full."""
         if self._stopping:
             raise StoreError("the writer is shut down")
+        if self.error is not None:
+            raise self.error
         self._queue.put((data, done))
 
     def write(self, data: bytes, *, timeout: float = 30.0) -> BatchResult:
@@ -119,6 +137,14 @@ class Writer:
     # -- the thread ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        try:
+            self._take_batches()
+        except BaseException as exc:  # never die silently
+            logger.exception("the writer stopped")
+            self._stop(StoreWriteError(f"the writer stopped: {type(exc).__name__}: {exc}"))
+            raise
+
+    def _take_batches(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
@@ -141,23 +167,81 @@ class Writer:
                 return
 
     def _store(self, items: list[tuple[bytes | bytearray, Done | None]]) -> None:
-        batches = [parse_batch(data, known_nodes=self.known_nodes) for data, _ in items]
-        records = [r for b in batches for r in b.records]
-        rejected = [r for b in batches for r in b.rejected]
-        result: InsertResult | None = None
-        error: StoreError | None = None
+        if self.error is not None:
+            self._answer(items, None, [], set())
+            return
+        try:
+            batches = [parse_batch(data, known_nodes=self.known_nodes) for data, _ in items]
+            records = [r for b in batches for r in b.records]
+            rejected = [r for b in batches for r in b.rejected]
+            result, aside = self._insert(records, rejected)
+        except StoreError as exc:
+            logger.error("giving up storing %d batches: %s", len(items), exc)
+            self._stop(StoreWriteError(str(exc)))
+            self._answer(items, None, [], set())
+            return
+        except Exception as exc:  # a bug: say so, never die silently
+            logger.exception("the writer stopped")
+            self._stop(StoreWriteError(f"the writer stopped: {type(exc).__name__}: {exc}"))
+            self._answer(items, None, [], set())
+            return
+        self._answer(items, result, batches, aside)
+
+    def _insert(
+        self, records: list[dict[str, Any]], rejected: list[Rejected]
+    ) -> tuple[InsertResult, set[int]]:
+        """Store records and rejected ones, retrying a failing store; returns the result and the
+        ids of records set aside because the store cannot take them."""
         for attempt, delay in enumerate((*_RETRY_DELAYS, None), start=1):
             try:
-                result = self.store.insert(self.run, records, rejected)
-                break
+                return self._insert_isolating(records, rejected)
             except StoreError as exc:
-                error = exc
                 if delay is None:
-                    logger.error("giving up storing %d records: %s", len(records), exc)
-                    self.error = exc
-                else:
-                    logger.warning("storing failed (attempt %d), retrying: %s", attempt, exc)
-                    time.sleep(delay)
+                    raise
+                logger.warning("storing failed (attempt %d), retrying: %s", attempt, exc)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert_isolating(
+        self, records: list[dict[str, Any]], rejected: list[Rejected]
+    ) -> tuple[InsertResult, set[int]]:
+        try:
+            return self.store.insert(self.run, records, rejected), set()
+        except UnstorableRecordError:
+            if not records:
+                raise
+        inserted, duplicates, aside = self._store_halves(records)
+        result = self.store.insert(self.run, [], [*rejected, *aside.values()])
+        return InsertResult(inserted, duplicates, result.rejected), set(aside)
+
+    def _store_halves(self, records: list[dict[str, Any]]) -> tuple[int, int, dict[int, Rejected]]:
+        """Store what the store takes of ``records``, half by half; the record it cannot take
+        is returned as rejected (keyed by ``id(record)``)."""
+        try:
+            result = self.store.insert(self.run, records)
+        except UnstorableRecordError as exc:
+            if len(records) == 1:
+                (record,) = records
+                logger.warning("record set aside: the store cannot take it: %s", exc)
+                why = f"the store cannot take this record: {exc}"
+                return 0, 0, {id(record): reject(record, why)}
+            mid = len(records) // 2
+            first, second = self._store_halves(records[:mid]), self._store_halves(records[mid:])
+            return first[0] + second[0], first[1] + second[1], {**first[2], **second[2]}
+        return result.inserted, result.duplicates, {}
+
+    def _stop(self, error: StoreWriteError) -> None:
+        self.error = error
+        self.stopped.set()
+
+    def _answer(
+        self,
+        items: list[tuple[bytes | bytearray, Done | None]],
+        result: InsertResult | None,
+        batches: list[Batch],
+        aside: set[int],
+    ) -> None:
+        """Count what became of ``items`` and call their ``done`` callbacks."""
         with self._lock:
             c = self._counts
             self._counts = IngestCounts(
@@ -167,17 +251,20 @@ class Writer:
                 rejected=c.rejected + (result.rejected if result else 0),
                 failed_batches=c.failed_batches + (0 if result else len(items)),
             )
-        message = None if result else str(error)
-        for (_, done), batch in zip(items, batches, strict=True):
+        for index, (_, done) in enumerate(items):
             if done is None:
                 continue
-            outcome = BatchResult(
-                result is not None,
-                len(batch.records),
-                len(batch.rejected),
-                message,
-                whole_body_rejected=not batch.body_ok,
-            )
+            if result is None:
+                outcome = BatchResult(False, 0, 0, str(self.error))
+            else:
+                batch = batches[index]
+                cut = sum(1 for r in batch.records if id(r) in aside)
+                outcome = BatchResult(
+                    True,
+                    len(batch.records) - cut,
+                    len(batch.rejected) + cut,
+                    whole_body_rejected=not batch.body_ok,
+                )
             try:
                 done(outcome)
             except Exception:  # a transport callback must not kill the writer

@@ -2,6 +2,15 @@
 
 The words are for people: node names (ids stay in the data and on hover), "explains 92 % of the
 change", the metric in plain words (:data:`~nodered_causal.report.answer.METRIC_WORDS`).
+
+An incident report is the same page::
+
+    answer = answer_from_attribution(
+        result, dag, kind="incident", answer_id=incident_id, state="open",
+        detected_at="2025-06-01T10:15:02Z", changed_at="2025-06-01T10:14:55Z",
+        series=[Series.of(target, name, "average payload.score", before, after)],
+    )
+    write_answer_report("incident.html", dag, answer)       # + .svg, + .png with graphviz
 """
 
 from __future__ import annotations

@@ -13,8 +13,14 @@ plugin's ``lib/results.js`` and README are the reference)::
     -> 400 {"error": "..."} bad document; 401 without the permission; 413 too large
 
 Posting the same ``id`` again replaces the stored result (an incident's ``open`` → ``update`` →
-``closed`` transitions keep one entry; the plugin keeps their history). ``watch`` posts every
-incident transition this way (``kind: "incident"``, ``state``, ``detected_at``, ``changed_at``).
+``closed`` transitions keep one entry; the plugin keeps their history).
+
+``watch``'s incident documents go, as they are, to ``POST <admin root>/causal-tap/incidents``
+(same permission): ``{"id", "state": "open" | "update" | "closed", "target", "target_name",
+"detected_at", "changed_at", "ranking": [{node, name, score, low, high, blamed}], "blamed",
+"verdict", "series": {"signal", "t_ns": [...], "values": [...], "changed_ns"}, ...}``; the plugin
+stores each as a result of kind ``incident`` (its series split at ``changed_ns`` into before and
+after) and answers as above.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@
  *   POST   /causal-tap/results               body {"answer": {...}, "report_html": "..."} (see
  *                                            results.js) -> 201 {id, url, report, created};
  *                                            400 bad document; 413 too large
+ *   POST   /causal-tap/incidents             body: watch's incident document itself (state open |
+ *                                            update | closed) -> as POST /causal-tap/results
  *   GET    /causal-tap/results/:id           the stored entry {id, answer, history, ...}
  *   DELETE /causal-tap/results[/:id]         forget all / one -> {"removed": [...]}
  *   POST   /causal-tap/results/:id/ticket    (read) -> {"url": ".../report?ticket=..."}: a link
@@ -26,7 +28,7 @@
 
 const crypto = require("crypto");
 const { FaultError } = require("./faults");
-const { ResultError } = require("./results");
+const { ResultError, fromIncident } = require("./results");
 
 const MAX_BODY = 64 * 1024;
 
@@ -105,15 +107,17 @@ function mountResults(app, read, write, results, onPosted) {
     app.get("/causal-tap/results", read, (_req, res) => {
         res.json({ results: results.list(), status: results.status() });
     });
-    app.post("/causal-tap/results", write, (req, res) => {
+    const store = (toBody) => (req, res) => {
         readJson(req)
-            .then((body) => results.put(body))
+            .then((body) => results.put(toBody(body)))
             .then(({ entry, created }) => {
                 onPosted(entry, created);
                 res.status(201).json(Object.assign({ id: entry.id, created }, resultUrls(entry.id, entry.has_report)));
             })
             .catch((err) => sendError(res, err));
-    });
+    };
+    app.post("/causal-tap/results", write, store((body) => body));
+    app.post("/causal-tap/incidents", write, store(fromIncident));
     app.delete("/causal-tap/results", write, (_req, res) => {
         results.remove().then((removed) => {
             onPosted(null, false);

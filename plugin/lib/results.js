@@ -107,6 +107,45 @@ function newId(kind) {
     return `${k}-${stamp}-${crypto.randomBytes(3).toString("hex")}`;
 }
 
+/**
+ * `watch`'s incident document as it is (POST /causal-tap/incidents: the body is the document,
+ * `state` open | update | closed) as a result of kind incident. Its `series` ({signal, t_ns,
+ * values, changed_ns}: the target's signal around the change) becomes the before/after series
+ * the sidebar draws.
+ */
+function fromIncident(doc) {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+        throw new ResultError("an incident must be a JSON object (watch's incident document)");
+    }
+    const answer = Object.assign({}, doc, { kind: "incident" });
+    delete answer.report_html;
+    if (answer.series && !Array.isArray(answer.series)) answer.series = incidentSeries(answer.series, doc);
+    return { answer, report_html: typeof doc.report_html === "string" ? doc.report_html : undefined };
+}
+
+function incidentSeries(s, doc) {
+    if (!s || !Array.isArray(s.t_ns) || !Array.isArray(s.values) || !s.t_ns.length) return [];
+    const t0 = Number(s.t_ns[0]);
+    const cut = s.changed_ns === null || s.changed_ns === undefined ? null : Number(s.changed_ns);
+    const before = [];
+    const after = [];
+    s.t_ns.forEach((t, i) => {
+        const x = (Number(t) - t0) / 1e9;
+        const y = s.values[i];
+        if (!Number.isFinite(x) || typeof y !== "number" || !Number.isFinite(y)) return;
+        (cut !== null && Number(t) >= cut ? after : before).push([x, y]);
+    });
+    return [{
+        node: doc.target,
+        name: typeof doc.target_name === "string" ? doc.target_name : doc.target,
+        what: typeof s.signal === "string" ? s.signal : "",
+        before_label: "before the change",
+        after_label: "since the change",
+        before,
+        after,
+    }];
+}
+
 /** The short form sent to every editor (the full answer is fetched when selected). */
 function summary(entry) {
     const a = entry.answer;
@@ -302,4 +341,6 @@ async function writeAtomic(file, data) {
     }
 }
 
-module.exports = { Results, ResultError, parseBody, summary, writeAtomic, ID_RE, KINDS, MAX_REPORT_BYTES };
+module.exports = {
+    Results, ResultError, parseBody, fromIncident, summary, writeAtomic, ID_RE, KINDS, MAX_REPORT_BYTES,
+};

@@ -4,7 +4,7 @@ const assert = require("node:assert/strict");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const { Results, parseBody, summary } = require("../lib/results");
+const { Results, parseBody, fromIncident, summary } = require("../lib/results");
 const { Tickets } = require("../lib/admin");
 const { quietLog } = require("./helpers");
 
@@ -99,4 +99,23 @@ test("report tickets: only for their result, only for a while", () => {
     assert.equal(tickets.valid(undefined, "r1"), false);
     now = 5 * 60 * 1000;
     assert.equal(tickets.valid(key, "r1"), false);
+});
+
+test("watch's incident document, posted as it is, becomes an incident with before/after", async () => {
+    const doc = { id: "20250601T101455Z-bt_score", state: "open", target: "bt_score", target_name: "quality score",
+        detected_at: "2025-06-01T10:15:02Z", changed_at: "2025-06-01T10:14:55Z",
+        ranking: [{ node: "bt_join", name: "collect bottle (join)", score: 0.8, low: 0.6, high: 1.0, blamed: true,
+            changed: true, deployed: false }],
+        blamed: ["bt_join"], verdict: "blamed: collect bottle (join)", history: [{ state: "open" }],
+        series: { signal: "value:payload.score", t_ns: [1e18, 1e18 + 1e9, 1e18 + 2e9, 1e18 + 3e9],
+            values: [95, 95.5, null, 90], reference_mean: 95.2, changed_ns: 1e18 + 2e9 } };
+    const results = new Results({ dir: null, max: 5, log: quietLog });
+    const { entry } = await results.put(fromIncident(doc));
+    assert.equal(entry.answer.kind, "incident");
+    assert.deepEqual(entry.answer.series, [{ node: "bt_score", name: "quality score", what: "value:payload.score",
+        before_label: "before the change", after_label: "since the change", before: [[0, 95], [1, 95.5]],
+        after: [[3, 90]] }]);
+    assert.deepEqual(summary(entry).blamed_names, ["collect bottle (join)"]);
+    assert.throws(() => fromIncident([]), /an incident must be a JSON object/);
+    assert.throws(() => results.put(fromIncident({ state: "open" })), /answer.target must be/);
 });

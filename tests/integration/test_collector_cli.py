@@ -91,6 +91,7 @@ def test_collect_over_http_then_runs_list_show_export(  # type: ignore[no-untype
         "stats": 1,
         "counts": 0,
         "rejected": 1,
+        "values_cut": 0,
     }
     (c,) = report["completeness"]
     assert (c["received"], c["rejected"], c["gaps"], c["gap_ranges"]) == (5, 1, 1, [[4, 4]])

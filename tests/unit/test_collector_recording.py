@@ -55,6 +55,7 @@ def test_a_complete_recording(tmp_path: Path) -> None:
             "stats": 1,
             "counts": 0,
             "rejected": 1,
+            "values_cut": 0,
         }
         (c,) = result.completeness
         assert (c.received, c.rejected, c.gaps, c.lost) == (3, 1, 0, 0)

@@ -119,6 +119,7 @@ def test_rejected_records_are_kept_with_reason(store: RecordStore) -> None:
         "stats": 0,
         "counts": 0,
         "rejected": 1,
+        "values_cut": 0,
     }
     # the rejected seq arrived: no gap between 1 and 3
     store.insert("r", [rec(3)])

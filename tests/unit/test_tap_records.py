@@ -21,14 +21,14 @@ def test_valid_records_pass_in_order() -> None:
     [
         ({"v": 2}, "unsupported schema version 2 (expected 1)"),
         ({"v": True}, "unsupported schema version True (expected 1)"),
-        ({"seq": -1}, "seq must be a non-negative integer"),
-        ({"seq": 1.5}, "seq must be a non-negative integer"),
+        ({"seq": -1}, "seq must be an integer in [0, 2**63)"),
+        ({"seq": 1.5}, "seq must be an integer in [0, 2**63)"),
         (
             {"kind": "send"},
             "unknown kind 'send' (expected one of deliver, error, complete, stats, counts)",
         ),
         ({"dst": None}, "a deliver record needs dst"),
-        ({"port": "0"}, "port must be an integer or null"),
+        ({"port": "0"}, "port must be a 64-bit integer or null"),
         ({"tap": ""}, "tap must be a non-empty string"),
         ({"error": 3}, "error must be a string or null"),
         (
