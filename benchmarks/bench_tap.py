@@ -1,8 +1,10 @@
 """Benchmark: what the causal-tap plugin costs a saturated Node-RED, and whether it loses records.
 
-Three Node-RED instances run side by side, all with the plugin installed:
+Node-RED instances run side by side, all with the plugin installed:
 ``base`` (NODERED_CAUSAL_TAP_ENABLED=0: loaded, no hooks), ``tap`` (defaults: lineage on,
-MQTT to the local broker) and ``tap-nolineage`` (``lineage: false``, no onReceive hook). Each
+MQTT to the local broker), ``tap-nolineage`` (``lineage: false``, no onReceive hook),
+``tap-sample10`` (``sample: 0.1``: whole traces of 10 % of the messages, every delivery counted)
+and ``tap-adaptive`` (``sampleMode: "adaptive"``, ``cpuBudget: 0.03``). Each
 holds two flows, fed by a pump that sends M messages as fast as the runtime takes them (bursts
 of 200 per timer tick):
 
@@ -221,7 +223,19 @@ def saturated(args: argparse.Namespace, prefix: str) -> tuple[str, list[tuple[st
         "base": ({"NODERED_CAUSAL_TAP_ENABLED": "0"}, base_cfg),
         "tap": ({}, {"causalTap": {"instance": f"{prefix}-tap"}}),
         "tap-nolineage": ({}, {"causalTap": {"instance": f"{prefix}-nl", "lineage": False}}),
+        "tap-sample10": ({}, {"causalTap": {"instance": f"{prefix}-s10", "sample": 0.1}}),
+        "tap-adaptive": (
+            {},
+            {
+                "causalTap": {
+                    "instance": f"{prefix}-ad",
+                    "sampleMode": "adaptive",
+                    "cpuBudget": 0.03,
+                }
+            },
+        ),
     }
+    variants = {k: v for k, v in variants.items() if k == "base" or k in args.variants}
     instances = {
         name: LocalNodeRed(args.version, flows=flows, plugins=[PLUGIN_DIR], env=env, settings=s)
         for name, (env, s) in variants.items()
@@ -273,7 +287,7 @@ def saturated(args: argparse.Namespace, prefix: str) -> tuple[str, list[tuple[st
             )
     drops = ", ".join(
         f"{name}: recorded {st.get('recorded', 0):,}, dropped {st.get('dropped', 0):,}, "
-        f"failed {st.get('failed', 0)}"
+        f"failed {st.get('failed', 0)}" + (f", sample {st['sample']:g}" if "sample" in st else "")
         for name, st in stats.items()
         if name != "base"
     )
@@ -364,6 +378,12 @@ def main() -> int:
     ap.add_argument("--queue-max", type=int, default=50000, help="causalTap.queueMax (sustained)")
     ap.add_argument("--no-saturated", action="store_true", help="only the sustained feed")
     ap.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
+    ap.add_argument(
+        "--variants",
+        default="tap,tap-nolineage,tap-sample10,tap-adaptive",
+        type=lambda v: v.split(","),
+        help="tapped variants beside base (tap, tap-nolineage, tap-sample10, tap-adaptive)",
+    )
     args = ap.parse_args()
     header = machine()
     print(header)

@@ -111,6 +111,11 @@ Who reads what (``EnvVar.reader``):
 
    ``false`` turns off lineage (``trace``/``parent``), which costs the most (default ``true``).
 
+.. envvar:: NODERED_CAUSAL_TAP_SAMPLE
+
+   Record whole traces of this fraction of the messages (``0.1``), every delivery still counted
+   (``counts`` records); ``adaptive`` holds a CPU budget instead (default ``1``: everything).
+
 .. envvar:: NODERED_CAUSAL_FLOW_MQTT_BROKER
 
    Broker host of the bundled MQTT flow (default ``127.0.0.1``).
@@ -156,6 +161,7 @@ __all__ = [
     "TAP_INSTANCE",
     "TAP_LINEAGE",
     "TAP_QUEUE_MAX",
+    "TAP_SAMPLE",
     "TAP_TOPIC",
     "TAP_TRANSPORT",
     "TAP_URL",
@@ -218,6 +224,7 @@ TAP_BATCH_SIZE = EnvVar("NODERED_CAUSAL_TAP_BATCH_SIZE", "500", "plugin", "recor
 TAP_FLUSH_MS = EnvVar("NODERED_CAUSAL_TAP_FLUSH_MS", "200", "plugin", "partial batch flush ms")
 TAP_QUEUE_MAX = EnvVar("NODERED_CAUSAL_TAP_QUEUE_MAX", "50000", "plugin", "bounded queue length")
 TAP_LINEAGE = EnvVar("NODERED_CAUSAL_TAP_LINEAGE", "true", "plugin", "lineage on/off")
+TAP_SAMPLE = EnvVar("NODERED_CAUSAL_TAP_SAMPLE", "1", "plugin", "sampled fraction or adaptive")
 FLOW_MQTT_BROKER = EnvVar(
     "NODERED_CAUSAL_FLOW_MQTT_BROKER", "127.0.0.1", "flows", "broker host of the MQTT flow"
 )
@@ -252,6 +259,7 @@ ENV_VARS: Mapping[str, EnvVar] = {
         TAP_FLUSH_MS,
         TAP_QUEUE_MAX,
         TAP_LINEAGE,
+        TAP_SAMPLE,
         FLOW_MQTT_BROKER,
         FLOW_MQTT_PREFIX,
         FLOW_SEED,

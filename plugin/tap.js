@@ -5,7 +5,8 @@
  */
 
 const { resolveConfig, publicConfig } = require("./lib/config");
-const { Tap, newBoot } = require("./lib/recorder");
+const { newBoot } = require("./lib/recorder");
+const { tapClass } = require("./lib/sampling");
 const { Faults, HOOK: FAULT_HOOK } = require("./lib/faults");
 const { mountAdmin } = require("./lib/admin");
 const { Results, summary } = require("./lib/results");
@@ -37,7 +38,8 @@ module.exports = function causalTapPlugin(RED) {
     };
 
     function startTap() {
-        tap = new Tap(cfg, {
+        const TapClass = tapClass(cfg); // a SampledTap when causalTap.sample < 1 or adaptive
+        tap = new TapClass(cfg, {
             hooks: RED.hooks,
             log,
             boot: newBoot(),

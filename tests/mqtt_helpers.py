@@ -125,3 +125,27 @@ def discard_session(client_id: str, port: int = SHARED_BROKER[1]) -> None:
     time.sleep(0.2)
     client.disconnect()
     client.loop_stop()
+
+
+def spawn_collect(port: int, *args: str, json_report: bool = False) -> subprocess.Popen[str]:
+    """``nodered-causal collect --mqtt mqtt://127.0.0.1:PORT ARGS`` as a user starts it (this
+    checkout on PYTHONPATH); returns once it is subscribed (its first stderr line)."""
+    import os
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "nodered_causal", "collect"]
+    command += ["--mqtt", f"mqtt://127.0.0.1:{port}", *args, "--status-every", "0"]
+    proc = subprocess.Popen(
+        command + (["--json"] if json_report else []),
+        stdout=subprocess.PIPE if json_report else None,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if "collecting run" not in line:
+        proc.kill()
+        raise RuntimeError(f"collect did not start: {line}{proc.stderr.read()}")
+    return proc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from nodered_causal.cli import _types as t
@@ -25,6 +26,11 @@ numeric leaf of a node's messages (payload.fill, payload.temp, ...) is a variabl
 change that travels in a second field of an object is followed too; a node's score is the sum over
 its leaves. --field picks one leaf for every node instead.
 
+--across-instances compares the instances of a fleet instead of two runs: one run holds the
+records of many taps running the same flow (collect --shared into one store); each instance is
+attributed against the rest of the fleet (same DAG, instances as environments), and the answer is
+which instance differs and which node in it (needs at least 3 instances).
+
 Exit codes: 0 a culprit was named, 1 no significant change, 2 bad input (unknown run or node,
 cycle upstream of the target, no data).
 
@@ -40,6 +46,8 @@ examples:
       --metric throughput --window 2 --json
   nodered-causal attribute --store runs.db --baseline base --incident inc --target a1b2 \\
       --field payload.temperature --engine dowhy --mechanisms auto --seed 3
+  nodered-causal attribute --store postgresql://nrc@db/fleet --across-instances --run plant \\
+      --target sink
 """
 
 
@@ -86,11 +94,15 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--baseline", metavar="RUN", type=t.RUN_NAME, help="the normal run")
+    parser.add_argument("--incident", metavar="RUN", type=t.RUN_NAME, help="the run that changed")
     parser.add_argument(
-        "--baseline", required=True, metavar="RUN", type=t.RUN_NAME, help="the normal run"
+        "--across-instances",
+        action="store_true",
+        help="which instance (tap) of --run differs from the rest of the fleet, and which node",
     )
     parser.add_argument(
-        "--incident", required=True, metavar="RUN", type=t.RUN_NAME, help="the run that changed"
+        "--run", metavar="RUN", type=t.RUN_NAME, help="the fleet's run (with --across-instances)"
     )
     parser.add_argument(
         "--metric", default="value",
@@ -142,6 +154,14 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.analysis import attribute_shift
     from nodered_causal.collector import open_store
 
+    if args.across_instances:
+        return _across_instances(args)
+    if not (args.baseline and args.incident) or args.run:
+        print(
+            "attribute: give --baseline and --incident (or --across-instances with --run)",
+            file=sys.stderr,
+        )
+        return 2
     cfg = config_from_args(args, window_s=args.window, alpha=args.alpha)
     with open_store(args.store, create=False) as store:
         dag = load_dag(store, args.incident, args.baseline)
@@ -153,6 +173,24 @@ def run(args: argparse.Namespace) -> int:
     if args.report or args.push:
         deliver_answer(args, dag, _answer(args, dag, result, baseline, incident, rev))
     return 0 if result.blamed else 1
+
+
+def _across_instances(args: argparse.Namespace) -> int:
+    from nodered_causal.analysis.fleet import attribute_fleet
+    from nodered_causal.collector import open_store
+
+    if not args.run or args.baseline or args.incident:
+        print(
+            "attribute: --across-instances takes --run (not --baseline/--incident)", file=sys.stderr
+        )
+        return 2
+    cfg = config_from_args(args, window_s=args.window, alpha=args.alpha)
+    with open_store(args.store, create=False) as store:
+        dag = load_dag(store, args.run)
+        columns = store.record_columns(args.run)
+    result = attribute_fleet(dag, columns, args.target, metric=args.metric, config=cfg)
+    print(result.to_json() if args.json else result.to_text(top=args.top))
+    return 0 if result.differs else 1
 
 
 def _answer(

@@ -19,6 +19,18 @@ Loss-free by construction, as far as the broker lets it be:
       persistent_client_expiration 1d   # forget abandoned sessions eventually
 
   The tests start their own broker with such a config and show the loss with the default.
+
+Shared subscriptions (``MqttSettings.shared``, ``collect --shared GROUP``): several collectors
+subscribe to ``$share/GROUP/<topic>`` with MQTT 5 and the broker hands each batch to one of them.
+Each collector has its own client id and persistent session (session expiry
+:data:`SESSION_EXPIRY`), acks after its write like any collector, and the store's idempotent
+appends make a batch that two of them get (a redelivery) land once. What Mosquitto (2.0) does with
+a collector that dies: its session stays in the group and keeps getting its share, queued (so
+``max_queued_messages`` must be raised, as above), and delivered when a collector with its client
+id connects again — restart it (or start one with its ``--client-id``) and nothing is lost. A
+collector that stops cleanly unsubscribes first, stores what is still in flight, and only then
+disconnects, so its share goes to the others while it is away. Two collectors with one client id
+take the session from each other: the one taken over stops with a :class:`TransportError`.
 """
 
 from __future__ import annotations
@@ -26,22 +38,40 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from nodered_causal.collector.writer import BatchResult, Writer
 from nodered_causal.errors import StoreError, TransportError
 
-__all__ = ["DEFAULT_TOPIC", "MqttIngest", "MqttSettings", "default_client_id", "parse_mqtt_url"]
+__all__ = [
+    "DEFAULT_TOPIC",
+    "SESSION_EXPIRY",
+    "MqttIngest",
+    "MqttSettings",
+    "default_client_id",
+    "parse_mqtt_url",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The topic filter that matches every tap's records topic ``nodered-causal/<tap>/records``.
 DEFAULT_TOPIC = "nodered-causal/+/records"
+#: MQTT 5 session expiry of a shared collector (s): the broker keeps its share that long after it
+#: went away (then drops it: seq gaps in the completeness report).
+SESSION_EXPIRY = 7 * 86_400
+_SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason code (Mosquitto >= 2.0.12 sends it)
+#: Mosquitto 2.0.11 just closes a taken-over connection: that many closes, each within
+#: _FLAP_S of the connect before it and all within _FLAP_WINDOW_S, mean a twin has our client id.
+_FLAPS, _FLAP_S, _FLAP_WINDOW_S = 3, 2.5, 30.0
+_QUIET_S = 0.3  # a leaving shared collector stores what arrives until this long without a message
 
 
 @dataclass(frozen=True)
@@ -56,12 +86,28 @@ class MqttSettings:
     password: str | None = None
     keepalive: int = 30
     tls: bool = False
+    shared: str | None = None
+    session_expiry: int = SESSION_EXPIRY
+
+    @property
+    def subscription(self) -> str:
+        """The topic filter subscribed to: ``$share/<group>/<topic>`` for a shared collector."""
+        return f"$share/{self.shared}/{self.topic}" if self.shared else self.topic
 
 
 def parse_mqtt_url(
-    url: str, *, topic: str = DEFAULT_TOPIC, client_id: str = "nodered-causal-collector"
+    url: str,
+    *,
+    topic: str = DEFAULT_TOPIC,
+    client_id: str = "nodered-causal-collector",
+    shared: str | None = None,
 ) -> MqttSettings:
-    """``mqtt://host:1883`` (or ``mqtts://``, ``host:port``, ``host``) → :class:`MqttSettings`."""
+    """``mqtt://host:1883`` (or ``mqtts://``, ``host:port``, ``host``) → :class:`MqttSettings`;
+    ``shared``: the share group of a collector that shares the subscription with others."""
+    if shared is not None and (not shared or any(c in shared for c in "/+#")):
+        raise TransportError(
+            f"share group {shared!r} must be a non-empty name without '/', '+' or '#'"
+        )
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
         raise TransportError(f"not an MQTT broker URL: {url!r} (expected mqtt://host:port)")
@@ -78,6 +124,7 @@ def parse_mqtt_url(
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
+        shared=shared,
     )
 
 
@@ -94,38 +141,36 @@ class MqttIngest:
         self.settings = settings
         self.writer = writer
         self.qos = qos
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            clean_session=False,
-            protocol=paho.MQTTv311,
-            manual_ack=True,
-        )
-        if settings.username:
-            self._client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            self._client.tls_set()
+        self._client = _client(settings, clean=False, manual_ack=True)
         # a broker restart: reconnect within seconds (paho backs off up to 120 s by default, and
         # a restarted broker without persistence only queues for subscribed sessions)
         self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_unsubscribe = self._on_unsubscribe
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
         self._subscribed = threading.Event()
+        self._unsubscribed = threading.Event()
         self._failure: str | None = None
         self._accepting = True
+        self._last_message = time.monotonic()
+        self._connected_at = 0.0
+        self._flaps: list[float] = []
         self.session_present: bool | None = None
         self.messages = 0
+        #: Why this collector cannot go on (its session was taken over), else None.
+        self.fatal: str | None = None
 
     @property
     def where(self) -> str:
-        return f"mqtt://{self.settings.host}:{self.settings.port} topic {self.settings.topic!r}"
+        s = self.settings
+        return f"mqtt://{s.host}:{s.port} topic {s.subscription!r}"
 
     def start(self, timeout: float = 10.0) -> MqttIngest:
         """Connect, subscribe (QoS 1) and return once the broker confirmed the subscription."""
         try:
-            self._client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+            _connect(self._client, self.settings, clean=False)
         except OSError as exc:
             raise TransportError(f"cannot connect to MQTT broker {self.where}: {exc}") from exc
         self._client.loop_start()
@@ -143,29 +188,37 @@ class MqttIngest:
         ``keep_session=False`` ends the session for good: the broker forgets the subscription and
         whatever it would have queued for this client id (a finished ``record`` run).
         """
+        if self.settings.shared and self.fatal is None:
+            self._leave_group(timeout)
         self._accepting = False
         drained = self.writer.shutdown(timeout)
-        if not keep_session:
-            self._client.unsubscribe(self.settings.topic)
+        if not keep_session and not self.settings.shared:
+            self._client.unsubscribe(self.settings.subscription)
         self._client.disconnect()
         self._client.loop_stop()
         if not keep_session:
             self._discard_session(timeout)
         return drained
 
+    def _leave_group(self, timeout: float) -> None:
+        """A shared collector going away: unsubscribe so the broker routes its share to the
+        others, then keep storing what is already in flight until it has been quiet a moment."""
+        self._client.unsubscribe(self.settings.subscription)
+        deadline = time.monotonic() + timeout
+        self._unsubscribed.wait(timeout)
+        while time.monotonic() < deadline:
+            quiet = time.monotonic() - self._last_message
+            if quiet >= _QUIET_S:
+                return
+            time.sleep(_QUIET_S - quiet)
+
     def _discard_session(self, timeout: float) -> None:
         """Connect once with a clean session under our client id: the broker drops its state."""
-        cleaner = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.settings.client_id, clean_session=True
-        )
-        if self.settings.username:
-            cleaner.username_pw_set(self.settings.username, self.settings.password)
-        if self.settings.tls:
-            cleaner.tls_set()
+        cleaner = _client(self.settings, clean=True, manual_ack=False)
         connected = threading.Event()
         cleaner.on_connect = lambda *args: connected.set()
         try:
-            cleaner.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+            _connect(cleaner, self.settings, clean=True)
             cleaner.loop_start()
             connected.wait(timeout)
             cleaner.disconnect()
@@ -183,20 +236,27 @@ class MqttIngest:
             self._subscribed.set()
             return
         self.session_present = bool(flags.session_present)
-        client.subscribe(self.settings.topic, qos=self.qos)
+        self._connected_at = time.monotonic()
+        client.subscribe(self.settings.subscription, qos=self.qos)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
     ) -> None:
         failed = [r for r in reasons if r.is_failure]
         if failed:
-            self._failure = f"subscription to {self.settings.topic!r} refused: {failed[0]}"
+            self._failure = f"subscription to {self.settings.subscription!r} refused: {failed[0]}"
         self._subscribed.set()
+
+    def _on_unsubscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        self._unsubscribed.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acked: the broker sends it again with the next session
         self.messages += 1
+        self._last_message = time.monotonic()
         mid, qos = message.mid, message.qos
 
         def done(result: BatchResult) -> None:
@@ -211,5 +271,57 @@ class MqttIngest:
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
-        if self._accepting and reason.is_failure:
+        now = time.monotonic()
+        if self._accepting and now - self._connected_at < _FLAP_S:
+            self._flaps = [t for t in self._flaps if now - t < _FLAP_WINDOW_S] + [now]
+        if getattr(reason, "value", None) == _SESSION_TAKEN_OVER or len(self._flaps) >= _FLAPS:
+            self.fatal = (
+                f"another client connected to {self.where} with client id "
+                f"{self.settings.client_id!r} and took this collector's session over"
+                + ("" if len(self._flaps) < _FLAPS else " (the broker closed the connection "
+                   f"right after each of the last {_FLAPS} connects)")
+                + ": give each collector its own client id"
+            )  # fmt: skip
+            logger.error("%s", self.fatal)
+            # no reconnect: the two would take the session back and forth (in the network
+            # thread, loop_stop only tells the loop to end)
+            client.disconnect()
+            client.loop_stop()
+        elif self._accepting and reason.is_failure:
             logger.warning("disconnected from %s (%s), reconnecting", self.where, reason)
+
+
+def _client(settings: MqttSettings, *, clean: bool, manual_ack: bool) -> paho.Client:
+    """A paho client for ``settings``: MQTT 3.1.1, or MQTT 5 for a shared subscription."""
+    if settings.shared:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=manual_ack,
+        )
+    else:
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=clean,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set()
+    return client
+
+
+def _connect(client: paho.Client, settings: MqttSettings, *, clean: bool) -> None:
+    """Connect; an MQTT 5 session lives ``session_expiry`` s after a disconnect (0 if clean)."""
+    if not settings.shared:
+        client.connect(settings.host, settings.port, settings.keepalive)
+        return
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 0 if clean else settings.session_expiry
+    client.connect(
+        settings.host, settings.port, settings.keepalive, clean_start=clean, properties=props
+    )

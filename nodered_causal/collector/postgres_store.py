@@ -8,13 +8,18 @@ completeness and the analysis read the same from both. What differs:
   concurrently: the unique (stream, seq) index makes a record that two of them receive (MQTT
   redelivery) land once, runs and streams are upserted, and schema changes (a new value column,
   a new partition) are serialized with a transaction-level advisory lock.
+- **Store ids in commit order.** The inserts of one run take a transaction-level advisory lock
+  from their first id to their commit, so a reader that tails a run by store id (``id > last``)
+  never sees a higher id before a lower one commits; collectors still parse, validate and build
+  rows in parallel, only the COPY and the commit of one run take turns.
 - **COPY in batches.** A batch goes in with ``COPY records FROM STDIN`` inside a savepoint; only
   when that hits a record already stored (a redelivery) or a value PostgreSQL cannot hold (a NUL
   character in a text field, stored as the JSON escape ``\\u0000``) is the batch retried as
   ``INSERT ... ON CONFLICT DO NOTHING``.
 - **Time partitions.** ``records`` is partitioned by range of ``ts_ns``, one partition per UTC
-  day (``records_20261125``), created when the first record of that day arrives. Retention drops
-  whole partitions (:meth:`PostgresStore.prune`); a time-range read touches only its days.
+  day (``records_20261125``), created when the first record of that day arrives; fleet-wide
+  retention drops whole days (:meth:`PostgresStore.drop_partitions_before`), and a time-range read
+  touches only its days.
   PostgreSQL requires the partition key in unique indexes, so the (stream, seq) key is
   (stream, seq, ts_ns): a redelivered record carries the ts of the original, so it still
   collides.
@@ -44,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 DAY_NS = 86_400 * 1_000_000_000
 _LOCK_KEY = 0x6E72_635F_7363_6861  # pg_advisory_xact_lock key for schema changes ("nrc_scha")
+_RUN_LOCK_CLASS = 0x6E72_6372  # pg_advisory_xact_lock(class, run id): one run's inserts ("nrcr")
 
 _SCHEMA = """
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
@@ -58,7 +64,7 @@ CREATE TABLE records (
     seq bigint NOT NULL, ts_ns bigint NOT NULL, kind text NOT NULL, src text, port bigint,
     dst text, trace bigint, parent bigint, latency_ns bigint, bytes bigint, error text,
     ptype text, plen bigint, recorded bigint, dropped bigint, failed bigint, queue bigint,
-    extra_values text, parents text, values_cut bigint) PARTITION BY RANGE (ts_ns);
+    extra_values text, parents text, values_cut bigint, counts text) PARTITION BY RANGE (ts_ns);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq, ts_ns);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path text PRIMARY KEY, col text NOT NULL UNIQUE);
@@ -73,6 +79,7 @@ CREATE INDEX rejected_run ON rejected (run_id);
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS parents text",),
     3: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS values_cut bigint",),
+    4: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
 }
 
 
@@ -259,6 +266,8 @@ class PostgresStore(SqlStore):
 
         names = [*RECORD_FIELDS, *columns]
         assert isinstance(sql, _Sql)
+        run_id = rows[0][RECORD_FIELDS.index("run_id")]
+        sql.execute("SELECT pg_advisory_xact_lock(?, ?)", (_RUN_LOCK_CLASS, run_id % 2**31))
         try:
             with self._conn.transaction():  # a savepoint: a failed COPY leaves the batch intact
                 sql.copy_rows("records", names, rows)
@@ -301,22 +310,22 @@ class PostgresStore(SqlStore):
         self._load_partitions()
         return [_partition_name(day) for day in sorted(self._partitions)]
 
-    def prune(self, before_ns: int) -> int:
-        """Delete records stamped before ``before_ns``: whole days by dropping their partitions,
-        the rest of a partly older day by DELETE. Returns how many records went."""
-        cut = before_ns // DAY_NS
+    def drop_partitions_before(self, before_ns: int) -> int:
+        """Fleet-wide retention: drop the day partitions that end at or before ``before_ns``
+        (every run's records of those days, in O(1) per day instead of a DELETE); returns how
+        many records they held. A day that ``before_ns`` cuts in two stays whole."""
         self._load_partitions()
-        deleted = 0
+        old = sorted(d for d in self._partitions if (d + 1) * DAY_NS <= before_ns)
+        dropped = 0
         with self._write() as sql:
             self._serialize(sql)
-            for day in sorted(d for d in self._partitions if d < cut):
+            for day in old:
                 name = _partition_name(day)
                 (n,) = sql.execute(f"SELECT count(*) FROM {name}").fetchone()
                 sql.execute(f"DROP TABLE {name}")
-                deleted += int(n)
-            deleted += sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount
-        self._partitions = {d for d in self._partitions if d >= cut}
-        return deleted
+                dropped += int(n)
+        self._partitions -= set(old)
+        return dropped
 
 
 def _partition_name(day: int) -> str:

@@ -15,7 +15,7 @@ from nodered_causal.collector.http import HttpIngest
 from nodered_causal.collector.mqtt import MqttIngest, MqttSettings
 from nodered_causal.collector.store import RecordStore, Run
 from nodered_causal.collector.writer import IngestCounts, Writer
-from nodered_causal.errors import StoreError, StoreWriteError
+from nodered_causal.errors import StoreError, StoreWriteError, TransportError
 
 __all__ = ["Collector"]
 
@@ -61,9 +61,12 @@ class Collector:
         return self.writer.counts()
 
     def check(self) -> None:
-        """Raise :class:`StoreWriteError` if the writer stopped storing (disk full, I/O, a bug)."""
+        """Raise :class:`StoreWriteError` if the writer stopped storing (disk full, I/O, a bug),
+        or the transport error that stopped the MQTT ingest (its session taken over)."""
         if self.writer.error is not None:
             raise StoreWriteError(f"recording stopped: {self.writer.error}") from self.writer.error
+        if self.mqtt is not None and self.mqtt.fatal is not None:
+            raise TransportError(f"collecting stopped: {self.mqtt.fatal}")
 
     def end_run(self) -> Run | None:
         """End the run in the store. When the writer had stopped, ending it may fail for the same

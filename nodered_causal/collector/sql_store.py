@@ -58,6 +58,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     *STATS_FIELDS,
     "extra_values",
     "values_cut",
+    "counts",
 )
 #: What a record can make a driver raise while binding it (a value out of the database's range,
 #: text that is not UTF-8): that record is unstorable, the store itself is fine.
@@ -395,6 +396,7 @@ class SqlStore(abc.ABC):
             *stats,
             json.dumps(extra) if extra else None,
             payload.get("values_cut"),
+            _counts_json(rec) if rec["kind"] == "counts" else None,
             *(values.get(p) for p in columns),
         )
 
@@ -450,7 +452,8 @@ class SqlStore(abc.ABC):
 
         Keys: :data:`RECORD_KEYS`, then one per payload value path the run has (None where a
         record has no such value); with ``"stats"`` in ``kinds`` also ``recorded, dropped,
-        failed, queue``.
+        failed, queue``; with ``"counts"`` also ``counts`` (``{"since_ns", "sample", "wires":
+        [[src, port, dst, n], ...]}`` of a sampling tap's counts records, else None).
         """
         kinds = tuple(kinds)
         unknown = [k for k in kinds if k not in KINDS]
@@ -472,6 +475,7 @@ class SqlStore(abc.ABC):
             )
             stored = [p for p in paths if p in mapping]
             stats = list(STATS_FIELDS) if "stats" in kinds else []
+            stats += ["counts"] if "counts" in kinds else []
             select = ["stream_id", *_FIELDS, *stats, *(mapping[p] for p in stored), "extra_values"]
             where = [f"kind IN ({', '.join('?' * len(kinds))})", "ts_ns >= ?", "ts_ns < ?"]
             params: list[Any] = [*kinds, since_ns or 0, _MAX_TS if until_ns is None else until_ns]
@@ -497,6 +501,8 @@ class SqlStore(abc.ABC):
         out["parents"] = [_parents_list(text) for text in out["parents"]]
         for name in stats:
             out[name] = by_name[name]
+        if "counts" in out:
+            out["counts"] = [json.loads(c) if c else None for c in out["counts"]]
         for path in stored:
             out[path] = by_name[mapping[path]]
         _merge_extra(out, by_name["extra_values"], [p for p in paths if p not in mapping])
@@ -577,6 +583,14 @@ def _run_from_row(sql: Sql, row: tuple[Any, ...]) -> Run:
     )
     dag = json.loads(dag_json) if dag_json else None
     return Run(run_id, name, start_ns, end_ns, flow_rev, dag, taps, note)
+
+
+def _counts_json(rec: Mapping[str, Any]) -> str:
+    """What a counts record says, as stored: since when, at which sampling rate, per wire."""
+    return json.dumps(
+        {"since_ns": rec.get("since_ns"), "sample": rec.get("sample"), "wires": rec.get("counts")},
+        separators=(",", ":"),
+    )
 
 
 def _dump(obj: Mapping[str, Any] | None) -> str | None:

@@ -18,7 +18,8 @@ records ~3 s quiet / 6 s under load; DuckDB 14k/s with Arrow batches, 570/s row-
 Durability: every batch is one transaction; with ``synchronous=NORMAL`` a committed batch
 survives a crash of the process (what the collector acks on), ``synchronous="FULL"`` also a power
 loss. Schema versions: 1 (before ``meta.application``), 2 (+ the (run, kind, time) index), 3 (+
-``records.parents``), 4 (+ ``records.values_cut``).
+``records.parents``), 4 (+ ``records.values_cut``), 5 (+ ``records.counts``: a sampling tap's
+per-wire counts).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ CREATE TABLE records (
     seq INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT, port INTEGER,
     dst TEXT, trace INTEGER, parent INTEGER, latency_ns INTEGER, bytes INTEGER, error TEXT,
     ptype TEXT, plen INTEGER, recorded INTEGER, dropped INTEGER, failed INTEGER, queue INTEGER,
-    extra_values TEXT, parents TEXT, values_cut INTEGER);
+    extra_values TEXT, parents TEXT, values_cut INTEGER, counts TEXT);
 CREATE UNIQUE INDEX records_stream_seq ON records (stream_id, seq);
 CREATE INDEX records_run_kind_ts ON records (run_id, kind, ts_ns);
 CREATE TABLE value_columns (path TEXT PRIMARY KEY, col TEXT NOT NULL UNIQUE);
@@ -70,6 +71,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     2: ("ALTER TABLE records ADD COLUMN parents TEXT",),
     3: ("ALTER TABLE records ADD COLUMN values_cut INTEGER",),
+    4: ("ALTER TABLE records ADD COLUMN counts TEXT",),
 }
 
 
@@ -208,8 +210,3 @@ class SqliteStore(SqlStore):
         marks = ", ".join("?" * (len(RECORD_FIELDS) + len(columns)))
         statement = f"INSERT INTO records ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         return sql.executemany(statement, rows).rowcount
-
-    def prune(self, before_ns: int) -> int:
-        """Delete the records stamped before ``before_ns`` (every run); returns how many."""
-        with self._write() as sql:
-            return sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount

@@ -63,8 +63,9 @@ RECORD_KEYS: tuple[str, ...] = (
     "parents",
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
-#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.values_cut``.)
-SCHEMA_VERSION = 4
+#: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.values_cut``; 5:
+#: ``records.counts``.)
+SCHEMA_VERSION = 5
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 
@@ -183,13 +184,6 @@ class RecordStore(Protocol):
     def counts(self, run: str | Run) -> dict[str, int]: ...
 
     def completeness(self, run: str | Run) -> list[Completeness]: ...
-
-    # -- retention -------------------------------------------------------------------------------
-
-    def prune(self, before_ns: int) -> int:
-        """Delete the records (of every run) stamped before ``before_ns``; returns how many.
-        Runs, streams and rejected records stay."""
-        ...
 
     # -- incidents and references (watch, issue 13): methods go here, tables by migration -------
 

@@ -8,6 +8,8 @@ A batch is the UTF-8 JSON array a tap ships over MQTT or HTTP; each element is o
      "bytes": 18, "latency_ns": 5300, "error": null}
 
 ``stats`` records carry ``recorded``, ``dropped``, ``failed`` and ``queue`` (cumulative counters).
+``counts`` records (a sampling tap) carry the deliveries of every wire since ``since_ns``, sampled
+or not, and the sampling rate: ``"since_ns": ..., "sample": 0.1, "counts": [[src, port, dst, n]]``.
 
 ``parents`` (optional, deliver records of aggregating nodes such as join and batch): the seqs of
 every delivery the sending node combined into what it sent (its parts, oldest first; ``parent`` is
@@ -67,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 #: Record kinds of schema v1.
-KINDS: tuple[str, ...] = ("deliver", "error", "complete", "stats")
+KINDS: tuple[str, ...] = ("deliver", "error", "complete", "stats", "counts")
 #: Cumulative counters a ``stats`` record carries.
 STATS_FIELDS: tuple[str, ...] = ("recorded", "dropped", "failed", "queue")
 #: Largest integer a record may carry (SQLite and PostgreSQL store 64-bit signed integers).
@@ -198,6 +200,8 @@ def _check_types(rec: Mapping[str, Any]) -> str | None:
         reason = _check_text(value, name, MAX_ID) if value else None
         if reason:
             return reason
+    if kind == "counts":
+        return _check_counts(rec)
     if kind != "stats" and not rec["src"]:
         return f"a {kind} record needs src"
     if kind == "deliver" and not rec.get("dst"):
@@ -221,6 +225,29 @@ def _check_parents(parents: Any) -> str | None:
         return f"parents must be a list of 1 to {MAX_PARENTS} seqs or null"
     if not all(_is_count(p) for p in parents):
         return "parents must hold integers in [0, 2**63)"
+    return None
+
+
+def _check_counts(rec: Mapping[str, Any]) -> str | None:
+    since, sample, counts = rec.get("since_ns"), rec.get("sample"), rec.get("counts")
+    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+        return "a counts record needs since_ns, a non-negative integer"
+    if not isinstance(sample, int | float) or isinstance(sample, bool) or not 0 < sample <= 1:
+        return "a counts record needs sample, a number in (0, 1]"
+    if not isinstance(counts, list):
+        return "a counts record needs counts, a list of [src, port, dst, n]"
+    for wire in counts:
+        ok = (
+            isinstance(wire, list)
+            and len(wire) == 4
+            and isinstance(wire[0], str)
+            and (wire[1] is None or _is_int(wire[1]))
+            and isinstance(wire[2], str)
+            and _is_int(wire[3])
+            and wire[3] >= 0
+        )
+        if not ok:
+            return f"counts entry {json.dumps(wire)[:80]} is not [src, port, dst, n]"
     return None
 
 

@@ -20,6 +20,7 @@ const ENV = Object.freeze({
     flushMs: "NODERED_CAUSAL_TAP_FLUSH_MS",
     queueMax: "NODERED_CAUSAL_TAP_QUEUE_MAX",
     lineage: "NODERED_CAUSAL_TAP_LINEAGE",
+    sample: "NODERED_CAUSAL_TAP_SAMPLE",
 });
 
 const DEFAULTS = Object.freeze({
@@ -34,6 +35,10 @@ const DEFAULTS = Object.freeze({
     payloadBudget: 256,
     lineage: true,
     lineageWindow: 131072,
+    sample: 1,
+    sampleMode: "fixed",
+    cpuBudget: 0.03,
+    sampleMin: 1 / 1024,
     aggregateTypes: ["join", "batch"],
     maxParents: 256,
     recordComplete: false,
@@ -99,6 +104,11 @@ function resolveConfig(settings, env, hints) {
         if (e[ENV[key]]) fromEnv[key] = envInt(ENV[key], e[ENV[key]]);
     }
     if (e[ENV.lineage]) fromEnv.lineage = envBool(ENV.lineage, e[ENV.lineage]);
+    if (e[ENV.sample]) {
+        const raw = String(e[ENV.sample]).trim().toLowerCase();
+        if (raw === "adaptive") fromEnv.sampleMode = "adaptive";
+        else fromEnv.sample = Number(raw);
+    }
 
     const cfg = Object.assign({}, DEFAULTS, fromEnv);
     for (const key of Object.keys(s)) {
@@ -138,6 +148,15 @@ function resolveConfig(settings, env, hints) {
     }
     if (typeof cfg.lineage !== "boolean") {
         throw new ConfigError(`causalTap.lineage must be true or false, got ${JSON.stringify(cfg.lineage)}`);
+    }
+    for (const key of ["sample", "cpuBudget", "sampleMin"]) {
+        const v = cfg[key];
+        if (typeof v !== "number" || !(v > 0 && v <= 1)) {
+            throw new ConfigError(`causalTap.${key} must be a number in (0, 1], got ${JSON.stringify(v)}`);
+        }
+    }
+    if (!["fixed", "adaptive"].includes(cfg.sampleMode)) {
+        throw new ConfigError(`causalTap.sampleMode must be "fixed" or "adaptive", got ${JSON.stringify(cfg.sampleMode)}`);
     }
     positiveInt(cfg, "maxParents", 1);
     if (cfg.maxParents > MAX_PARENTS) {

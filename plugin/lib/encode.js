@@ -147,6 +147,10 @@ class Encoder {
             const st = b.stats[seq];
             out += `,"recorded":${st.recorded},"dropped":${st.dropped},"failed":${st.failed},"queue":${st.queue}`;
         }
+        if (kind === KIND.counts && b.counts !== null && b.counts[seq] !== undefined) {
+            const c = b.counts[seq];
+            out += `,"since_ns":${this.ts(c.since)},"sample":${c.sample},"counts":${JSON.stringify(c.wires)}`;
+        }
         return `${out}}`;
     }
 }

@@ -19,8 +19,8 @@
  * one ArrayBuffer, transferable to a worker thread), which the encoder turns into JSON.
  */
 
-const KIND = Object.freeze({ deliver: 1, error: 2, complete: 3, stats: 4 });
-const KIND_NAMES = [null, "deliver", "error", "complete", "stats"];
+const KIND = Object.freeze({ deliver: 1, error: 2, complete: 3, stats: 4, counts: 5 });
+const KIND_NAMES = [null, "deliver", "error", "complete", "stats", "counts"];
 /** Payload types; 0 = the record has no payload object (error, stats). */
 const PTYPE = Object.freeze({
     none: 0,
@@ -102,6 +102,7 @@ class RecordStore {
         this.vnext = 0;
         this.texts = new Map(); // seq -> error text
         this.stats = new Map(); // seq -> counters of a stats record
+        this.counts = new Map(); // seq -> {since, wires} of a counts record (sampling)
         this.nodeIds = new Interner(1 << 20);
         this.first = 1;
         this.next = 1;
@@ -145,6 +146,7 @@ class RecordStore {
         this.dropped++;
         if (this.texts.size > 0) this.texts.delete(seq);
         if (this.stats.size > 0) this.stats.delete(seq);
+        if (this.counts.size > 0) this.counts.delete(seq);
     }
 
     node(i, column, id) {
@@ -221,7 +223,7 @@ class RecordStore {
         for (const name of COLUMN_NAMES) bytes += align8(count * COLUMNS[name].BYTES_PER_ELEMENT);
         bytes += nv * 8 + align8(nv * 4) + np * 8;
         const buffer = new ArrayBuffer(bytes);
-        const batch = { seq0: from, n: count, buffer, texts: null, stats: null, vals: null, vkey: null, pars: null, p0 };
+        const batch = { seq0: from, n: count, buffer, texts: null, stats: null, counts: null, vals: null, vkey: null, pars: null, p0 };
         let off = 0;
         for (const name of COLUMN_NAMES) {
             const Ctor = COLUMNS[name];
@@ -240,6 +242,7 @@ class RecordStore {
         if (np > 0) ringCopy(this.pars, p0, np, batch.pars);
         if (this.texts.size > 0) batch.texts = takeRange(this.texts, from, to);
         if (this.stats.size > 0) batch.stats = takeRange(this.stats, from, to);
+        if (this.counts.size > 0) batch.counts = takeRange(this.counts, from, to);
         return batch;
     }
 
@@ -249,6 +252,7 @@ class RecordStore {
         this.first = this.next;
         this.texts.clear();
         this.stats.clear();
+        this.counts.clear();
         return n;
     }
 }

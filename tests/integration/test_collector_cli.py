@@ -89,6 +89,7 @@ def test_collect_over_http_then_runs_list_show_export(  # type: ignore[no-untype
         "error": 1,
         "complete": 0,
         "stats": 1,
+        "counts": 0,
         "rejected": 1,
         "values_cut": 0,
     }

@@ -53,6 +53,7 @@ def test_a_complete_recording(tmp_path: Path) -> None:
             "error": 0,
             "complete": 0,
             "stats": 1,
+            "counts": 0,
             "rejected": 1,
             "values_cut": 0,
         }

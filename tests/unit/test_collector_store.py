@@ -117,6 +117,7 @@ def test_rejected_records_are_kept_with_reason(store: RecordStore) -> None:
         "error": 0,
         "complete": 0,
         "stats": 0,
+        "counts": 0,
         "rejected": 1,
         "values_cut": 0,
     }

@@ -68,7 +68,7 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
     with SqliteStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         cols = store.record_columns("old")
         assert (cols["seq"], cols["payload"], store.run("old").flow_rev) == ([1], [4.5], "rev-0")
         assert cols["parents"] == [None]
@@ -78,16 +78,17 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
         indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert "records_run_kind_ts" in indexes and "records_run" not in indexes
-    assert meta == {"schema_version": "4", "application": "nodered-causal"}
+    assert meta == {"schema_version": "5", "application": "nodered-causal"}
 
 
-def test_a_version_2_store_gets_the_parents_column(store_location: str) -> None:
+def test_a_version_2_store_gets_the_parents_and_counts_columns(store_location: str) -> None:
     with open_store(store_location) as store:
         store.start_run("r")
         store.insert("r", [rec(1)])
     back_to_2 = (  # a store of schema 2 had neither column
         "ALTER TABLE records DROP COLUMN parents",
         "ALTER TABLE records DROP COLUMN values_cut",
+        "ALTER TABLE records DROP COLUMN counts",
         "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
     )
     for statement in back_to_2:
@@ -97,7 +98,7 @@ def test_a_version_2_store_gets_the_parents_column(store_location: str) -> None:
             with sqlite3.connect(store_location) as conn:
                 conn.execute(statement)
     with open_store(store_location) as store:
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
         store.insert("r", [rec(2, parents=[1])])
         assert store.record_columns("r")["parents"] == [None, [1]]
 
@@ -154,7 +155,7 @@ def test_create_false_needs_an_existing_store_and_credentials_stay_hidden(pg_url
 
 
 @pg
-def test_records_go_to_one_partition_per_day_and_prune_drops_whole_days(pg_url: str) -> None:
+def test_records_go_to_one_partition_per_day_and_retention_drops_whole_days(pg_url: str) -> None:
     with PostgresStore(pg_url) as store:
         store.start_run("r")
         day0 = (T0 // DAY_NS) * DAY_NS
@@ -163,9 +164,9 @@ def test_records_go_to_one_partition_per_day_and_prune_drops_whole_days(pg_url: 
         assert store.partitions() == ["records_20231114", "records_20231115", "records_20231116"]
         sliced = store.record_columns("r", since_ns=day0 + DAY_NS, until_ns=day0 + 2 * DAY_NS)
         assert sliced["seq"] == [2]
-        assert store.prune(day0 + DAY_NS + 6) == 2  # day 0 dropped whole, seq 2 deleted
+        assert store.drop_partitions_before(day0 + DAY_NS + 6) == 1  # day 1 is cut: it stays
         assert store.partitions() == ["records_20231115", "records_20231116"]
-        assert store.record_columns("r")["seq"] == [3]
+        assert store.record_columns("r")["seq"] == [2, 3]
         plan = execute(
             pg_url,
             "EXPLAIN SELECT seq FROM records WHERE run_id = 1 AND kind = 'deliver' "
@@ -222,16 +223,6 @@ def test_nul_characters_in_text_are_kept(store: RecordStore) -> None:
     (row,) = store.rejected("r")
     assert error in ("bad\x00byte", "bad\\u0000byte")  # PostgreSQL text cannot hold NUL
     assert row.raw in ("raw\x00text", "raw\\u0000text") and row.seq == 2
-
-
-def test_prune_deletes_old_records_of_every_run(store: RecordStore) -> None:
-    store.start_run("a")
-    store.start_run("b")
-    store.insert("a", [rec(i) for i in range(1, 6)])
-    store.insert("b", [rec(i, tap="t2") for i in range(1, 6)])
-    assert store.prune(T0 + 3000) == 4  # seq 1, 2 of both runs
-    assert store.record_columns("a")["seq"] == [3, 4, 5]
-    assert store.counts("b")["deliver"] == 3
 
 
 def test_columns_of_every_run_and_of_some_taps(store: RecordStore) -> None:
@@ -297,3 +288,30 @@ def test_both_backends_give_the_same_runs_exports_completeness_and_analysis(
     sqlite_out, pg_out = outputs
     assert sqlite_out == pg_out
     assert sqlite_out[5] == ("mid",) and sqlite_out[1][0]["gaps"] == 3
+
+
+def test_counts_records_of_a_sampling_tap_are_kept(store: RecordStore) -> None:
+    from nodered_causal.tap.records import parse_batch
+    from tests.collector_records import body
+
+    store.start_run("r")
+    counts = {
+        "v": 1, "tap": "tap1", "boot": "b0", "seq": 2, "ts_ns": T0 + 2000, "kind": "counts",
+        "src": None, "since_ns": T0, "sample": 0.1,
+        "counts": [["a1", 0, "b2", 40], ["b2", None, "c3", 39]],
+    }  # fmt: skip
+    bad = {**counts, "seq": 3, "counts": [["a1", 0, "b2", -1]]}
+    batch = parse_batch(body([rec(1), counts, bad]))
+    assert [r.reason for r in batch.rejected] == [
+        'counts entry ["a1", 0, "b2", -1] is not [src, port, dst, n]'
+    ]
+    store.insert("r", batch.records, batch.rejected)
+    cols = store.record_columns("r", kinds=("counts",))
+    assert (cols["seq"], cols["counts"]) == (
+        [2],
+        [{"since_ns": T0, "sample": 0.1, "wires": [["a1", 0, "b2", 40], ["b2", None, "c3", 39]]}],
+    )
+    assert "counts" not in store.record_columns("r")  # only asked for
+    (c,) = store.completeness("r")
+    assert (c.received, c.rejected, c.gaps) == (2, 1, 0)
+    assert store.counts("r")["counts"] == 1

@@ -23,7 +23,10 @@ def test_valid_records_pass_in_order() -> None:
         ({"v": True}, "unsupported schema version True (expected 1)"),
         ({"seq": -1}, "seq must be an integer in [0, 2**63)"),
         ({"seq": 1.5}, "seq must be an integer in [0, 2**63)"),
-        ({"kind": "send"}, "unknown kind 'send' (expected one of deliver, error, complete, stats)"),
+        (
+            {"kind": "send"},
+            "unknown kind 'send' (expected one of deliver, error, complete, stats, counts)",
+        ),
         ({"dst": None}, "a deliver record needs dst"),
         ({"port": "0"}, "port must be a 64-bit integer or null"),
         ({"tap": ""}, "tap must be a non-empty string"),
