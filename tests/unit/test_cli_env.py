@@ -171,6 +171,7 @@ PLUGIN_VALUES = {
     "NODERED_CAUSAL_TAP_FLUSH_MS": ("333", "flushMs", 333),
     "NODERED_CAUSAL_TAP_QUEUE_MAX": ("12345", "queueMax", 12345),
     "NODERED_CAUSAL_TAP_LINEAGE": ("false", "lineage", False),
+    "NODERED_CAUSAL_TAP_SAMPLE": ("0.25", "sample", 0.25),
 }
 
 
