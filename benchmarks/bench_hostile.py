@@ -130,7 +130,7 @@ def main_() -> None:
     if args.no_write:
         return
     append_results(
-        f"\n### Hostile command-line input (issue 12), {started:%Y-%m-%d %H:%M}\n\n"
+        f"\n## Hostile command-line input (issue 12), {started:%Y-%m-%d %H:%M}\n\n"
         + textwrap.fill(
             f"Machine: {where}. `benchmarks/bench_hostile.py`: the cases of `tests/hostile_cli.py` "
             f"run in-process through `nodered_causal.cli.main` ({took:.1f} s), and the examples of "
