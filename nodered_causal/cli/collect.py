@@ -132,7 +132,7 @@ def _GROUP(text: str) -> str:  # noqa: N802 - a shared-subscription group: one t
 
 def run(args: argparse.Namespace) -> int:
     if args.shared is not None and args.http is not None:
-        raise UsageError("--shared needs MQTT (a shared subscription), not --http")
+        raise UsageError("--shared needs --mqtt (a shared subscription is MQTT), not --http")
     mqtt, http = collector_from_args(args)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
