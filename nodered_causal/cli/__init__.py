@@ -40,6 +40,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restore",
     "experiment",
     "whatif",
+    "watch",
+    "incidents",
     "demo",
     "completion",
 )

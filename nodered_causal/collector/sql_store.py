@@ -572,7 +572,6 @@ class SqlStore(abc.ABC):
             for k in sorted(set(seqs) | set(bad))
         ]
 
-
     # -- incidents, watch state, deploys (watch) --------------------------------------------------
 
     def put_incident(self, doc: Mapping[str, Any]) -> None:
@@ -687,6 +686,7 @@ class SqlStore(abc.ABC):
             gone = sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount
             sql.execute("DELETE FROM rejected WHERE received_ns < ?", (before_ns,))
         return max(int(gone), 0)
+
 
 def _run_from_row(sql: Sql, row: tuple[Any, ...]) -> Run:
     run_id, name, start_ns, end_ns, flow_rev, dag_json, note = row

@@ -119,6 +119,7 @@ class Watcher:
         self.cursor_ns: int | None = None
         self.boots: set[tuple[str, str]] = set()
         self.flows: list[dict[str, Any]] | None = None
+        self.flows_rev: str | None = None
         self.events: list[dict[str, Any]] = []
         self._last_save = 0.0
         self._last_prune = 0.0
@@ -140,6 +141,7 @@ class Watcher:
         self.rev = rev
         if flows is not None:
             self.flows = [_without_credentials(n) for n in flows]
+            self.flows_rev = rev
         self.dag = analysis_dag(dag)
         self.names = graph_names(self.dag)
         wanted = self.explicit_targets or default_targets(dag)
@@ -178,18 +180,17 @@ class Watcher:
         from nodered_causal.collector.recording import snapshot_of
         from nodered_causal.flows import load_flow, to_causal_dag
 
-        if rev is not None and rev == self.rev and self.flows is not None:
+        if self.flows is not None and rev == self.flows_rev:
             return None
         now = time.time_ns() if now_ns is None else now_ns
         flow = load_flow(list(flows))
         snap = snapshot_of(flow, rev, to_causal_dag(flow))
         diff: dict[str, list[str]] = {"changed": [], "added": [], "removed": []}
-        if self.flows is not None:
+        if self.flows is not None:  # else the first sight of the flow, not a deploy
             diff = diff_flows(self.flows, flows)
-        first_sight = self.flows is None and rev == self.rev
-        if not first_sight:
-            self.store.add_deploy(now, rev, self.rev, diff)
+            self.store.add_deploy(now, rev, self.flows_rev, diff)
             logger.info("deploy %s: changed %s", rev, ", ".join(diff["changed"]) or "nothing")
+        self.flows_rev = rev
         self.store.start_run(self.run, resume=True, flow_rev=rev, dag=snap.dag)
         self._set_flow(snap.dag, rev, flows)
         for node in [*diff["changed"], *diff["added"]]:
@@ -213,8 +214,9 @@ class Watcher:
             self.cursor_ns = int(cursor["cursor_ns"])
             self.boots = {(str(t), str(b)) for t, b in cursor.get("boots", [])}
         saved = state.get(self._key("flows"))
-        if saved and self.flows is None and saved.get("rev") == self.rev:
-            self.flows = saved.get("flows")
+        if saved and saved.get("flows") is not None:  # a deploy while watch was down is a diff
+            self.flows = saved["flows"]
+            self.flows_rev = saved.get("rev")
         for node, target in self.targets.items():
             kept = state.get(self._key("target", node))
             if not kept:
