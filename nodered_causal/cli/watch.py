@@ -77,6 +77,10 @@ def register(subparsers: Any) -> None:
         help="windows after the change point before the first attribution (default 10)",
     )  # fmt: skip
     parser.add_argument(
+        "--update-every", type=t.number(low=0.5, high=86400), default=10.0, metavar="S",
+        help="re-attribute an open incident every S seconds as evidence grows (default 10)",
+    )  # fmt: skip
+    parser.add_argument(
         "--alarms-per-day", type=t.number(low=0, high=1e6, low_open=True), default=1.0,
         metavar="R", help="false alarms per target per day the detectors are calibrated for "
         "(default 1)",
@@ -165,6 +169,7 @@ def _watch(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event
         warmup=args.warmup,
         reference=max(240, args.warmup),
         min_incident=args.min_incident,
+        update_every_s=args.update_every,
         alarms_per_day=args.alarms_per_day,
         retention_s=args.retention or None,
     )
@@ -175,6 +180,7 @@ def _watch(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event
         try:
             watcher = _start(args, store, flows, rev, config, alerts)
             collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
+            watcher.start_at(time.time_ns())
             try:
                 code = _loop(args, stop, client, collector, watcher, NoderedCausalError)
             finally:

@@ -25,7 +25,8 @@ measures it). Windows are not independent (bursty traffic, forward-filled readin
 reference's lag-1 autocorrelation ``rho`` inflates the variance of a sum by ``(1 + rho) / (1 -
 rho)``, so ``sd_eff = sd * sqrt((1 + rho) / (1 - rho))`` (``rho`` clipped to [0, 0.9]). A floor
 keeps ``sd_eff`` away from zero on constant signals (counts: ``sqrt(mean)``, Poisson; values:
-1 % of ``|mean|``). :func:`simulate_false_alarms` checks the bound on simulated data (unit tests).
+1 % of ``|mean|``; latency: 1 ms, so microsecond jitter and GC pauses are not incidents).
+:func:`simulate_false_alarms` checks the bound on simulated data (unit tests).
 
 **The change point**: once the detector fires, :func:`change_point` fits one change in mean to the
 last windows with ``ruptures.Dynp`` (exact dynamic programming, least squares).
@@ -128,7 +129,9 @@ def _autocorrelation(values: Sequence[float]) -> float:
     return sum(a * b for a, b in zip(dev, dev[1:], strict=False)) / denom
 
 
-def reference_stats(values: Sequence[float], *, count: bool = False) -> tuple[float, float]:
+def reference_stats(
+    values: Sequence[float], *, count: bool = False, floor: float = 0.0
+) -> tuple[float, float]:
     """(mean, effective sd) of a reference (see the module docstring for the floor and the
     autocorrelation inflation)."""
     n = len(values)
@@ -136,8 +139,8 @@ def reference_stats(values: Sequence[float], *, count: bool = False) -> tuple[fl
     var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
     rho = min(max(_autocorrelation(values), 0.0), 0.9)
     sd = math.sqrt(var * (1 + rho) / (1 - rho))
-    floor = math.sqrt(max(abs(mean), 1.0)) if count else max(0.01 * abs(mean), 1e-9)
-    return mean, max(sd, floor)
+    least = math.sqrt(max(abs(mean), 1.0)) if count else max(0.01 * abs(mean), 1e-9)
+    return mean, max(sd, least, floor)
 
 
 @dataclass
@@ -154,6 +157,7 @@ class SignalDetector:
     reference_size: int = 240
     holdback: int = 60
     count: bool = False
+    floor: float = 0.0
     reference: deque[float] = field(default_factory=deque)
     pending: deque[tuple[int, float]] = field(default_factory=deque)
     recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=600))
@@ -167,7 +171,7 @@ class SignalDetector:
 
     def stats(self) -> tuple[float, float]:
         if self._stats is None:
-            self._stats = reference_stats(list(self.reference), count=self.count)
+            self._stats = reference_stats(list(self.reference), count=self.count, floor=self.floor)
         return self._stats
 
     def z(self, x: float) -> float:

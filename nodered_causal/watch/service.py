@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 #: The signals of a target besides its value leaves (``value:<leaf>``).
 SIGNALS = ("throughput", "latency", "errors")
+#: Latency changes below this (seconds) are not worth an incident (the reference sd's floor).
+LATENCY_FLOOR_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class Watcher:
             reference_size=cfg.reference,
             holdback=cfg.holdback,
             count=signal in ("throughput", "errors"),
+            floor=LATENCY_FLOOR_S if signal == "latency" else 0.0,
         )
 
     def deployed(
@@ -203,6 +206,13 @@ class Watcher:
         return diff
 
     # -- persistence -----------------------------------------------------------------------------
+
+    def start_at(self, now_ns: int) -> None:
+        """Begin with the first whole window after ``now_ns`` (the collector just started: the
+        window it started in is partial), unless a cursor was resumed from the store."""
+        if self.cursor_ns is None:
+            window_ns = int(round(self.config.window_s * 1e9))
+            self.cursor_ns = -(-now_ns // window_ns) * window_ns
 
     def _key(self, *parts: str) -> str:
         return "/".join(("watch", self.run, *parts))
