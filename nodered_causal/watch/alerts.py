@@ -96,13 +96,10 @@ class Alerts:
 
     def _push(self, doc: Mapping[str, Any]) -> None:
         from nodered_causal.errors import NoderedCausalError
+        from nodered_causal.report.push import push_incident
 
-        client: Any = self.push
         try:
-            client.request_json(
-                "POST", "/causal-tap/incidents", action=f"push incident {doc.get('id')}",
-                body=dict(doc),
-            )  # fmt: skip
+            push_incident(self.push, dict(doc))
             self.sent += 1
         except NoderedCausalError as exc:
             self.failures += 1
