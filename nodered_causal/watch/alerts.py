@@ -99,7 +99,8 @@ class Alerts:
         from nodered_causal.report.push import push_incident
 
         try:
-            push_incident(self.push, dict(doc))
+            client: Any = self.push
+            push_incident(client, dict(doc))
             self.sent += 1
         except NoderedCausalError as exc:
             self.failures += 1
