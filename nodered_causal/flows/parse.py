@@ -366,9 +366,8 @@ def _port_index(value: object) -> int | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        if value == str(int(value)):
-            value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and value == str(int(value)):
+        value = int(value)
     return value if isinstance(value, int) and value >= 0 else None
 
 
