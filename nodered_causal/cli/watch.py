@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from nodered_causal import config
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import add_nodered_args, add_window_arg, client_from_args
 from nodered_causal.cli.collect import add_collector_args, collector_from_args, store_where
@@ -101,6 +102,11 @@ def register(subparsers: Any) -> None:
         help="also show incidents in the Node-RED editor of --url (the tap plugin's sidebar)",
     )  # fmt: skip
     parser.add_argument(
+        "--report-dir", type=t.NEW_OR_EXISTING_DIR, metavar="DIR",
+        help="write each incident's HTML report to DIR/incident-<id>.html as it changes "
+        f"(env {config.REPORT_DIR.name})",
+    )  # fmt: skip
+    parser.add_argument(
         "--poll", type=t.INTERVAL, default=5.0, metavar="S",
         help="seconds between Admin API polls for deploys (default 5; 0: never)",
     )  # fmt: skip
@@ -164,7 +170,7 @@ def _watch(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event
     from nodered_causal.errors import NoderedCausalError
     from nodered_causal.watch import WatchConfig
 
-    config = WatchConfig(
+    settings = WatchConfig(
         window_s=args.window,
         warmup=args.warmup,
         reference=max(240, args.warmup),
@@ -178,7 +184,7 @@ def _watch(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event
         flows, rev = client.get_flows()
         alerts = _alerts(args, mqtt, client)
         try:
-            watcher = _start(args, store, flows, rev, config, alerts)
+            watcher = _start(args, store, flows, rev, settings, alerts)
             collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
             watcher.start_at(time.time_ns())
             try:
@@ -204,7 +210,7 @@ def store_incidents_open(watcher: Any) -> list[dict[str, Any]]:
 
 
 def _start(
-    args: argparse.Namespace, store: Any, flows: Any, rev: Any, config: Any, alerts: Any
+    args: argparse.Namespace, store: Any, flows: Any, rev: Any, settings: Any, alerts: Any
 ) -> Any:
     from nodered_causal.collector.recording import snapshot_of
     from nodered_causal.errors import UnknownNodeError
@@ -221,9 +227,13 @@ def _start(
     def publish(doc: dict[str, Any]) -> None:
         alerts.send(doc)
         _say(args, doc)
+        if report_dir:
+            _write_report(report_dir, watcher, doc)
+
+    report_dir = args.report_dir or config.REPORT_DIR.get(None)
 
     watcher = Watcher(
-        store, args.run, dag=snap.dag, rev=rev, targets=args.target, config=config,
+        store, args.run, dag=snap.dag, rev=rev, targets=args.target, config=settings,
         publish=publish,
     )  # fmt: skip
     watcher.deployed(flows, rev)
@@ -238,6 +248,22 @@ def _start(
         flush=True,
     )
     return watcher
+
+
+def _write_report(folder: str, watcher: Any, doc: dict[str, Any]) -> None:
+    """The incident's report page; a failure is a warning, never the end of watch."""
+    from pathlib import Path
+
+    from nodered_causal.errors import NoderedCausalError
+    from nodered_causal.report.write import write_answer_report
+    from nodered_causal.watch.report import answer_from_incident
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        path = Path(folder) / f"incident-{doc['id']}.html"
+        write_answer_report(path, watcher.dag, answer_from_incident(doc))
+    except (NoderedCausalError, OSError) as exc:
+        print(f"nodered-causal: warning: incident report not written: {exc}", file=sys.stderr)
 
 
 def client_url(args: argparse.Namespace) -> str:

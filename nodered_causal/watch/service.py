@@ -382,7 +382,9 @@ class Watcher:
             return
         det = target.signals.get(incident.signal)
         if det is not None and det.back_to_reference(incident.changed_ns, cfg.close_windows):
-            evidence, _ = self._evidence(target, incident.signal, incident.changed_ns, end, now)
+            evidence, _ = self._evidence(
+                target, incident.signal, incident.changed_ns, end, now, attribute=False
+            )
             self._emit(target, incident.close(now, **evidence))
             target.incident = None
             target.resume()
@@ -425,10 +427,18 @@ class Watcher:
         self.save()
 
     def _evidence(
-        self, target: _Target, signal: str, changed: int, end: int, now: int
+        self,
+        target: _Target,
+        signal: str,
+        changed: int,
+        end: int,
+        now: int,
+        *,
+        attribute: bool = True,
     ) -> tuple[dict[str, Any], Any]:
         """Attribution, size, deploys and series of a change of ``signal`` at ``changed``; and
-        the attribution itself (None if it failed)."""
+        the attribution itself (None if it failed). Without ``attribute`` (closing: the data
+        after the change now holds the recovery too) the ranking stays the last update's."""
         import networkx as nx
 
         from nodered_causal.analysis import AttributionConfig, attribute_shift
@@ -444,6 +454,8 @@ class Watcher:
         result = None
         tap = None
         try:
+            if not attribute:
+                raise _NoAttribution
             base = self.store.record_columns(self.run, since_ns=changed - ref_ns, until_ns=changed)
             inc = self.store.record_columns(self.run, since_ns=changed, until_ns=until)
             taps = Counter(inc["tap"])
@@ -452,6 +464,8 @@ class Watcher:
                 window_s=cfg.window_s, alpha=cfg.alpha, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed
             )
             result = attribute_shift(self.dag, base, inc, target.node, metric=metric, config=config)
+        except _NoAttribution:
+            pass
         except NoderedCausalError as exc:
             notes.append(f"attribution failed: {type(exc).__name__}: {exc}")
             logger.warning("%s: attribution failed: %s", target.node, exc)
@@ -483,7 +497,6 @@ class Watcher:
         evidence: dict[str, Any] = {
             "metric": metric,
             "target_name": self.names.get(target.node, target.node),
-            "tap": tap,
             "size": size,
             "flow_rev": self.rev,
             "deploys": tuple(deploys),
@@ -494,7 +507,11 @@ class Watcher:
                 "changed_ns": changed,
             },
         }
-        if result is not None:
+        if tap is not None:
+            evidence["tap"] = tap
+        if not attribute:
+            pass
+        elif result is not None:
             evidence.update(
                 ranking=tuple(ranking_of(result, self.names)),
                 blamed=tuple(result.blamed),
@@ -505,6 +522,10 @@ class Watcher:
             evidence["notes"] = tuple(notes)
             evidence["verdict"] = "no attribution"
         return evidence, result
+
+
+class _NoAttribution(Exception):
+    """Closing: evidence without a new attribution."""
 
 
 def _verdict(result: Any, names: Mapping[str, str]) -> str:

@@ -85,9 +85,11 @@ class Watch:
         raise AssertionError(f"watch never said {text!r}:\n{''.join(self.lines)[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
         code = self.proc.wait(30)
-        self.out = self.proc.stdout.read() if self.proc.stdout else ""
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.out = self.proc.stdout.read()
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -174,10 +176,18 @@ def test_fault_is_an_incident_that_survives_sigkill(
         with sqlite3.connect(tmp_path / "w.db") as db:
             rows = db.execute("SELECT id, state FROM incidents").fetchall()
         assert rows == [(opened["id"], "closed")]
+        report = subprocess.run(
+            [sys.executable, "-m", "nodered_causal", "incidents", "report", opened["id"][:18],
+             "--store", str(tmp_path / "w.db"), "--out", str(tmp_path / "incident.html")],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert report.returncode == 0, report.stderr
+        page = (tmp_path / "incident.html").read_text()
+        assert "calibrate" in page and "dashboard" in page and "before the change" in page
     finally:
         injector.restore()
-        if watch.proc.poll() is None:
-            watch.stop(signal.SIGKILL)
+        watch.stop(signal.SIGKILL)
         alerts.client.loop_stop()
         alerts.client.disconnect()
         _clear_retained(mqtt_prefix)
@@ -206,8 +216,7 @@ def test_quiet_then_a_redeploy_is_reported_as_the_change(
         assert watch.stop() == 0
         assert '"state": "open"' in watch.out
     finally:
-        if watch.proc.poll() is None:
-            watch.stop(signal.SIGKILL)
+        watch.stop(signal.SIGKILL)
         alerts.client.loop_stop()
         alerts.client.disconnect()
         _clear_retained(mqtt_prefix)
