@@ -391,7 +391,18 @@ class Watcher:
             return
         age = (end - incident.changed_ns) / 1e9
         if now >= target.next_update_ns and age <= cfg.max_incident_s + cfg.update_every_s:
-            evidence, _ = self._evidence(target, incident.signal, incident.changed_ns, end, now)
+            evidence, result = self._evidence(
+                target, incident.signal, incident.changed_ns, end, now
+            )
+            if incident.blamed and (result is None or not result.blamed):
+                # the growing incident data now holds the recovery too: keep the blame found
+                for key in ("ranking", "blamed", "verdict"):
+                    evidence.pop(key, None)
+                evidence["notes"] = (
+                    "the latest re-attribution blamed nothing (the target may be recovering); "
+                    "the ranking is the last one that did",
+                    *evidence.get("notes", ()),
+                )
             self._emit(target, incident.update(now, **evidence))
 
     def _confirm(self, target: _Target, end: int, now: int) -> None:
