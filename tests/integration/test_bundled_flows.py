@@ -118,6 +118,19 @@ def test_flows_cover_the_structures_experiments_need() -> None:
     assert fan_out
     objects = [n for n in everything if n["type"] == "function" and "payload = {" in n["func"]]
     assert len(objects) >= 3
+    # a rate limit (delay in rate mode), a sliding window (batch with overlap), a switch on
+    # value ranges with more than two outputs
+    assert any(n["type"] == "delay" and n["pauseType"] == "rate" for n in everything)
+    assert any(n["type"] == "batch" and int(n["overlap"]) > 0 for n in everything)
+    assert any(n["type"] == "switch" and n["outputs"] >= 3 for n in everything)
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
+def test_flow_has_a_default_target(path: Path) -> None:
+    from nodered_causal.experiment.bundled import TARGETS
+
+    row = _readme_rows()[path.name]
+    assert TARGETS.get(path.stem) == re.findall(r"`(\w+)`", row.split("|")[1])[0]
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
