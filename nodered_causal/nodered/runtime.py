@@ -46,6 +46,7 @@ from nodered_causal.nodered.install import (
     ensure_node_red,
     node_binary,
 )
+from nodered_causal.resources import plugin_dir
 
 __all__ = [
     "CREDENTIAL_SECRET",
@@ -61,8 +62,8 @@ logger = logging.getLogger(__name__)
 
 #: ``credentialSecret`` of every managed instance (fixed, so credentials survive restarts).
 CREDENTIAL_SECRET = "nodered-causal-local"
-#: The wire-tap plugin (an npm package dir) of this checkout.
-PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
+#: The wire-tap plugin (an npm package dir) shipped in the package (``nodered_causal.resources``).
+PLUGIN_DIR = plugin_dir()
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 #: Instances with a live process: stopped at interpreter exit if their owner forgot.
