@@ -365,6 +365,8 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
     page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
     page.wait_for_selector(".red-ui-notification", state="detached")
+    flashing = f"!!RED.nodes.node('{INSTANCE}').__flashTimer"  # RED.view.reveal's, for 2.2 s
+    _wait(lambda: not page.evaluate(flashing), "the revealed node to stop flashing", timeout=5)
     page.screenshot(path=str(ARTIFACTS / f"editor-answer-nr{editor.version}.png"))
 
     # -- its full report, served by the plugin under the admin root
