@@ -87,13 +87,14 @@ def main() -> None:
     where = machine()
     tmp = Path(tempfile.mkdtemp(prefix="bench-watch-"))
     docs: list[dict[str, Any]] = []
-    with LocalNodeRed("4", flows=_flows(), plugins=[PLUGIN_DIR], settings=settings) as nr:
+    log = (tmp / "watch.log").open("w")
+    with log, LocalNodeRed("4", flows=_flows(), plugins=[PLUGIN_DIR], settings=settings) as nr:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "nodered_causal", "watch", "--url", nr.url, "--mqtt", BROKER,
              "--topic", f"nodered-causal/{prefix}/records", "--store", str(tmp / "w.db"),
              "--target", "sink", "--json", "--poll", "2", "--status-every", "60"],
-            stdout=subprocess.PIPE, stderr=open(tmp / "watch.log", "w"), text=True, env=env,
+            stdout=subprocess.PIPE, stderr=log, text=True, env=env,
         )  # fmt: skip
 
         def read() -> None:
@@ -188,9 +189,11 @@ def _section(
         top1 = last["ranking"][0]["node"] if last["ranking"] else "-"
         first_ok += top0 == f["node"]
         last_ok += top1 == f["node"]
+        moves = len(by_id[match["id"]]) - 1
+        size = match["size"].get("change_sd") or 0.0
         rows.append(
             f"| {f['node']} | {f['fault']} | {delay:.1f} s | {top0} | {top1} "
-            f"({len(by_id[match['id']]) - 1} transitions) | {match['size'].get('change_sd', 0):+.1f} |"
+            f"({moves} transitions) | {size:+.1f} |"
         )
     false_fault = [d for d in opened if d["id"] not in used and d["_seen"] < quiet_from]
     false_quiet = [d for d in opened if d["_seen"] >= quiet_from]
