@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nodered_causal.errors import ExperimentError
 
-__all__ = ["FLOWS_DIR", "TARGETS", "bundled_flow"]
+__all__ = ["FLOWS_DIR", "MODULES", "TARGETS", "bundled_flow"]
 
 #: ``flows/`` of this checkout.
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
@@ -17,7 +17,10 @@ TARGETS: dict[str, str] = {
     "order-fulfilment": "bi_invoice",
     "pump-telemetry-mqtt": "pm_efficiency",
     "payment-retry": "pa_settle",
+    "quake-dashboard": "qk_chart",
 }
+#: flow file stem -> the contrib node modules it needs (``--install``).
+MODULES: dict[str, tuple[str, ...]] = {"quake-dashboard": ("node-red-dashboard@3",)}
 
 
 def bundled_flow(name: str) -> tuple[Path, str]:
