@@ -1,15 +1,17 @@
-"""The example flows of this repository (``flows/``) and the node each one is best explained at."""
+"""The bundled example flows (``flows/``, shipped in the package) and the node each one is best
+explained at."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from nodered_causal.errors import ExperimentError
+from nodered_causal.resources import flows_dir
 
 __all__ = ["FLOWS_DIR", "MODULES", "TARGETS", "bundled_flow"]
 
-#: ``flows/`` of this checkout.
-FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
+#: The bundled flows (``flows/`` of the checkout, ``nodered_causal/package-data/flows`` in a wheel).
+FLOWS_DIR = flows_dir()
 #: flow file stem -> a good ``--target`` (flows/README.md says why).
 TARGETS: dict[str, str] = {
     "sensor-pipeline": "comfort",

@@ -57,6 +57,7 @@ from nodered_causal.nodered.modules import (
     parse_module_spec,
     userdir_node_types,
 )
+from nodered_causal.resources import plugin_dir
 
 __all__ = [
     "CREDENTIAL_SECRET",
@@ -72,8 +73,8 @@ logger = logging.getLogger(__name__)
 
 #: ``credentialSecret`` of every managed instance (fixed, so credentials survive restarts).
 CREDENTIAL_SECRET = "nodered-causal-local"
-#: The wire-tap plugin (an npm package dir) of this checkout.
-PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
+#: The wire-tap plugin (an npm package dir) shipped in the package (``nodered_causal.resources``).
+PLUGIN_DIR = plugin_dir()
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 #: Instances with a live process: stopped at interpreter exit if their owner forgot.
