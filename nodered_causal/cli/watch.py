@@ -88,7 +88,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--retention", type=t.DURATION, default=86400.0, metavar="DURATION",
-        help="keep records this long (24h, 7d, 90m; default 24h; 0: forever); incidents stay",
+        help="keep --run's records this long (24h, 7d, 90m; default 24h; 0: forever); "
+        "incidents and other runs stay",
     )  # fmt: skip
     parser.add_argument(
         "--alerts", type=t.MQTT_URL, metavar="URL",

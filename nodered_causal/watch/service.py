@@ -290,7 +290,7 @@ class Watcher:
             self.save()
         if cfg.retention_s and time.monotonic() - self._last_prune >= 60:
             self._last_prune = time.monotonic()
-            gone = self.store.prune_records(now - int(cfg.retention_s * 1e9))
+            gone = self.store.prune_records(now - int(cfg.retention_s * 1e9), run=self.run)
             if gone:
                 logger.info("retention: %d records older than %g s pruned", gone, cfg.retention_s)
         return self.events

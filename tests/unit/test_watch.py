@@ -343,6 +343,9 @@ def test_retention_prunes_records_but_keeps_incidents(store: Any) -> None:
         r.update(tap="x", boot="b", kind="deliver")
     store.insert("watch", records)
     store.put_incident(Incident.new("b", "value", changed_ns=T0, detected_ns=T0).doc())
-    assert store.prune_records(T0 + 10**9 + 1) == 2
+    store.start_run("other")
+    store.insert("other", [dict(r, boot="b2") for r in records])
+    assert store.prune_records(T0 + 10**9 + 1, run="watch") == 2
     assert store.record_columns("watch")["seq"] == [3]
+    assert store.record_columns("other")["seq"] == [1, 2, 3]  # other runs are not watch's to prune
     assert len(store.incidents()) == 1
