@@ -281,7 +281,7 @@ def _loop(
     watcher: Any,
     errors: type[Exception],
 ) -> int:
-    tick = max(1.0, min(2.0, args.window * 2))
+    tick = max(2.0, args.window)  # windows are read in batches: pandas costs per call
     next_poll = time.monotonic() + args.poll if args.poll else float("inf")
     next_status = time.monotonic() + args.status_every if args.status_every else float("inf")
     api_down = False

@@ -22,7 +22,7 @@ One step:
    those after it. The incident opens if the target's distribution changed (its marginal test)
    or a node is blamed; otherwise the detection was not confirmed and the detectors start over;
 5. an open incident is re-attributed every ``update_every_s`` with the grown incident data
-   (``update``) and closes when the signal's last ``close_windows`` windows are back within ``k``
+   (``update``; after every 3 updates the interval doubles, up to 8x) and closes when the signal's last ``close_windows`` windows are back within ``k``
    reference sds of the reference mean.
 """
 
@@ -428,7 +428,11 @@ class Watcher:
 
     def _emit(self, target: _Target, incident: Incident) -> None:
         target.incident = incident if incident.open else None
-        target.next_update_ns = incident.updated_ns + int(self.config.update_every_s * 1e9)
+        # every update_every_s at first, then less often (x2 after every 3 updates, up to x8)
+        backoff = 2 ** min(incident.updates // 3, 3)
+        target.next_update_ns = incident.updated_ns + int(
+            self.config.update_every_s * backoff * 1e9
+        )
         doc = incident.doc()
         doc["run"] = self.run
         self.store.put_incident(doc)
