@@ -22,8 +22,9 @@ One step:
    those after it. The incident opens if the target's distribution changed (its marginal test)
    or a node is blamed; otherwise the detection was not confirmed and the detectors start over;
 5. an open incident is re-attributed every ``update_every_s`` with the grown incident data
-   (``update``; after every 3 updates the interval doubles, up to 8x) and closes when the signal's last ``close_windows`` windows are back within ``k``
-   reference sds of the reference mean.
+   (``update``; after every 3 updates the interval doubles, up to 8x) and closes when the
+   signal's last ``close_windows`` windows are back within ``k`` reference sds of the reference
+   mean.
 """
 
 from __future__ import annotations
