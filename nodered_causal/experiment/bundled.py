@@ -19,6 +19,9 @@ TARGETS: dict[str, str] = {
     "order-fulfilment": "bi_invoice",
     "pump-telemetry-mqtt": "pm_efficiency",
     "payment-retry": "pa_settle",
+    "line-merge": "lm_heater",
+    "quality-routing": "qr_dose",
+    "sensor-retry": "sr_volume",
 }
 
 

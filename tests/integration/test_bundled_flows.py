@@ -31,7 +31,7 @@ FLOW_IDS = [p.stem for p in FLOW_FILES]
 CORE_TYPES = {
     "tab", "subflow", "inject", "debug", "function", "change", "switch", "split", "join", "delay",
     "trigger", "link in", "link out", "link call", "junction", "catch", "mqtt in", "mqtt out",
-    "mqtt-broker",
+    "mqtt-broker", "batch", "range",
 }  # fmt: skip
 #: Startup warnings every fresh Node-RED 4 userDir prints; anything else is a failure.
 BENIGN_WARNINGS = (
@@ -82,8 +82,8 @@ def _readme_rows() -> dict[str, str]:
 # --------------------------------------------------------------------------- static checks
 
 
-def test_at_least_five_flows_are_bundled() -> None:
-    assert len(FLOW_FILES) >= 5, FLOW_IDS
+def test_at_least_eight_flows_are_bundled() -> None:
+    assert len(FLOW_FILES) >= 8, FLOW_IDS
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
@@ -110,13 +110,27 @@ def test_flows_cover_the_structures_experiments_need() -> None:
     everything = [n for p in FLOW_FILES for n in _load(p)]
     types = Counter(n["type"] for n in everything)
     for needed in ("switch", "join", "split", "junction", "link in", "link out", "link call",
-                   "mqtt in", "mqtt out", "delay", "trigger", "catch", "subflow"):  # fmt: skip
+                   "mqtt in", "mqtt out", "delay", "trigger", "catch", "subflow", "batch",
+                   "range"):  # fmt: skip
         assert types[needed] > 0, f"no flow has a {needed} node"
     assert any(t.startswith("subflow:") for t in types)
     fan_out = [n["id"] for n in everything if any(len(port) > 1 for port in n.get("wires", []))]
     assert fan_out
     objects = [n for n in everything if n["type"] == "function" and "payload = {" in n["func"]]
     assert len(objects) >= 3
+    # a rate limit (delay in rate mode), a sliding window (batch with overlap), a switch on
+    # value ranges with more than two outputs
+    assert any(n["type"] == "delay" and n["pauseType"] == "rate" for n in everything)
+    assert any(n["type"] == "batch" and int(n["overlap"]) > 0 for n in everything)
+    assert any(n["type"] == "switch" and n["outputs"] >= 3 for n in everything)
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
+def test_flow_has_a_default_target(path: Path) -> None:
+    from nodered_causal.experiment.bundled import TARGETS
+
+    row = _readme_rows()[path.name]
+    assert TARGETS.get(path.stem) == re.findall(r"`(\w+)`", row.split("|")[1])[0]
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)

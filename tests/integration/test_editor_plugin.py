@@ -12,6 +12,9 @@ the admin logs in to the editor through its login dialog and:
   too, but its Restore is refused; the admin's Restore clears it;
 - ``attribute --push`` and an incident pushed as ``watch`` pushes it (``push_incident``) appear;
   selecting the attribution selects the blamed node on the canvas and opens its report;
+- ``experiment --url --push`` on the running flow (Node-RED 4 only: the plugin's side is the
+  same) appears with its scores; the tap ships over HTTP to ``collect --http`` until then, and to
+  the experiment's own collector on the same port after;
 - anonymous and read-only calls to the endpoints that inject, restore or push are refused.
 
 Screenshots go to ``test-artifacts/`` (the README's ``docs/editor-*.png`` are copied from there).
@@ -22,10 +25,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +140,16 @@ def _wait(predicate: Any, what: str, timeout: float = 20) -> None:
         time.sleep(0.2)
 
 
-def _cli_process(*args: str) -> subprocess.Popen[str]:
-    """``python -m nodered_causal ARGS`` started in the background (as ``run_cli_process``)."""
+def _cli_process(*args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """``python -m nodered_causal ARGS`` started in the background (as ``run_cli_process``);
+    with ``log`` its output goes to that file, else to pipes."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "nodered_causal", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    argv = [sys.executable, "-m", "nodered_causal", *args]
+    if log is None:
+        pipe = subprocess.PIPE
+        return subprocess.Popen(argv, stdout=pipe, stderr=pipe, text=True, env=env)
+    with open(log, "w") as fh:  # the child has its own copy of the descriptor
+        return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def _post(url: str, path: str, body: Any, token: str | None = None) -> requests.Response:
@@ -162,9 +166,13 @@ class Editor:
     token: str  # the admin's
     page: Any
     attribute: subprocess.Popen[str]  # `attribute --push`, started before the editor loaded
+    collector: subprocess.Popen[str]  # `collect --http` on `port`, where the tap ships
+    port: int
+    tmp: Path
     errors: list[str] = field(default_factory=list)
-    plugin_requests: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)  # the page's requests to the plugin
     answer_id: str = ""
+    experiment_id: str = ""
 
 
 def _open_editor(browser: Any, url: str, user: tuple[str, str], errors: list[str]) -> Any:
@@ -182,43 +190,70 @@ def _open_editor(browser: Any, url: str, user: tuple[str, str], errors: list[str
     return page
 
 
-@pytest.fixture(scope="module", params=["4", "5"], ids=lambda v: f"nr{v}")
-def editor(request: pytest.FixtureRequest, browser: Any, store: Path) -> Iterator[Editor]:
-    version = request.param
-    settings = {
-        "causalTap": {
-            "transport": "mqtt",
-            "url": "mqtt://127.0.0.1:1883",
-            "topic": f"nrc-test-{uuid.uuid4().hex[:12]}/records",
-        }
-    }
-    ARTIFACTS.mkdir(exist_ok=True)
-    with LocalNodeRed(
-        version, flows=FLOW, settings=settings, admin_auth=ADMIN, admin_users=[(*VIEWER, "read")]
-    ) as nr:
-        token = nr.client.login()
-        # -- installed from the palette into the running Node-RED: no restart
-        package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
-        assert nr.client.install_module(pack_plugin(version=version))["name"] == package
-        # the answer of `attribute --push` is computed while the editor loads
-        attribute = _cli_process(
-            "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
-            "--target", "bt_score", "--push", "--url", nr.url, "--token", token,
-        )  # fmt: skip
-        ed = Editor(version, nr, token, page=None, attribute=attribute)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            ed.page = _open_editor(browser, nr.url, ADMIN, ed.errors)
-            ed.page.on(
-                "request",
-                lambda r: ed.plugin_requests.append(r.url) if "causal-tap" in r.url else 0,
-            )
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module", params=["4", "5"], ids=lambda v: f"nr{v}")
+def editor(
+    request: pytest.FixtureRequest,
+    browser: Any,
+    store: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Editor]:
+    version = request.param
+    tmp = tmp_path_factory.mktemp(f"nr{version}")
+    # the tap ships over HTTP to a collector (the experiment's own collector takes its place)
+    port = _free_port()
+    collector = _cli_process(
+        "collect", "--http", f"127.0.0.1:{port}", "--store", str(tmp / "live.db"), "--run", "live",
+        log=tmp / "collect.log",
+    )  # fmt: skip
+    settings = {"causalTap": {"transport": "http", "url": f"http://127.0.0.1:{port}"}}
+    ARTIFACTS.mkdir(exist_ok=True)
+    attribute: subprocess.Popen[str] | None = None
+    page: Any = None
+    try:
+        with LocalNodeRed(
+            version,
+            flows=FLOW,
+            settings=settings,
+            admin_auth=ADMIN,
+            admin_users=[(*VIEWER, "read")],
+        ) as nr:
+            token = nr.client.login()
+            # -- installed from the palette into the running Node-RED: no restart
+            package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
+            assert nr.client.install_module(pack_plugin(version=version))["name"] == package
+            # the answer of `attribute --push` is computed while the editor loads
+            attribute = _cli_process(
+                "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
+                "--target", "bt_score", "--push", "--url", nr.url, "--token", token,
+            )  # fmt: skip
+            errors: list[str] = []
+            page = _open_editor(browser, nr.url, ADMIN, errors)
+            ed = Editor(version, nr, token, page, attribute, collector, port, tmp, errors)
+            page.on("request", lambda r: ed.calls.append(r.url) if "causal-tap" in r.url else 0)
             yield ed
-        finally:
-            if attribute.poll() is None:
-                attribute.kill()
-            attribute.communicate()  # closes its pipes (a no-op after the test's own call)
-            if ed.page is not None:
-                ed.page.context.close()
+    finally:
+        if page is not None:
+            page.context.close()
+        for proc in (attribute, collector):
+            if proc is not None:
+                _stop(proc)
+                proc.communicate()  # closes its pipes (a no-op after the test's own call)
 
 
 def test_the_tab_appears_after_a_palette_install(editor: Editor) -> None:
@@ -235,7 +270,7 @@ def test_counters_rise_pushed_not_polled(editor: Editor) -> None:
     _wait(lambda: _number(page, "recorded") > first, "the counter to rise")
     assert _number(page, "records/s") > 0
     assert "connected" in page.inner_text("table.causal-tap-stats")
-    assert [u for u in editor.plugin_requests if "/causal-tap/" in u] == []
+    assert [u for u in editor.calls if "/causal-tap/" in u] == []
 
 
 def test_a_fault_is_unmissable_and_restore_clears_it(editor: Editor, browser: Any) -> None:
@@ -330,6 +365,8 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
     page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
     page.wait_for_selector(".red-ui-notification", state="detached")
+    flashing = f"!!RED.nodes.node('{INSTANCE}').__flashTimer"  # RED.view.reveal's, for 2.2 s
+    _wait(lambda: not page.evaluate(flashing), "the revealed node to stop flashing", timeout=5)
     page.screenshot(path=str(ARTIFACTS / f"editor-answer-nr{editor.version}.png"))
 
     # -- its full report, served by the plugin under the admin root
@@ -394,6 +431,33 @@ def test_anonymous_and_read_only_users_cannot_change_anything(editor: Editor) ->
     assert removed.status_code == 200
 
 
+def test_an_experiment_on_the_running_flow_pushes_its_scores(editor: Editor) -> None:
+    if editor.version != "4":  # the plugin's side is what the tests above saw on this major
+        pytest.skip("the experiment runs on one major only, to keep this module short")
+    page = editor.page
+    _stop(editor.collector)  # the experiment collects on the same port
+    proc = run_cli_process(
+        "experiment", "--url", editor.nr.url, "--token", editor.token,
+        "--http", f"127.0.0.1:{editor.port}", "--target", "bt_score", "--cases", "1",
+        "--no-fault-cases", "0", "--faults", "bias:5", "--seconds", "2", "--seed", "1",
+        "--store", str(editor.tmp / "exp.db"), "-o", str(editor.tmp / "exp.json"), "--push",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp_id = re.search(r"pushed to the editor of \S+: (experiment-\S+)", proc.stderr).group(1)  # type: ignore[union-attr]
+    item = f"ul.causal-tap-results li[data-id='{exp_id}']"
+    page.wait_for_selector(item)
+    assert page.inner_text(f"{item} .causal-tap-badge.kind") == "experiment"
+    assert "“quality score”" in page.inner_text(f"{item} .what")
+    page.click(item)
+    detail = page.wait_for_selector(f".causal-tap-detail.active[data-id='{exp_id}']")
+    assert "Named the faulted node first in" in detail.inner_text()  # type: ignore[union-attr]
+    assert "NAMED FIRST, PER FAULTED NODE" in detail.inner_text().upper()  # type: ignore[union-attr]
+    assert editor.nr.client.request_json("GET", "/causal-tap/faults", action="list")[1] == {
+        "faults": []
+    }
+    editor.experiment_id = exp_id
+
+
 def test_a_reloaded_editor_sees_the_latest_answers(editor: Editor) -> None:
     page = editor.page
     assert editor.answer_id, "needs test_pushed_answers_appear_and_select_the_blamed_nodes"
@@ -401,5 +465,7 @@ def test_a_reloaded_editor_sees_the_latest_answers(editor: Editor) -> None:
     page.wait_for_selector(
         f"ul.causal-tap-results li[data-id='{editor.answer_id}']", state="attached", timeout=60_000
     )
-    assert page.locator("ul.causal-tap-results li").count() == 2
+    pushed = [editor.answer_id, "incident-7", editor.experiment_id]
+    ids = page.eval_on_selector_all("ul.causal-tap-results li", "li => li.map(e => e.dataset.id)")
+    assert sorted(ids) == sorted(i for i in pushed if i)
     assert editor.errors == [], editor.errors
