@@ -169,6 +169,36 @@ def test_importer_parses_without_warnings(path: Path) -> None:
     assert sinks <= set(dag.nodes)
 
 
+#: flow -> (target, (ancestor, payload leaf the target never reads), nodes off the target's path
+#: fed by its sources): the places for an "irrelevant" change (flows/README.md, notes).
+IRRELEVANT = {
+    "line-merge": ("lm_heater", ("lm_scan", "door_open"), ["lm_door", "lm_uniformity"]),
+    "quality-routing": ("qr_dose", ("qr_stamp", "ambient_c"), ["qr_rework"]),
+    "sensor-retry": ("sr_volume", ("sr_poll", "temp_c"), ["sr_giveup", "sr_offline"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IRRELEVANT))
+def test_flow_has_a_change_the_target_does_not_see(name: str) -> None:
+    import networkx as nx
+
+    flows = pytest.importorskip("nodered_causal.flows")
+    path = FLOWS_DIR / f"{name}.json"
+    target, (node, leaf), off_path = IRRELEVANT[name]
+    dag = flows.to_causal_dag(flows.load_flow(path))
+    ancestors = nx.ancestors(dag, target)
+    by_id = {n["id"]: n for n in _load(path)}
+    assert node in ancestors
+    assert leaf in by_id[node]["func"]
+    # no function between the node and the target (nor the target) reads the leaf
+    between = (nx.descendants(dag, node) & ancestors) | {target}
+    readers = {n for n in between if leaf in by_id[n].get("func", "")}
+    assert not readers, f"{sorted(readers)} read {leaf}"
+    for other in off_path:
+        assert other not in ancestors
+        assert nx.ancestors(dag, other) & ancestors, f"{other} is not fed by the target's sources"
+
+
 # --------------------------------------------------------------------------- on Node-RED
 
 
