@@ -349,3 +349,23 @@ def test_retention_prunes_records_but_keeps_incidents(store: Any) -> None:
     assert store.record_columns("watch")["seq"] == [3]
     assert store.record_columns("other")["seq"] == [1, 2, 3]  # other runs are not watch's to prune
     assert len(store.incidents()) == 1
+
+
+def test_the_change_point_of_a_second_change_ignores_the_first() -> None:
+    """After an incident closed, the next change is placed among the windows since the detector
+    resumed: the first incident's shifted windows are not part of the search."""
+    rng = np.random.default_rng(5)
+    cal = calibrate(k=0.5, window_s=0.5, signals=6)
+    det = SignalDetector(h=cal.h, warmup=60, reference_size=120)
+    values = np.r_[rng.normal(0, 1, 100), rng.normal(-2, 1, 40), rng.normal(0, 1, 30),
+                   rng.normal(-1.6, 1, 60)]  # fmt: skip
+    fired = []
+    for i, x in enumerate(values):
+        if i == 140:  # the first incident closed: the target was back at its reference
+            det.resume()
+        if det.feed(i, float(x)):
+            fired.append((i, det.change_point(1)))
+            det.accept_before(fired[-1][1])
+    assert len(fired) == 2, fired
+    (_, cp1), (_, cp2) = fired
+    assert abs(cp1 - 100) <= 2 and abs(cp2 - 170) <= 3, fired
