@@ -45,6 +45,8 @@ Names and specs:
   values in the field's units); :data:`FAULT_OR_SD` also ``bias:2sd``; :data:`FAULT_LIST` a
   comma-separated list of those, as ``experiment --faults`` takes (gives the list of strings).
 - :func:`choice_list` a comma-separated subset of known words (``--kinds wire,link``).
+- :data:`NPM_MODULES` npm registry modules, optionally pinned, comma-separated:
+  ``node-red-dashboard@3,node-red-node-ui-table`` (``--install``; gives the list of specs).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ __all__ = [
     "ALPHA",
     "CLIENT_ID",
     "DEFAULT_WINDOW_S",
+    "DURATION",
     "EXISTING_DIR",
     "FAULT",
     "FAULT_LIST",
@@ -74,11 +77,13 @@ __all__ = [
     "GRACE",
     "HOST_PORT",
     "HTTP_URL",
+    "INCIDENT_ID",
     "INPUT_FILE",
     "INTERVAL",
     "MQTT_URL",
     "NEW_OR_EXISTING_DIR",
     "NODE_ID",
+    "NPM_MODULES",
     "OUTPUT_FILE",
     "PATH",
     "PORT",
@@ -88,6 +93,7 @@ __all__ = [
     "SEED",
     "STORE",
     "TAP_URL",
+    "TIME",
     "TIMEOUT",
     "TOPIC_FILTER",
     "TRACE",
@@ -318,9 +324,36 @@ def NODE_ID(text: str) -> str:  # noqa: N802
     return _name(text, "a node id")
 
 
+@option_type("incident id")
+def INCIDENT_ID(text: str) -> str:  # noqa: N802
+    return _name(text, "an incident id").strip()
+
+
+@option_type("duration")
+def DURATION(text: str) -> float:  # noqa: N802 - seconds of 90s, 15m, 24h, 7d
+    from nodered_causal.watch.timeparse import parse_duration
+
+    return parse_duration(text)
+
+
+@option_type("time")
+def TIME(text: str) -> str:  # noqa: N802 - checked here, resolved (against now) by the command
+    from nodered_causal.watch.timeparse import parse_time
+
+    parse_time(text)
+    return text.strip()
+
+
 @option_type("run name")
 def RUN_NAME(text: str) -> str:  # noqa: N802
     return _name(text, "a run name").strip()
+
+
+@option_type("npm modules")
+def NPM_MODULES(text: str) -> list[str]:  # noqa: N802
+    from nodered_causal.nodered.modules import parse_module_spec
+
+    return [str(parse_module_spec(part)) for part in text.split(",")]
 
 
 _FIELD = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*|\[\d+\])*$")

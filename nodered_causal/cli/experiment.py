@@ -14,10 +14,12 @@ from nodered_causal import config
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import (
     add_command,
+    add_install_arg,
     add_nodered_args,
     add_store_arg,
     add_transport_args,
     add_window_arg,
+    check_install,
     check_nodes,
     client_from_args,
     mqtt_settings,
@@ -32,6 +34,10 @@ from nodered_causal.faults.spec import DEFAULT_FAULTS
 from nodered_causal.redact import redact_data
 
 __all__ = ["register", "run"]
+
+#: ``--metric`` values (``nodered_causal.analysis.datasets.METRICS``, kept here so ``--help``
+#: does not import pandas).
+METRIC_CHOICES = ("throughput", "value", "value_p50", "value_p95", "latency", "errors")
 
 EPILOG = """\
 Each fault case records a baseline and an injected period of --seconds, attributes the change at
@@ -53,6 +59,8 @@ examples:
   nodered-causal experiment flows/sensor-pipeline.json --target comfort --report out.html
   nodered-causal experiment flows/bottling-line.json --target bt_score --cases 20 \\
       --no-fault-cases 10 --seconds 20 -o results.json
+  nodered-causal experiment flows/quake-dashboard.json --target qk_chart \\
+      --install node-red-dashboard --faults delay:200 --metric throughput
   nodered-causal experiment --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
       --target my_node --faults bias:2,drop:0.3 --push      # result in the editor's sidebar
 """
@@ -96,6 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "target reads most)",
     )  # fmt: skip
     parser.add_argument(
+        "--metric", choices=METRIC_CHOICES, default=None,
+        help="analyse this metric in every case (default: the one that suits each fault kind: "
+        "value for bias/scale/constant, value_p95 for noise, throughput for drop/error, "
+        "latency for delay)",
+    )  # fmt: skip
+    parser.add_argument(
         "--seed", type=t.SEED, default=t.env_default(config.SEED),
         help=f"seed of the plan and the analysis (env {config.SEED.name}, default 1)",
     )  # fmt: skip
@@ -120,6 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
     )
+    add_install_arg(parser)
     add_transport_args(parser, when=" (with --url)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
@@ -146,6 +161,7 @@ def _check(args: argparse.Namespace) -> None:
         else:
             warn("'experiment --json OUT' is deprecated: use -o OUT (--json prints JSON)")
             args.output, args.json = t.OUTPUT_FILE(args.json), False
+    check_install(args)
     if args.cases + args.no_fault_cases == 0:
         raise UsageError("--cases and --no-fault-cases are both 0: nothing to run")
     if args.flow is not None and args.url is not None:
@@ -208,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
             version=args.nodered_version,
             state_path=args.state or store.with_suffix(".state.json"),
             progress=_progress(bar),
+            modules=args.install,
+            metric=args.metric,
         )
     data = exp.result.to_json(flow=exp.flow, seed=seed, seconds_per_recording=args.seconds)
     data = redact_data(data)

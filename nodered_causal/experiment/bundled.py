@@ -8,7 +8,7 @@ from pathlib import Path
 from nodered_causal.errors import ExperimentError
 from nodered_causal.resources import flows_dir
 
-__all__ = ["FLOWS_DIR", "TARGETS", "bundled_flow"]
+__all__ = ["FLOWS_DIR", "MODULES", "TARGETS", "bundled_flow"]
 
 #: The bundled flows (``flows/`` of the checkout, ``nodered_causal/package-data/flows`` in a wheel).
 FLOWS_DIR = flows_dir()
@@ -22,7 +22,10 @@ TARGETS: dict[str, str] = {
     "line-merge": "lm_heater",
     "quality-routing": "qr_dose",
     "sensor-retry": "sr_volume",
+    "quake-dashboard": "qk_chart",
 }
+#: flow file stem -> the contrib node modules it needs (``--install``).
+MODULES: dict[str, tuple[str, ...]] = {"quake-dashboard": ("node-red-dashboard@3",)}
 
 
 def bundled_flow(name: str) -> tuple[Path, str]:

@@ -265,7 +265,14 @@ def _free_port() -> int:
 
 @contextmanager
 def _instance(
-    flow_path: str | None, url: str | None, client: NodeRedClient | None, version: str, port: int
+    flow_path: str | None,
+    url: str | None,
+    client: NodeRedClient | None,
+    version: str,
+    port: int,
+    *,
+    modules: Sequence[str] = (),
+    seed: int = 1,
 ) -> Iterator[NodeRedClient]:
     if client is not None:
         yield client
@@ -276,10 +283,21 @@ def _instance(
         return
     if flow_path is None:
         raise ExperimentError("give a flow file or --url of a running Node-RED")
+    from nodered_causal.experiment.fixtures import flow_fixtures
     from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed, tap_settings
 
     settings = tap_settings(f"http://127.0.0.1:{port}", flushMs=100)
-    with LocalNodeRed(version, flows=flow_path, plugins=[PLUGIN_DIR], settings=settings) as nr:
+    with (
+        flow_fixtures(flow_path, seed=seed) as env,
+        LocalNodeRed(
+            version,
+            flows=flow_path,
+            plugins=[PLUGIN_DIR],
+            settings=settings,
+            env=env,
+            modules=modules,
+        ) as nr,
+    ):
         yield nr.client
 
 
@@ -303,10 +321,16 @@ def run_experiment(
     nodes: Sequence[str] | None = None,
     state_path: str | Path | None = None,
     progress: Callable[[int, int, CaseResult], None] | None = None,
+    modules: Sequence[str] = (),
+    metric: str | None = None,
 ) -> Experiment:
     """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
 
-    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``).
+    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``). ``modules``
+    are npm specs of contrib nodes the local Node-RED gets (``node-red-dashboard@3``); the
+    fixtures a bundled flow needs (:func:`~nodered_causal.experiment.fixtures.flow_fixtures`)
+    run beside it. ``metric`` makes every case analyse that metric (``throughput``, ...) instead
+    of the one that suits its fault kind.
     """
 
     from nodered_causal.analysis import AttributionConfig
@@ -315,7 +339,8 @@ def run_experiment(
     port = http[1] if http else _free_port()
     if flow_path is not None and url is None and client is None and mqtt is None:
         http = ("127.0.0.1", port)
-    with _instance(flow_path, url, client, version, port) as nr_client, Store(store_path) as store:
+    instance = _instance(flow_path, url, client, version, port, modules=modules, seed=seed)
+    with instance as nr_client, Store(store_path) as store:
         flows, rev = nr_client.get_flows()
         flow = load_flow(flows)
         runtime = to_causal_dag(flow)
@@ -328,6 +353,8 @@ def run_experiment(
             n_no_fault=n_no_fault, seed=seed, field=field,
             roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
         )  # fmt: skip
+        if metric is not None:
+            plan = [replace(case, metric=metric) for case in plan]
         snapshot = snapshot_of(flow, rev, runtime)
         config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)
         stream = f"experiment-{target}-seed{seed}"

@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 
 from nodered_causal import config
+from nodered_causal.experiment.bundled import MODULES
+from nodered_causal.experiment.fixtures import flow_fixtures
 from nodered_causal.nodered import LocalNodeRed
+from nodered_causal.nodered.modules import module_hint
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO / "flows"
@@ -31,7 +34,7 @@ FLOW_IDS = [p.stem for p in FLOW_FILES]
 CORE_TYPES = {
     "tab", "subflow", "inject", "debug", "function", "change", "switch", "split", "join", "delay",
     "trigger", "link in", "link out", "link call", "junction", "catch", "mqtt in", "mqtt out",
-    "mqtt-broker", "batch", "range",
+    "mqtt-broker", "batch", "range", "http request", "json",
 }  # fmt: skip
 #: Startup warnings every fresh Node-RED 4 userDir prints; anything else is a failure.
 BENIGN_WARNINGS = (
@@ -93,6 +96,9 @@ def test_flow_uses_core_nodes_and_drives_itself(path: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate ids"
     types = {n["type"] for n in nodes}
     unknown = {t for t in types if t not in CORE_TYPES and not t.startswith("subflow:")}
+    # contrib nodes only from the modules the flow declares (bundled.MODULES, --install)
+    declared = {m.split("@", 1)[0] for m in MODULES.get(path.stem, ())}
+    unknown = {t for t in unknown if module_hint(t) not in declared}
     assert not unknown, f"non-core node types {unknown}"
     injects = [n for n in nodes if n["type"] == "inject"]
     assert injects, "no source"
@@ -256,7 +262,14 @@ def test_flow_runs_on_node_red(
     quiet = _behind_catch(nodes) | {n["id"] for n in nodes if n["type"] == "catch"}
     expected = {n["id"] for n in _flow_nodes(nodes)} - quiet
     env = {config.FLOW_MQTT_PREFIX.name: mqtt_prefix}
-    with LocalNodeRed("4", flows=nodes, settings=METRICS_SETTINGS, env=env) as nr:
+    modules = MODULES.get(path.stem, ())
+    with (
+        flow_fixtures(path) as fixture_env,
+        LocalNodeRed(
+            "4", flows=nodes, settings=METRICS_SETTINGS, env={**env, **fixture_env},
+            modules=modules,
+        ) as nr,
+    ):  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             metrics = _Metrics(nr.log_text())
