@@ -68,6 +68,7 @@ __all__ = [
     "ALPHA",
     "CLIENT_ID",
     "DEFAULT_WINDOW_S",
+    "DURATION",
     "EXISTING_DIR",
     "FAULT",
     "FAULT_LIST",
@@ -76,6 +77,7 @@ __all__ = [
     "GRACE",
     "HOST_PORT",
     "HTTP_URL",
+    "INCIDENT_ID",
     "INPUT_FILE",
     "INTERVAL",
     "MQTT_URL",
@@ -91,6 +93,7 @@ __all__ = [
     "SEED",
     "STORE",
     "TAP_URL",
+    "TIME",
     "TIMEOUT",
     "TOPIC_FILTER",
     "TRACE",
@@ -319,6 +322,26 @@ def _name(text: str, what: str) -> str:
 @option_type("node id")
 def NODE_ID(text: str) -> str:  # noqa: N802
     return _name(text, "a node id")
+
+
+@option_type("incident id")
+def INCIDENT_ID(text: str) -> str:  # noqa: N802
+    return _name(text, "an incident id").strip()
+
+
+@option_type("duration")
+def DURATION(text: str) -> float:  # noqa: N802 - seconds of 90s, 15m, 24h, 7d
+    from nodered_causal.watch.timeparse import parse_duration
+
+    return parse_duration(text)
+
+
+@option_type("time")
+def TIME(text: str) -> str:  # noqa: N802 - checked here, resolved (against now) by the command
+    from nodered_causal.watch.timeparse import parse_time
+
+    parse_time(text)
+    return text.strip()
 
 
 @option_type("run name")

@@ -324,7 +324,10 @@ def test_entrypoint_scripts_are_executable_and_parse(script: Path) -> None:
 def test_analyzer_entrypoint_uses_the_cli_as_documented(run_cli: Any) -> None:
     """The flags the entry point passes exist (checked once the commands are built)."""
     text = (DOCKER / "analyzer" / "entrypoint.sh").read_text()
-    wanted = {"collect": ("--mqtt", "--store"), "demo": ("--url", "--store", "--report")}
+    wanted = {
+        "watch": ("--url", "--mqtt", "--store", "--report-dir"),
+        "demo": ("--url", "--store", "--report"),
+    }
     for command, flags in wanted.items():
         assert all(f"nodered-causal {command}" in text and f in text for f in flags)
         proc = run_cli(command, "--help")
