@@ -74,6 +74,8 @@ __all__ = [
     "FAULT_LIST",
     "FAULT_OR_SD",
     "FIELD",
+    "FLOW_FILE",
+    "FLOW_PATH",
     "GRACE",
     "HOST_PORT",
     "HTTP_URL",
@@ -101,6 +103,7 @@ __all__ = [
     "FromEnv",
     "check_topic_filter",
     "choice_list",
+    "bundled_or",
     "count",
     "env_default",
     "number",
@@ -461,6 +464,35 @@ def INPUT_FILE(text: str) -> str:  # noqa: N802
     if not os.access(path, os.R_OK):
         raise ValueError("is not readable")
     return str(path)
+
+
+def bundled_or(kind: Callable[[str], str]) -> Callable[[str], str]:
+    """``kind`` (a file type), also accepting the name of a bundled flow (``bottling-line``): its
+    file inside the installed package, so a wheel's user can name them from any directory."""
+
+    def check(text: str) -> str:
+        if (
+            text != "-"
+            and "/" not in text
+            and not text.endswith(".json")
+            and not Path(text).exists()
+        ):
+            from nodered_causal.resources import flows_dir
+
+            bundled = flows_dir() / f"{text}.json"
+            if bundled.is_file():
+                return str(bundled)
+            names = ", ".join(sorted(p.stem for p in flows_dir().glob("*.json")))
+            raise ValueError(f"is neither a file nor a bundled flow ({names})")
+        return kind(text)
+
+    return check
+
+
+#: a flow file, or a bundled flow's name
+FLOW_FILE = option_type("file")(bundled_or(INPUT_FILE))
+#: a flow file (checked when opened, ``-`` = stdin), or a bundled flow's name
+FLOW_PATH = option_type("file")(bundled_or(PATH))
 
 
 @option_type("directory")

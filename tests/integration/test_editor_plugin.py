@@ -69,15 +69,22 @@ READY = (
     "document.querySelectorAll('.red-ui-flow-node').length > 5"
 )
 T0 = 1_750_000_000 * 10**9
-INCIDENT = {  # as `watch` pushes every transition of an incident
-    "id": "incident-7", "state": "open", "target": "bt_score",
-    "detected_at": "2025-01-31T12:00:00Z", "changed_at": "2025-01-31T11:58:30Z",
-    "ranking": [{"node": "bt_pressure", "name": "pressure channel", "score": 0.2,
-                 "low": 0.1, "high": 0.3, "blamed": True}],
-    "blamed": ["bt_pressure"],
-    "series": {"signal": "value:payload.score", "t_ns": [T0 + i * 10**9 for i in range(8)],
-               "values": [95, 96, 95, 94, 88, 87, 88, 86], "changed_ns": T0 + 4 * 10**9},
-}  # fmt: skip
+
+
+def _incident() -> Any:
+    """An incident as `watch` opens it (its own document type, pushed with ``push_incident``)."""
+    from nodered_causal.watch.incidents import Incident
+
+    return Incident.new(
+        "bt_score", "value:payload.score", changed_ns=T0 + 4 * 10**9, detected_ns=T0 + 6 * 10**9
+    ).with_evidence(
+        target_name="quality score", flow_rev="7c1e2f0", blamed=("bt_pressure",),
+        ranking=({"node": "bt_pressure", "name": "pressure channel", "score": 0.2, "low": 0.1,
+                  "high": 0.3, "blamed": True},),
+        verdict="“pressure channel” explains the change of the average value at “quality score”.",
+        series={"signal": "value:payload.score", "t_ns": [T0 + i * 10**9 for i in range(8)],
+                "values": [95, 96, 95, 94, 88, 87, 88, 86], "changed_ns": T0 + 4 * 10**9},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +182,7 @@ class Editor:
     attribute: subprocess.Popen[str] | None = None  # `attribute --push`, once installed
     answer_id: str = ""
     experiment_id: str = ""
+    incident_id: str = ""
 
 
 def _open_editor(
@@ -286,7 +294,17 @@ def test_counters_rise_pushed_not_polled(editor: Editor) -> None:
     first = _number(page, "recorded")
     _wait(lambda: _number(page, "recorded") > first, "the counter to rise")
     assert _number(page, "records/s") > 0
-    assert "connected" in page.inner_text("table.causal-tap-stats")
+    stats = page.inner_text("table.causal-tap-stats")
+    assert f"http → http://127.0.0.1:{editor.port}" in stats and "(connected)" in stats
+    assert _number(page, "queue") >= 0 and _number(page, "dropped") == 0
+    assert _number(page, "failed") == 0
+    last_error = "(t) => [...t.rows].find(r => r.cells[0].textContent === 'last error')"
+    assert (
+        page.eval_on_selector(
+            "table.causal-tap-stats", f"t => ({last_error})(t).cells[1].textContent"
+        )
+        == "none"
+    )
     assert editor.calls == []
 
 
@@ -350,21 +368,24 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     item = f"ul.causal-tap-results li[data-id='{answer_id}']"
     page.wait_for_selector(item)
     assert "blamed: gain & offset in °C → °F" in page.inner_text(item)
-    assert push_incident(nr.client, INCIDENT)["created"] is True
+    incident = _incident()
+    assert push_incident(nr.client, incident.doc())["created"] is True
     toast = page.wait_for_selector(".red-ui-notification:has-text('pressure channel')")
     assert "new answer" in toast.inner_text()
-    incident_item = "ul.causal-tap-results li[data-id='incident-7']"
+    incident_item = f"ul.causal-tap-results li[data-id='{incident.id}']"
     assert page.inner_text(f"{incident_item} .causal-tap-badge:not(.kind)") == "open"
     assert page.inner_text(f"{incident_item} .what").startswith("incident at “quality score”")
     page.click(incident_item)
-    chart = ".causal-tap-detail[data-id='incident-7'] .causal-tap-chart"
+    chart = f".causal-tap-detail[data-id='{incident.id}'] .causal-tap-chart"
     assert "before the change: 95 → since the change: 87.3" in page.inner_text(chart)
-    assert push_incident(nr.client, {**INCIDENT, "state": "closed"})["created"] is False
+    closed = incident.close(T0 + 20 * 10**9)
+    assert push_incident(nr.client, closed.doc())["created"] is False
     page.wait_for_selector(f"{incident_item} .causal-tap-badge.closed")
     # the open detail follows the incident to its latest state
-    page.wait_for_selector(".causal-tap-detail[data-id='incident-7'] .causal-tap-badge.closed")
+    page.wait_for_selector(f".causal-tap-detail[data-id='{incident.id}'] .causal-tap-badge.closed")
     assert "2 updates" in page.inner_text(".causal-tap-detail")
     assert page.locator("ul.causal-tap-results li").count() == 2  # one entry per incident
+    editor.incident_id = incident.id
 
     # -- selecting the attribution selects the blamed node (on its subflow instance)
     page.evaluate("RED.workspaces.show('tab_bottling')")
@@ -378,8 +399,11 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     assert page.evaluate("RED.workspaces.active()") == "tab_bottling"
     detail = page.inner_text(".causal-tap-detail")
     assert "explains" in detail and "flow rev 7c1e2f0" in detail
-    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}'] .name.blamed"
-    assert page.inner_text(bar) == "gain & offset in °C → °F"
+    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}']"
+    assert page.inner_text(f"{bar} .name.blamed") == "gain & offset in °C → °F"
+    assert page.inner_text(f"{bar} .value").endswith("%")  # its share
+    whisker = page.get_attribute(f"{bar} .whisker", "title") or ""  # and its interval
+    assert re.fullmatch(r"interval -?\d+ % to -?\d+ %", whisker), whisker
     assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
     page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
     page.wait_for_selector(".red-ui-notification", state="detached")
@@ -483,7 +507,7 @@ def test_a_reloaded_editor_sees_the_latest_answers(editor: Editor) -> None:
     page.wait_for_selector(
         f"ul.causal-tap-results li[data-id='{editor.answer_id}']", state="attached", timeout=60_000
     )
-    pushed = [editor.answer_id, "incident-7", editor.experiment_id]
+    pushed = [editor.answer_id, editor.incident_id, editor.experiment_id]
     ids = page.eval_on_selector_all("ul.causal-tap-results li", "li => li.map(e => e.dataset.id)")
     assert sorted(ids) == sorted(i for i in pushed if i)
     assert editor.errors == [], editor.errors
