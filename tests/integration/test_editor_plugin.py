@@ -294,7 +294,17 @@ def test_counters_rise_pushed_not_polled(editor: Editor) -> None:
     first = _number(page, "recorded")
     _wait(lambda: _number(page, "recorded") > first, "the counter to rise")
     assert _number(page, "records/s") > 0
-    assert "connected" in page.inner_text("table.causal-tap-stats")
+    stats = page.inner_text("table.causal-tap-stats")
+    assert f"http → http://127.0.0.1:{editor.port}" in stats and "(connected)" in stats
+    assert _number(page, "queue") >= 0 and _number(page, "dropped") == 0
+    assert _number(page, "failed") == 0
+    last_error = "(t) => [...t.rows].find(r => r.cells[0].textContent === 'last error')"
+    assert (
+        page.eval_on_selector(
+            "table.causal-tap-stats", f"t => ({last_error})(t).cells[1].textContent"
+        )
+        == "none"
+    )
     assert editor.calls == []
 
 
@@ -389,8 +399,11 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     assert page.evaluate("RED.workspaces.active()") == "tab_bottling"
     detail = page.inner_text(".causal-tap-detail")
     assert "explains" in detail and "flow rev 7c1e2f0" in detail
-    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}'] .name.blamed"
-    assert page.inner_text(bar) == "gain & offset in °C → °F"
+    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}']"
+    assert page.inner_text(f"{bar} .name.blamed") == "gain & offset in °C → °F"
+    assert page.inner_text(f"{bar} .value").endswith("%")  # its share
+    whisker = page.get_attribute(f"{bar} .whisker", "title") or ""  # and its interval
+    assert re.fullmatch(r"interval -?\d+ % to -?\d+ %", whisker), whisker
     assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
     page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
     page.wait_for_selector(".red-ui-notification", state="detached")
