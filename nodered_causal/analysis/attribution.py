@@ -43,7 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import networkx as nx
 
 from nodered_causal.analysis import graph as g
-from nodered_causal.analysis import linear
+from nodered_causal.analysis import baselines as baselines_mod
+from nodered_causal.analysis import linear, signals
+from nodered_causal.analysis.config import AttributionConfig
 from nodered_causal.analysis.result import Attribution
 from nodered_causal.errors import MissingDataError
 
@@ -51,66 +53,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["AttributionConfig", "attribute_anomaly", "attribute_shift"]
+__all__ = ["ALL", "AttributionConfig", "attribute_anomaly", "attribute_shift"]
+
+#: The ``metric`` that analyses every signal of every node at once (:mod:`.signals`).
+ALL = "all"
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AttributionConfig:
-    """Tuning of the attribution; every field has a sensible default.
-
-    ``alpha``: family-wise significance of the mechanism-change tests (Bonferroni over nodes).
-    ``min_effect``: smallest material mechanism change, in baseline residual sds (mean) or
-    ``|log sd ratio|`` (spread). ``min_share``: a blamed node explains at least this share of the
-    total score. ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
-    mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
-    see the module docstring. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed
-    change of the target's mean). ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the
-    dowhy engines' knobs. ``window_s``/``field``: how records are turned into windows.
-    ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
-    leaves gets one variable per leaf (at most ``max_fields``; value metrics, fast engine, shift
-    attribution): the node's score is the sum of its variables' scores and the target's change the
-    sum over its variables; ``"one"`` keeps one leaf per node (:func:`~.datasets.choose_fields`).
-    ``induced``: a changed node whose inputs left the baseline's range while an ancestor changed
-    is not a player (its apparent change is extrapolation; see ``_drop_induced``).
-    ``z_threshold``: anomaly — a node's noise must be at least this many sds off; ``target_z``:
-    the target itself at least this many (marginal) sds off its normal mean.
-    """
-
-    alpha: float = 0.01
-    min_effect: float = 0.1
-    min_share: float = 0.1
-    min_total: float = 0.001
-    n_bootstrap: int = 50
-    confidence: float = 0.95
-    seed: int = 0
-    engine: Literal["fast", "dowhy", "dowhy-full"] = "fast"
-    mechanisms: Literal["linear", "auto"] = "linear"
-    difference: Literal["kl", "mean"] = "kl"
-    max_exact: int = 12
-    num_samples: int = 500
-    change_test: Literal["local", "regression", "kernel"] = "local"
-    shapley: Literal["auto", "exact", "permutation", "early_stopping", "subset_sampling"] = "auto"
-    n_jobs: int = 1
-    window_s: float = 1.0
-    field: str | None = None
-    fields: Literal["all", "one"] = "all"
-    max_fields: int = 6
-    z_threshold: float = 3.0
-    induced: bool = True
-    target_z: float = 0.5
-    min_rows: int = 8
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-        if self.n_bootstrap < 0:
-            raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}")
-        if self.mechanisms == "auto" and self.engine == "fast":
-            object.__setattr__(self, "engine", "dowhy")
 
 
 # --------------------------------------------------------------------------- data preparation
@@ -121,13 +69,27 @@ def _metric_data(
     metric: str,
     cfg: AttributionConfig,
     variables: Mapping[str, Sequence[str]] | None = None,
+    dag: nx.DiGraph | None = None,
 ) -> pd.DataFrame:
-    """A frame with one column per node for ``metric`` from records, a windowed or a plain frame
+    """A frame with one column per node for ``metric`` (one per variable for ``"all"``,
+    :mod:`.signals`) from records, a windowed or a plain frame
     (plus ``node::path`` columns for ``variables``)."""
     import pandas as pd
 
     from nodered_causal.analysis import datasets
 
+    if metric == ALL:
+        frame = (
+            data
+            if isinstance(data, pd.DataFrame)
+            else signals.signal_frame(
+                data,
+                window_s=cfg.window_s,
+                field=cfg.field,
+                max_fields=cfg.max_fields if cfg.fields == "all" else 1,
+            )
+        )
+        return signals.condense(frame, dag) if dag is not None else frame
     if not isinstance(data, pd.DataFrame):
         data = datasets.windowed(data, window_s=cfg.window_s, field=cfg.field, variables=variables)
     if isinstance(data.columns, pd.MultiIndex):
@@ -175,9 +137,19 @@ def _prepare(
 
     target = g.resolve(dag, str(target))
     sub = g.ancestor_graph(dag, target)
-    for f, name in zip(frames, names, strict=True):
-        g.require_target(g.node_columns(f, sub.subgraph([target]), metric), target, name)
-    sub, owner_of = _expand(sub, frames[0], expand or {})
+    all_signals = metric == ALL
+    if all_signals:
+        expand = _signal_variables(frames[0])
+        for f, name in zip(frames, names, strict=True):
+            mine = f[[c for c in f.columns if signals.node_of(str(c)) == target]]
+            if mine.empty or bool(mine.isna().all().all()):
+                raise MissingDataError(
+                    f"no data for the target node {target!r} in the {name} data", node_id=target
+                )
+    else:
+        for f, name in zip(frames, names, strict=True):
+            g.require_target(g.node_columns(f, sub.subgraph([target]), metric), target, name)
+    sub, owner_of = _expand(sub, frames[0], expand or {}, families=all_signals)
     targets = [v for v, n in owner_of.items() if n == target] or [target]
     cols = [g.node_columns(f, sub, metric) for f in frames]
     notes: list[str] = []
@@ -210,7 +182,8 @@ def _prepare(
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
         clocks = [_is_clock(c) for c in columns if np.count_nonzero(~np.isnan(c)) >= 8]
-        if metric.startswith("value") and clocks and all(clocks):
+        values = signals.family(node) == "value" if all_signals else metric.startswith("value")
+        if values and clocks and all(clocks):
             drop.append(node)
             notes.append(
                 f"{node}: its {metric} only counts time (a timestamp or counter), left out"
@@ -236,11 +209,28 @@ def _prepare(
     return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path), owner)
 
 
+def _signal_variables(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """node -> its signals (``payload.x``, ``#count``, ...) among ``frame``'s variables."""
+    out: dict[str, list[str]] = {}
+    for col in frame.columns:
+        node, _, signal = str(col).rpartition(signals.SEP)
+        if node:
+            out.setdefault(node, []).append(signal)
+    return out
+
+
 def _expand(
-    sub: nx.DiGraph, frame: pd.DataFrame, expand: Mapping[str, Sequence[str]]
+    sub: nx.DiGraph,
+    frame: pd.DataFrame,
+    expand: Mapping[str, Sequence[str]],
+    *,
+    families: bool = False,
 ) -> tuple[nx.DiGraph, dict[str, str]]:
     """Replace each node with two or more value variables (``node::path`` columns of ``frame``)
-    by those variables; every variable of a parent is a parent of every variable of the child."""
+    by those variables; every variable of a parent is a parent of every variable of the child.
+
+    ``families`` (all signals): every node with any variable is replaced, and a variable's parents
+    are the same kind of variable of the node's parents (:func:`_wired`)."""
     from nodered_causal.analysis.datasets import VAR_SEP
 
     have = {str(c) for c in frame.columns}
@@ -248,7 +238,7 @@ def _expand(
     for node in sub.nodes:
         names = [f"{node}{VAR_SEP}{p}" for p in expand.get(str(node), ())]
         names = [v for v in names if v in have]
-        if len(names) >= 2:
+        if len(names) >= (1 if families else 2):
             variables[str(node)] = names
     if not variables:
         return sub, {}
@@ -260,9 +250,21 @@ def _expand(
             owner_of[v] = str(node)
     for u, v in sub.edges:
         out.add_edges_from(
-            (a, b) for a in variables.get(str(u), [str(u)]) for b in variables.get(str(v), [str(v)])
+            (a, b)
+            for a in variables.get(str(u), [str(u)])
+            for b in variables.get(str(v), [str(v)])
+            if not families or _wired(a, b)
         )
+    if families:  # a node without any variable: nothing of it to explain, its paths stay
+        out = g.contract(out, [n for n in sub.nodes if str(n) not in variables])
     return out, owner_of
+
+
+def _wired(parent: str, child: str) -> bool:
+    """Does ``parent``'s variable feed ``child``'s? Values from values, counts from counts, ages
+    from ages; a node's own latency and errors have no parents (they are its own doing)."""
+    kind = signals.family(child)
+    return kind in ("value", signals.COUNT, signals.AGE) and signals.family(parent) == kind
 
 
 #: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
@@ -319,10 +321,9 @@ def _by_node(
     boot: np.ndarray | None,
     changed: tuple[int, ...],
     p_values: Mapping[int, float],
-    baselines: dict[str, tuple[str, ...]],
 ) -> Any:
     """Variables back to nodes: scores and bootstrap replicates summed, the smallest p-value,
-    a node changed if any of its variables did, baselines' rankings by first mention."""
+    a node changed if any of its variables did."""
     import numpy as np
 
     s = prep.structure
@@ -344,11 +345,17 @@ def _by_node(
         None if boot is None else boot @ member,
         tuple(sorted({index[prep.owner[i]] for i in changed})),
         p_node,
-        {
-            name: tuple(dict.fromkeys(prep.owner[s.nodes.index(v)] for v in ranking))
-            for name, ranking in baselines.items()
-        },
     )
+
+
+def _first_mentions(
+    rankings: Mapping[str, tuple[str, ...]], owner: Mapping[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """Rankings of variables as rankings of their nodes, each node where it is first named."""
+    return {
+        name: tuple(dict.fromkeys(owner.get(v, v) for v in ranking))
+        for name, ranking in rankings.items()
+    }
 
 
 # --------------------------------------------------------------------------- fast engine
@@ -452,7 +459,7 @@ def _drop_induced(
     cause upstream explains both; the node stays changed if no ancestor changed."""
     import numpy as np
 
-    ancestors = _ancestor_sets(s)
+    ancestors = baselines_mod.ancestor_sets(s)
     keep = []
     for i in changed:
         ps = list(s.parents[i])
@@ -504,63 +511,6 @@ def _intervals(samples: np.ndarray, cfg: AttributionConfig) -> np.ndarray:
     return np.asarray(np.quantile(samples, [tail, 1 - tail], axis=0).T)
 
 
-# --------------------------------------------------------------------------- baselines
-
-
-def _marginal_tests(
-    x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
-) -> list[linear.NodeTest]:
-    """Per column, the same test as a root's mechanism: did the column itself move?"""
-    import numpy as np
-
-    none = np.zeros((0, 0))
-    return [
-        linear.mechanism_test(
-            x0[:, i], none.reshape(len(x0), 0), x1[:, i], none.reshape(len(x1), 0),
-            min_rows=cfg.min_rows,
-        )
-        for i in range(x0.shape[1])
-    ]  # fmt: skip
-
-
-def _marginal_baselines(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    marginal: list[linear.NodeTest],
-) -> dict[str, tuple[str, ...]]:
-    import numpy as np
-
-    m = len(s.nodes)
-    mu0, mu1 = np.nanmean(x0, axis=0), np.nanmean(x1, axis=0)
-    sd0 = np.nanstd(x0, axis=0)
-    sd0 = np.where(sd0 > 0, sd0, np.nanstd(np.vstack([x0, x1]), axis=0) + 1e-12)
-    z = np.abs(mu1 - mu0) / sd0
-    order = sorted(range(m), key=lambda i: (-z[i], s.nodes[i]))
-    shifted = {
-        i
-        for i, test in enumerate(marginal)
-        if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect
-    }
-    ancestors = _ancestor_sets(s)
-    upstream = sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), i))
-    return {
-        "marginal_shift": tuple(s.nodes[i] for i in order),
-        "most_upstream": tuple(s.nodes[i] for i in upstream),
-    }
-
-
-def _ancestor_sets(s: linear.Structure) -> list[set[int]]:
-    anc: list[set[int]] = []
-    for i in range(len(s.nodes)):
-        acc: set[int] = set()
-        for p in s.parents[i]:
-            acc |= {p} | anc[p]
-        anc.append(acc)
-    return anc
-
-
 # --------------------------------------------------------------------------- result assembly
 
 
@@ -582,6 +532,7 @@ def _assemble(
     started: float,
     notes: list[str],
     baselines: dict[str, tuple[str, ...]],
+    baseline_blamed: dict[str, tuple[str, ...]] | None = None,
     sign: float = 1.0,
     target_p_value: float | None = None,
 ) -> Attribution:
@@ -622,6 +573,7 @@ def _assemble(
         seed=cfg.seed,
         notes=tuple(notes),
         baselines=baselines,
+        baseline_blamed=baseline_blamed or {},
         labels=g.node_labels(dag, s.nodes),
         target_p_value=target_p_value,
     )
@@ -642,7 +594,7 @@ def attribute_shift(
     incident: Any,
     target: str,
     *,
-    metric: str = "value",
+    metric: str = ALL,
     config: AttributionConfig | None = None,
 ) -> Attribution:
     """Which nodes' mechanisms explain the change of ``target``'s ``metric`` distribution?
@@ -667,16 +619,28 @@ def attribute_shift(
         and not isinstance(baseline, pd.DataFrame)
     ):
         variables = datasets.value_fields(baseline, cfg.max_fields)
-    d0 = _metric_data(baseline, metric, cfg, variables)
-    d1 = _metric_data(incident, metric, cfg, variables)
+    if metric == ALL and isinstance(baseline, pd.DataFrame):
+        if not any(signals.SEP in str(c) for c in baseline.columns):
+            metric = "value"  # a frame of one column per node: those are the values
+    d0 = _metric_data(baseline, metric, cfg, variables, dag)
+    d1 = _metric_data(incident, metric, cfg, variables, dag)
+    if metric == ALL:
+        d0, d1 = signals.align(d0, d1)
     prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables)
     s = prep.structure
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)
     notes = list(prep.notes)
     sizes = {"baseline": len(x0), "incident": len(x1), "nodes": len(s.nodes)}
-    marginal = _marginal_tests(x0, x1, cfg)
-    baselines = _marginal_baselines(s, x0, x1, cfg, marginal)
+    marginal = baselines_mod.marginal_tests(x0, x1, cfg)
+    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
+    # variables; independent of the graph)?
+    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
+    answers = baselines_mod.run_baselines(
+        s, x0, x1, cfg, marginal, target_moved=target_p <= cfg.alpha
+    )
+    baselines = {name: tuple(s.nodes[i] for i in b.ranking) for name, b in answers.items()}
+    baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":
         run = _fast_shift(s, x0, x1, cfg)
         p_values = {i: t.p_value for i, t in run.tests.items()}
@@ -695,13 +659,13 @@ def attribute_shift(
     else:
         from nodered_causal.analysis import gcm_engine
 
-        out = gcm_engine.shift(prep, x0, x1, cfg, notes)
+        out = gcm_engine.shift(prep.structure, x0, x1, cfg, notes)
         scores, changed, total, p_values = out.scores, out.changed, out.total, out.p_values
         boot = None
         if cfg.n_bootstrap:
             quiet = replace(cfg, n_bootstrap=0)
             boot = _bootstrap(
-                lambda b0, b1: gcm_engine.shift(prep, b0, b1, quiet, None).scores,
+                lambda b0, b1: gcm_engine.shift(prep.structure, b0, b1, quiet, None).scores,
                 x0,
                 x1,
                 cfg,
@@ -709,14 +673,12 @@ def attribute_shift(
                 smooth=True,
             )
     target_sd = float(np.nanstd(x0[:, s.target]))
-    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
-    # variables; independent of the graph)?
-    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
     if prep.owner:
         sizes["variables"] = len(s.nodes)
-        prep, scores, boot, changed, p_values, baselines = _by_node(
-            prep, scores, boot, changed, p_values, baselines
-        )
+        owner = dict(zip(s.nodes, prep.owner, strict=True))
+        baselines = _first_mentions(baselines, owner)
+        baseline_blamed = _first_mentions(baseline_blamed, owner)
+        prep, scores, boot, changed, p_values = _by_node(prep, scores, boot, changed, p_values)
         sizes["nodes"] = len(prep.structure.nodes)
     return _assemble(
         dag=dag,
@@ -735,6 +697,7 @@ def attribute_shift(
         started=started,
         notes=notes,
         baselines=baselines,
+        baseline_blamed=baseline_blamed,
         target_p_value=target_p,
     )
 
@@ -787,7 +750,7 @@ def attribute_anomaly(
     sd_n = np.nanstd(xn, axis=0) + 1e-12
     marginal = np.abs(np.nanmean(xa, axis=0) - mean_n) / sd_n
     shifted = [i for i in range(len(s.nodes)) if marginal[i] >= cfg.z_threshold]
-    anc = _ancestor_sets(s)
+    anc = baselines_mod.ancestor_sets(s)
     baselines = {
         "marginal_shift": tuple(
             s.nodes[i] for i in sorted(range(len(s.nodes)), key=lambda i: -marginal[i])
@@ -801,7 +764,7 @@ def attribute_anomaly(
     else:
         from nodered_causal.analysis import gcm_engine
 
-        scores = gcm_engine.anomaly(prep, xn, xa, cfg, notes)
+        scores = gcm_engine.anomaly(prep.structure, xn, xa, cfg, notes)
     boot = None
     if cfg.n_bootstrap:
         quiet = replace(cfg, n_bootstrap=0)
@@ -814,7 +777,7 @@ def attribute_anomaly(
             else:
                 from nodered_causal.analysis import gcm_engine
 
-                boot[b] = gcm_engine.anomaly(prep, sample, xa, quiet, [])
+                boot[b] = gcm_engine.anomaly(prep.structure, sample, xa, quiet, [])
     deviation = float(np.nanmean(xa[:, s.target]) - mean_n[s.target])
     changed = tuple(i for i in range(len(s.nodes)) if abs(z[i]) >= cfg.z_threshold)
     p_values = {i: float(math.erfc(abs(z[i]) / math.sqrt(2))) for i in range(len(s.nodes))}
