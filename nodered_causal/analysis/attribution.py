@@ -38,12 +38,12 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from nodered_causal.analysis import graph as g
 from nodered_causal.analysis import baselines as baselines_mod
+from nodered_causal.analysis import graph as g
 from nodered_causal.analysis import linear, signals
 from nodered_causal.analysis.config import AttributionConfig
 from nodered_causal.analysis.result import Attribution
@@ -182,8 +182,8 @@ def _prepare(
             notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
             continue
         clocks = [_is_clock(c) for c in columns if np.count_nonzero(~np.isnan(c)) >= 8]
-        values = signals.family(node) == "value" if all_signals else metric.startswith("value")
-        if values and clocks and all(clocks):
+        is_value = signals.family(node) == "value" if all_signals else metric.startswith("value")
+        if is_value and clocks and all(clocks):
             drop.append(node)
             notes.append(
                 f"{node}: its {metric} only counts time (a timestamp or counter), left out"
@@ -619,9 +619,9 @@ def attribute_shift(
         and not isinstance(baseline, pd.DataFrame)
     ):
         variables = datasets.value_fields(baseline, cfg.max_fields)
-    if metric == ALL and isinstance(baseline, pd.DataFrame):
-        if not any(signals.SEP in str(c) for c in baseline.columns):
-            metric = "value"  # a frame of one column per node: those are the values
+    framed = isinstance(baseline, pd.DataFrame)
+    if metric == ALL and framed and not any(signals.SEP in str(c) for c in baseline.columns):
+        metric = "value"  # a frame of one column per node: those are the values
     d0 = _metric_data(baseline, metric, cfg, variables, dag)
     d1 = _metric_data(incident, metric, cfg, variables, dag)
     if metric == ALL:

@@ -41,9 +41,7 @@ class Baseline:
     blamed: tuple[int, ...]
 
 
-def marginal_tests(
-    x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
-) -> list[linear.NodeTest]:
+def marginal_tests(x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig) -> list[linear.NodeTest]:
     """Per column, the same test as a root's mechanism: did the column itself move?"""
     import numpy as np
 
@@ -95,11 +93,14 @@ def run_baselines(
     upstream = tuple(sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), -z[i], i)))
     baro = _baro_scores(x0, x1)
     by_baro = tuple(sorted(range(m), key=lambda i: (-baro[i], s.nodes[i])))
-    gate = target_moved
+
+    def blame(ranked: tuple[int, ...], keep: set[int]) -> tuple[int, ...]:
+        return tuple(i for i in ranked if i in keep) if target_moved else ()
+
     return {
-        "most_upstream": Baseline(upstream, upstream if gate else ()),
-        "marginal_shift": Baseline(by_z, tuple(i for i in by_z if i in shifted) if gate else ()),
-        "baro": Baseline(by_baro, tuple(i for i in by_baro if baro[i] >= cfg.baro_z) if gate else ()),
+        "most_upstream": Baseline(upstream, blame(upstream, shifted)),
+        "marginal_shift": Baseline(by_z, blame(by_z, shifted)),
+        "baro": Baseline(by_baro, blame(by_baro, {i for i in range(m) if baro[i] >= cfg.baro_z})),
     }
 
 
@@ -114,4 +115,4 @@ def _baro_scores(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
         sd = np.nanstd(x0, axis=0)
         scale = np.where(iqr > 0, iqr, np.where(sd > 0, sd, 1.0))
         scores = np.nanmax(np.abs(x1 - med) / scale, axis=0)
-    return np.nan_to_num(scores, nan=0.0, posinf=1e12)
+    return np.asarray(np.nan_to_num(scores, nan=0.0, posinf=1e12), dtype=float)

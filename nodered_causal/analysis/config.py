@@ -70,7 +70,7 @@ class AttributionConfig:
             _check(name, getattr(self, name), lambda v: v >= 0, "a finite number >= 0")
         for name in ("z_threshold", "target_z", "baro_z"):
             _check(name, getattr(self, name), lambda v: v > 0, "a finite number > 0")
-        _check("window_s", self.window_s, lambda v: v >= 1e-3, "a finite number of seconds >= 0.001")
+        _check("window_s", self.window_s, lambda v: v >= 1e-3, "a number of seconds >= 0.001")
         for name, low in (
             ("n_bootstrap", 0), ("max_exact", 1), ("num_samples", 10), ("n_jobs", -1),
             ("max_fields", 1), ("min_rows", 3), ("seed", 0),
