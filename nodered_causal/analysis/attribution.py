@@ -36,479 +36,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from nodered_causal.analysis import baselines as baselines_mod
+from nodered_causal.analysis import fast, linear, signals
 from nodered_causal.analysis import graph as g
-from nodered_causal.analysis import linear, signals
+from nodered_causal.analysis import prepare as prep_mod
 from nodered_causal.analysis.config import AttributionConfig
+from nodered_causal.analysis.prepare import ALL
 from nodered_causal.analysis.result import Attribution
 from nodered_causal.errors import MissingDataError
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
 __all__ = ["ALL", "AttributionConfig", "attribute_anomaly", "attribute_shift"]
 
-#: The ``metric`` that analyses every signal of every node at once (:mod:`.signals`).
-ALL = "all"
 
 logger = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- data preparation
-
-
-def _metric_data(
-    data: Any,
-    metric: str,
-    cfg: AttributionConfig,
-    variables: Mapping[str, Sequence[str]] | None = None,
-    dag: nx.DiGraph | None = None,
-) -> pd.DataFrame:
-    """A frame with one column per node for ``metric`` (one per variable for ``"all"``,
-    :mod:`.signals`) from records, a windowed or a plain frame
-    (plus ``node::path`` columns for ``variables``)."""
-    import pandas as pd
-
-    from nodered_causal.analysis import datasets
-
-    if metric == ALL:
-        frame = (
-            data
-            if isinstance(data, pd.DataFrame)
-            else signals.signal_frame(
-                data,
-                window_s=cfg.window_s,
-                field=cfg.field,
-                max_fields=cfg.max_fields if cfg.fields == "all" else 1,
-            )
-        )
-        return signals.condense(frame, dag) if dag is not None else frame
-    if not isinstance(data, pd.DataFrame):
-        data = datasets.windowed(data, window_s=cfg.window_s, field=cfg.field, variables=variables)
-    if isinstance(data.columns, pd.MultiIndex):
-        return datasets.metric_frame(data, metric)
-    out = data.copy()
-    out.columns = [str(c) for c in out.columns]
-    return out
-
-
-def _is_clock(values: np.ndarray) -> bool:
-    """Strictly rising with the row index (corr > 0.999): a timestamp (an inject's default
-    payload) or a counter, not a quantity with a stable distribution to compare."""
-    import numpy as np
-
-    ok = ~np.isnan(values)
-    index, v = np.flatnonzero(ok).astype(float), values[ok]
-    if len(v) < 8:
-        return False
-    index -= index.mean()
-    v = v - v.mean()
-    denom = math.sqrt(float(index @ index) * float(v @ v))
-    return denom > 0 and float(index @ v) / denom > 0.999
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    graph: nx.DiGraph
-    structure: linear.Structure
-    frames: tuple[pd.DataFrame, ...]
-    notes: tuple[str, ...]
-    off_path: tuple[str, ...] = ()
-    owner: tuple[str, ...] = ()  # the node of each variable (structure.nodes); empty: itself
-
-
-def _prepare(
-    dag: nx.DiGraph,
-    target: str,
-    frames: list[pd.DataFrame],
-    metric: str,
-    names: tuple[str, ...],
-    drop_if_missing_in: pd.DataFrame | None = None,
-    expand: Mapping[str, Sequence[str]] | None = None,
-) -> _Prepared:
-    import numpy as np
-
-    target = g.resolve(dag, str(target))
-    sub = g.ancestor_graph(dag, target)
-    all_signals = metric == ALL
-    if all_signals:
-        expand = _signal_variables(frames[0])
-        for f, name in zip(frames, names, strict=True):
-            mine = f[[c for c in f.columns if signals.node_of(str(c)) == target]]
-            if mine.empty or bool(mine.isna().all().all()):
-                raise MissingDataError(
-                    f"no data for the target node {target!r} in the {name} data", node_id=target
-                )
-    else:
-        for f, name in zip(frames, names, strict=True):
-            g.require_target(g.node_columns(f, sub.subgraph([target]), metric), target, name)
-    sub, owner_of = _expand(sub, frames[0], expand or {}, families=all_signals)
-    targets = [v for v, n in owner_of.items() if n == target] or [target]
-    cols = [g.node_columns(f, sub, metric) for f in frames]
-    notes: list[str] = []
-    drop: list[str] = []
-    off_path: list[str] = []
-    arrays = [{str(c): f[c].to_numpy(dtype=float) for c in f.columns} for f in cols]
-    empty = np.full(0, np.nan)
-    on_path = (
-        None
-        if drop_if_missing_in is None
-        else {str(c) for c in drop_if_missing_in.columns if drop_if_missing_in[c].notna().any()}
-    )
-    for node in g.topological(sub):
-        if node in targets and len(targets) == 1:
-            continue
-        if on_path is not None and node not in on_path:
-            drop.append(node)
-            off_path.append(node)
-            notes.append(f"{node}: not on the anomalous message's path, left out")
-            continue
-        columns = [a.get(node, empty) for a in arrays]
-        missing = [n for c, n in zip(columns, names, strict=True) if np.isnan(c).all()]
-        if missing:
-            drop.append(node)
-            notes.append(f"{node}: no {metric} data in the {' and '.join(missing)} data, left out")
-            continue
-        values = np.concatenate(columns)
-        if np.nanstd(values) == 0:
-            drop.append(node)
-            notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
-            continue
-        clocks = [_is_clock(c) for c in columns if np.count_nonzero(~np.isnan(c)) >= 8]
-        is_value = signals.family(node) == "value" if all_signals else metric.startswith("value")
-        if is_value and clocks and all(clocks):
-            drop.append(node)
-            notes.append(
-                f"{node}: its {metric} only counts time (a timestamp or counter), left out"
-            )
-    if set(targets) <= set(drop):  # keep the target's first variable whatever it looks like
-        drop.remove(targets[0])
-    kept_targets = [t for t in targets if t not in drop]
-    sub = g.contract(sub, drop)
-    if owner_of:
-        sub = _prune_parents(sub, cols[0], owner_of)
-    order = g.topological(sub)
-    index = {n: i for i, n in enumerate(order)}
-    parents = tuple(tuple(sorted(index[str(p)] for p in sub.predecessors(n))) for n in order)
-    outputs = tuple(sorted(index[t] for t in kept_targets))
-    structure = linear.Structure(
-        nodes=tuple(order),
-        parents=parents,
-        target=outputs[-1],
-        targets=outputs if len(outputs) > 1 else (),
-    )
-    frames_out = tuple(f[list(order)] for f in cols)
-    owner = tuple(owner_of.get(n, n) for n in order) if owner_of else ()
-    return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path), owner)
-
-
-def _signal_variables(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """node -> its signals (``payload.x``, ``#count``, ...) among ``frame``'s variables."""
-    out: dict[str, list[str]] = {}
-    for col in frame.columns:
-        node, _, signal = str(col).rpartition(signals.SEP)
-        if node:
-            out.setdefault(node, []).append(signal)
-    return out
-
-
-def _expand(
-    sub: nx.DiGraph,
-    frame: pd.DataFrame,
-    expand: Mapping[str, Sequence[str]],
-    *,
-    families: bool = False,
-) -> tuple[nx.DiGraph, dict[str, str]]:
-    """Replace each node with two or more value variables (``node::path`` columns of ``frame``)
-    by those variables; every variable of a parent is a parent of every variable of the child.
-
-    ``families`` (all signals): every node with any variable is replaced, and a variable's parents
-    are the same kind of variable of the node's parents (:func:`_wired`)."""
-    from nodered_causal.analysis.datasets import VAR_SEP
-
-    have = {str(c) for c in frame.columns}
-    variables: dict[str, list[str]] = {}
-    for node in sub.nodes:
-        names = [f"{node}{VAR_SEP}{p}" for p in expand.get(str(node), ())]
-        names = [v for v in names if v in have]
-        if len(names) >= (1 if families else 2):
-            variables[str(node)] = names
-    if not variables:
-        return sub, {}
-    out = nx.DiGraph()
-    owner_of: dict[str, str] = {}
-    for node, attrs in sub.nodes(data=True):
-        for v in variables.get(str(node), [str(node)]):
-            out.add_node(v, **attrs)
-            owner_of[v] = str(node)
-    for u, v in sub.edges:
-        out.add_edges_from(
-            (a, b)
-            for a in variables.get(str(u), [str(u)])
-            for b in variables.get(str(v), [str(v)])
-            if not families or _wired(a, b)
-        )
-    if families:  # a node without any variable: nothing of it to explain, its paths stay
-        out = g.contract(out, [n for n in sub.nodes if str(n) not in variables])
-    return out, owner_of
-
-
-def _wired(parent: str, child: str) -> bool:
-    """Does ``parent``'s variable feed ``child``'s? Values from values, counts from counts, ages
-    from ages; a node's own latency and errors have no parents (they are its own doing)."""
-    kind = signals.family(child)
-    return kind in ("value", signals.COUNT, signals.AGE) and signals.family(parent) == kind
-
-
-#: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
-#: baseline by forward selection: each step adds the leaf that explains most of what is left, while
-#: it explains at least ``_MIN_GAIN`` of it. Expanding nodes into leaves multiplies the candidates
-#: (six leaves per parent, three parents: 18 regressors on 16-40 windows; several of them copies
-#: of each other) and the mechanism test loses its power with every regressor.
-_MAX_PARENTS = 4
-_MIN_GAIN = 0.2
-
-
-def _prune_parents(
-    sub: nx.DiGraph, baseline: pd.DataFrame, owner_of: Mapping[str, str]
-) -> nx.DiGraph:
-    out = nx.DiGraph(sub)
-    for v in list(out.nodes):
-        parents = sorted(str(p) for p in out.predecessors(v))
-        if len(parents) <= _MAX_PARENTS or all(owner_of.get(p, p) == p for p in parents):
-            continue
-        keep = _forward_select(baseline, str(v), parents)
-        out.remove_edges_from((p, v) for p in parents if p not in keep)
-    return out
-
-
-def _forward_select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:
-    import numpy as np
-
-    data = frame[[y_name, *candidates]].dropna().to_numpy(dtype=float)
-    y, xs = data[:, 0], data[:, 1:]
-    if len(y) < 3 or np.std(y) == 0:
-        return []
-    chosen: list[int] = []
-    left = float(np.sum((y - y.mean()) ** 2))
-    while len(chosen) < _MAX_PARENTS and left > 1e-12 * len(y):
-        best, best_rss = -1, left
-        for j in range(xs.shape[1]):
-            if j in chosen or np.std(xs[:, j]) == 0:
-                continue
-            design = np.column_stack([np.ones(len(y)), xs[:, [*chosen, j]]])
-            resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-            rss = float(resid @ resid)
-            if rss < best_rss:
-                best, best_rss = j, rss
-        if best < 0 or left - best_rss < _MIN_GAIN * left:
-            break
-        chosen.append(best)
-        left = best_rss
-    return [candidates[j] for j in chosen]
-
-
-def _by_node(
-    prep: _Prepared,
-    scores: np.ndarray,
-    boot: np.ndarray | None,
-    changed: tuple[int, ...],
-    p_values: Mapping[int, float],
-) -> Any:
-    """Variables back to nodes: scores and bootstrap replicates summed, the smallest p-value,
-    a node changed if any of its variables did."""
-    import numpy as np
-
-    s = prep.structure
-    nodes = list(dict.fromkeys(prep.owner))
-    index = {n: i for i, n in enumerate(nodes)}
-    member = np.zeros((len(s.nodes), len(nodes)))
-    for i, n in enumerate(prep.owner):
-        member[i, index[n]] = 1.0
-    p_node: dict[int, float] = {}
-    for i, p in p_values.items():
-        j = index[prep.owner[i]]
-        p_node[j] = min(p, p_node.get(j, 1.0))
-    structure = linear.Structure(
-        nodes=tuple(nodes), parents=tuple(() for _ in nodes), target=index[prep.owner[s.target]]
-    )
-    return (
-        replace(prep, structure=structure, owner=()),
-        scores @ member,
-        None if boot is None else boot @ member,
-        tuple(sorted({index[prep.owner[i]] for i in changed})),
-        p_node,
-    )
-
-
-def _first_mentions(
-    rankings: Mapping[str, tuple[str, ...]], owner: Mapping[str, str]
-) -> dict[str, tuple[str, ...]]:
-    """Rankings of variables as rankings of their nodes, each node where it is first named."""
-    return {
-        name: tuple(dict.fromkeys(owner.get(v, v) for v in ranking))
-        for name, ranking in rankings.items()
-    }
-
-
-# --------------------------------------------------------------------------- fast engine
-
-
-@dataclass(frozen=True)
-class _ShiftRun:
-    tests: dict[int, linear.NodeTest]
-    changed: tuple[int, ...]
-    scores: np.ndarray
-    total: float
-
-
-def _test_nodes(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    nodes: range | list[int] | tuple[int, ...],
-    min_rows: int,
-) -> dict[int, linear.NodeTest]:
-    out = {}
-    for i in nodes:
-        ps = list(s.parents[i])
-        out[i] = linear.mechanism_test(x0[:, i], x0[:, ps], x1[:, i], x1[:, ps], min_rows=min_rows)
-    return out
-
-
-def _shapley(
-    s: linear.Structure,
-    old: list[linear.Mechanism],
-    new: list[linear.Mechanism],
-    players: tuple[int, ...],
-    cfg: AttributionConfig,
-) -> tuple[np.ndarray, float]:
-    import numpy as np
-
-    k = len(players)
-    if k == 0:
-        return np.zeros(0), 0.0
-    if k <= cfg.max_exact:
-        values = linear.kl_set_values(s, old, new, players, cfg.difference)
-        return linear.shapley_exact(values, k), float(values[-1])
-    from dowhy.gcm.shapley import (
-        ShapleyApproximationMethods,
-        ShapleyConfig,
-        estimate_shapley_values,
-    )
-
-    def set_func(subset: np.ndarray) -> float:
-        return float(linear.kl_set_values(s, old, new, players, cfg.difference, subset[None, :])[0])
-
-    config = ShapleyConfig(
-        ShapleyApproximationMethods.PERMUTATION, num_permutations=10, n_jobs=cfg.n_jobs
-    )
-    phi = estimate_shapley_values(set_func, k, config)
-    return np.asarray(phi, dtype=float), set_func(np.ones(k, dtype=np.int8))
-
-
-def _fast_shift(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    base: dict[int, linear.NodeTest] | None = None,
-    players: tuple[int, ...] | None = None,
-) -> _ShiftRun:
-    """Test every node (Bonferroni) and score the changed ones; with ``players`` (a bootstrap
-    replicate) only refit and score those nodes, the changed set staying the main run's."""
-    import numpy as np
-
-    m = len(s.nodes)
-    tests = dict(base or {})
-    tests.update(_test_nodes(s, x0, x1, range(m) if players is None else players, cfg.min_rows))
-    if players is None:
-        threshold = cfg.alpha / m
-        players = tuple(
-            i
-            for i in range(m)
-            if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
-        )
-        if cfg.induced:
-            players = _drop_induced(s, x0, x1, players)
-    old, new = linear.mechanisms_from(tests, set(players), m)
-    phi, total = _shapley(s, old, new, players, cfg)
-    scores = np.zeros(m)
-    scores[list(players)] = phi
-    return _ShiftRun(tests, players, scores, total)
-
-
-#: A changed node counts as induced by a changed ancestor when at least this share of its incident
-#: rows has a parent value outside the baseline's range (widened by 10 % on each side).
-_OUTSIDE_SHARE = 0.5
-
-
-def _drop_induced(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, changed: tuple[int, ...]
-) -> tuple[int, ...]:
-    """Leave out changed nodes whose change a changed ancestor can explain: their inputs moved
-    outside the range the baseline saw, where a linear fit of a non-linear node (a comfort index of
-    temperature and humidity) is extrapolation, so its "change" is no evidence of its own. One root
-    cause upstream explains both; the node stays changed if no ancestor changed."""
-    import numpy as np
-
-    ancestors = baselines_mod.ancestor_sets(s)
-    keep = []
-    for i in changed:
-        ps = list(s.parents[i])
-        if not ps or not (ancestors[i] & set(changed)):
-            keep.append(i)
-            continue
-        lo, hi = np.nanmin(x0[:, ps], axis=0), np.nanmax(x0[:, ps], axis=0)
-        pad = 0.1 * (hi - lo)
-        rows = x1[:, ps]
-        outside = ((rows < lo - pad) | (rows > hi + pad)).any(axis=1)
-        if float(np.mean(outside)) < _OUTSIDE_SHARE:
-            keep.append(i)
-    return tuple(keep)
-
-
-def _bootstrap(
-    run_once: Any,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    m: int,
-    *,
-    smooth: bool = False,
-) -> np.ndarray:
-    """Scores of ``n_bootstrap`` replicates (rows resampled in both datasets), shape (B, m).
-
-    ``smooth`` adds noise of 0.1 % of each column's sd to the resampled rows (a smoothed
-    bootstrap): dowhy's k-NN KL estimator breaks on the exact duplicates resampling creates.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(cfg.seed)
-    out = np.zeros((cfg.n_bootstrap, m))
-    sd0, sd1 = np.nanstd(x0, axis=0) * 1e-3, np.nanstd(x1, axis=0) * 1e-3
-    for b in range(cfg.n_bootstrap):
-        b0 = x0[rng.integers(0, len(x0), len(x0))]
-        b1 = x1[rng.integers(0, len(x1), len(x1))]
-        if smooth:
-            b0 = b0 + rng.normal(size=b0.shape) * sd0
-            b1 = b1 + rng.normal(size=b1.shape) * sd1
-        out[b] = run_once(b0, b1)
-    return out
-
-
-def _intervals(samples: np.ndarray, cfg: AttributionConfig) -> np.ndarray:
-    import numpy as np
-
-    tail = (1 - cfg.confidence) / 2
-    return np.asarray(np.quantile(samples, [tail, 1 - tail], axis=0).T)
 
 
 # --------------------------------------------------------------------------- result assembly
@@ -517,7 +66,7 @@ def _intervals(samples: np.ndarray, cfg: AttributionConfig) -> np.ndarray:
 def _assemble(
     *,
     dag: nx.DiGraph,
-    prep: _Prepared,
+    prep: prep_mod.Prepared,
     target: str,
     metric: str,
     method: str,
@@ -540,7 +89,7 @@ def _assemble(
 
     s = prep.structure
     m = len(s.nodes)
-    intervals = _intervals(boot, cfg) if boot is not None and len(boot) else None
+    intervals = fast.intervals(boot, cfg) if boot is not None and len(boot) else None
     magnitude = float(np.sum(np.abs(scores))) or 1.0
     blamed = []
     for i in changed:
@@ -622,11 +171,13 @@ def attribute_shift(
     framed = isinstance(baseline, pd.DataFrame)
     if metric == ALL and framed and not any(signals.SEP in str(c) for c in baseline.columns):
         metric = "value"  # a frame of one column per node: those are the values
-    d0 = _metric_data(baseline, metric, cfg, variables, dag)
-    d1 = _metric_data(incident, metric, cfg, variables, dag)
+    d0 = prep_mod.metric_data(baseline, metric, cfg, variables, dag)
+    d1 = prep_mod.metric_data(incident, metric, cfg, variables, dag)
     if metric == ALL:
         d0, d1 = signals.align(d0, d1)
-    prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables)
+    prep = prep_mod.prepare(
+        dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables
+    )
     s = prep.structure
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)
@@ -642,12 +193,12 @@ def attribute_shift(
     baselines = {name: tuple(s.nodes[i] for i in b.ranking) for name, b in answers.items()}
     baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":
-        run = _fast_shift(s, x0, x1, cfg)
+        run = fast.shift(s, x0, x1, cfg)
         p_values = {i: t.p_value for i, t in run.tests.items()}
         boot = None
         if cfg.n_bootstrap and run.changed:
-            boot = _bootstrap(
-                lambda b0, b1: _fast_shift(s, b0, b1, cfg, run.tests, run.changed).scores,
+            boot = fast.bootstrap(
+                lambda b0, b1: fast.shift(s, b0, b1, cfg, run.tests, run.changed).scores,
                 x0,
                 x1,
                 cfg,
@@ -664,7 +215,7 @@ def attribute_shift(
         boot = None
         if cfg.n_bootstrap:
             quiet = replace(cfg, n_bootstrap=0)
-            boot = _bootstrap(
+            boot = fast.bootstrap(
                 lambda b0, b1: gcm_engine.shift(prep.structure, b0, b1, quiet, None).scores,
                 x0,
                 x1,
@@ -676,9 +227,11 @@ def attribute_shift(
     if prep.owner:
         sizes["variables"] = len(s.nodes)
         owner = dict(zip(s.nodes, prep.owner, strict=True))
-        baselines = _first_mentions(baselines, owner)
-        baseline_blamed = _first_mentions(baseline_blamed, owner)
-        prep, scores, boot, changed, p_values = _by_node(prep, scores, boot, changed, p_values)
+        baselines = prep_mod.first_mentions(baselines, owner)
+        baseline_blamed = prep_mod.first_mentions(baseline_blamed, owner)
+        prep, scores, boot, changed, p_values = prep_mod.by_node(
+            prep, scores, boot, changed, p_values
+        )
         sizes["nodes"] = len(prep.structure.nodes)
     return _assemble(
         dag=dag,
@@ -726,10 +279,13 @@ def attribute_anomaly(
     started = time.perf_counter()
     target = g.resolve(dag, str(target))
     rows = anomalous_rows.to_frame().T if isinstance(anomalous_rows, pd.Series) else anomalous_rows
-    d_norm, d_anom = _metric_data(normal, metric, cfg), _metric_data(rows, metric, cfg)
+    d_norm, d_anom = (
+        prep_mod.metric_data(normal, metric, cfg),
+        prep_mod.metric_data(rows, metric, cfg),
+    )
     if len(d_anom) == 0:
         raise MissingDataError("no anomalous rows given", node_id=target)
-    prep = _prepare(
+    prep = prep_mod.prepare(
         dag, target, [d_norm, d_anom], metric, ("normal", "anomalous"), drop_if_missing_in=d_anom
     )
     if prep.off_path:

@@ -99,6 +99,7 @@ class CaseResult:
     baseline_blamed: dict[str, list[str]] = field(default_factory=dict)
     analysis_s: float | None = None  # seconds the attribution took
     aliases: dict[str, list[str]] = field(default_factory=dict)  # node -> ids standing for it
+    seed: int = 0  # the case's seed (faults and analysis)
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
         baseline_rankings={n: list(r) for n, r in attr.baselines.items()},
         baseline_blamed={n: list(r) for n, r in attr.baseline_blamed.items()},
         analysis_s=None if attr.seconds is None else round(attr.seconds, 3),
+        seed=case.seed,
         aliases={
             n: [a for a in lab.aliases(n) if a != n]
             for n in [*culprits, *([case.irrelevant] if case.irrelevant else [])]

@@ -126,7 +126,7 @@ def test_fault_field_picks_the_leaf_the_target_reads() -> None:
 def test_a_leaf_keeps_only_the_parent_leaves_it_follows() -> None:
     import pandas as pd
 
-    from nodered_causal.analysis.attribution import _prune_parents
+    from nodered_causal.analysis.prepare import prune_parents as _prune_parents
 
     rng = np.random.default_rng(7)
     parents = {f"P::payload.x{i}": rng.normal(size=40) for i in range(6)}
