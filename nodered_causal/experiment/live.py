@@ -254,6 +254,15 @@ def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
     ]
 
 
+def _irrelevant_choices(found: Survey | None, runtime: Any) -> list[tuple[str, str]]:
+    """The survey's irrelevant leaves, those of data nodes first: an inject's timestamp that
+    nobody reads is irrelevant too, but a trivial test (the analysis leaves clocks out)."""
+    if found is None:
+        return []
+    data = [p for p in found.irrelevant if runtime.nodes[p[0]].get("type") != "inject"]
+    return data or list(found.irrelevant)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """What ``run_experiment`` returns: the scored campaign, the graph it ran on, and the
@@ -381,7 +390,7 @@ def run_experiment(
                 n_no_fault=n_no_fault, seed=seed, field=field,
                 roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
                 scenarios=scenarios, shift_faults=shift_faults, metric=metric,
-                irrelevant=found.irrelevant if found else (),
+                irrelevant=_irrelevant_choices(found, runtime),
                 ancestors={n: set(nx.ancestors(runtime, n)) for n, *_ in pool},
             )  # fmt: skip
             result = run_campaign(
