@@ -131,6 +131,8 @@ def _assemble(
 def _total_ok(total: float, cfg: AttributionConfig, target_sd: float) -> bool:
     if cfg.difference == "mean":
         return abs(total) / (target_sd or 1.0) >= math.sqrt(2 * cfg.min_total)
+    if cfg.difference == "hellinger":  # a small mean shift d: KL = d^2/2, Hellinger^2 = d^2/8
+        return total >= cfg.min_total / 4
     return total >= cfg.min_total
 
 

@@ -24,8 +24,9 @@ class AttributionConfig:
     ``|log sd ratio|`` (spread). ``min_share``: a blamed node explains at least this share of the
     total score. ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
     mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
-    see :mod:`.attribution`. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"``
-    (signed change of the target's mean). ``num_samples``, ``change_test``, ``shapley``,
+    see :mod:`.attribution`. ``difference``: ``"hellinger"`` (squared Hellinger distance of the
+    target's variables, summed; bounded, so one nearly deterministic variable cannot dwarf the
+    rest), ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed change of the target's mean). ``num_samples``, ``change_test``, ``shapley``,
     ``n_jobs``: the dowhy engines' knobs. ``window_s``/``field``: how records become windows.
     ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
     leaves gets one variable per leaf (at most ``max_fields``); ``"one"`` keeps one leaf per node.
@@ -45,7 +46,7 @@ class AttributionConfig:
     seed: int = 0
     engine: Literal["fast", "dowhy", "dowhy-full"] = "fast"
     mechanisms: Literal["linear", "auto"] = "linear"
-    difference: Literal["kl", "mean"] = "kl"
+    difference: Literal["hellinger", "kl", "mean"] = "hellinger"
     max_exact: int = 12
     num_samples: int = 500
     change_test: Literal["local", "regression", "kernel"] = "local"

@@ -126,9 +126,39 @@ def _drop_induced(
         pad = 0.1 * (hi - lo)
         rows = x1[:, ps]
         outside = ((rows < lo - pad) | (rows > hi + pad)).any(axis=1)
-        if float(np.mean(outside)) < _OUTSIDE_SHARE:
+        if float(np.mean(outside)) < _OUTSIDE_SHARE or _own_evidence(x0, x1, i, ps):
             keep.append(i)
     return tuple(keep)
+
+
+#: A node whose inputs left the baseline's range still changed by itself when its incident
+#: residuals (under the baseline's linear fit) exceed this many times what curvature could explain.
+_OWN_FACTOR = 3.0
+
+
+def _own_evidence(x0: np.ndarray, x1: np.ndarray, i: int, ps: list[int]) -> bool:
+    """Is the change too large for extrapolation to explain? Residuals of the incident rows under
+    the baseline's linear fit, against how far a quadratic fit of the same baseline extrapolates
+    away from the linear one there (plus the baseline's own noise): a non-linear node pushed out
+    of range errs by about that much; a node that scales or shifts its output by itself by far
+    more."""
+    import numpy as np
+
+    def design(x: np.ndarray, quad: bool) -> np.ndarray:
+        cols = [np.ones(len(x)), *x.T] + ([*(x.T**2)] if quad else [])
+        return np.column_stack(cols)
+
+    ok0 = ~np.isnan(x0[:, [i, *ps]]).any(axis=1)
+    ok1 = ~np.isnan(x1[:, [i, *ps]]).any(axis=1)
+    if ok0.sum() < 2 * len(ps) + 3 or ok1.sum() < 3:
+        return False
+    y0, p0, y1, p1 = x0[ok0, i], x0[ok0][:, ps], x1[ok1, i], x1[ok1][:, ps]
+    lin = np.linalg.lstsq(design(p0, False), y0, rcond=None)[0]
+    quad = np.linalg.lstsq(design(p0, True), y0, rcond=None)[0]
+    noise = float(np.std(y0 - design(p0, False) @ lin))
+    residual = np.abs(y1 - design(p1, False) @ lin)
+    bend = np.abs(design(p1, True) @ quad - design(p1, False) @ lin)
+    return float(np.median(residual)) > _OWN_FACTOR * (float(np.median(bend)) + noise)
 
 
 def bootstrap(

@@ -241,6 +241,19 @@ def target_moments(
     ).astype(float)
 
 
+def gaussian_hellinger2(mean0: Any, var0: Any, mean1: Any, var1: Any) -> Any:
+    """Squared Hellinger distance of two normals, vectorised, in [0, 1]: bounded where the KL
+    divergence of a nearly deterministic variable (a count, an age) explodes."""
+    import numpy as np
+
+    v0 = np.maximum(var0, _TINY)
+    v1 = np.maximum(var1, _TINY)
+    total = v0 + v1
+    return 1.0 - np.sqrt(2.0 * np.sqrt(v0 * v1) / total) * np.exp(
+        -np.square(mean0 - mean1) / (4.0 * total)
+    )
+
+
 def gaussian_kl(mean0: Any, var0: Any, mean1: Any, var1: Any) -> Any:
     """KL(N(mean0, var0) || N(mean1, var1)), vectorised; variances floored at a tiny value."""
     import numpy as np
@@ -297,6 +310,8 @@ def kl_set_values(
         m0, v0 = target_moments(one, old, new, subsets[:1] * 0, players)
         if difference == "mean":
             out = out + (means - m0[0])
+        elif difference == "hellinger":
+            out = out + gaussian_hellinger2(m0[0], v0[0], means, variances)
         else:
             out = out + gaussian_kl(m0[0], v0[0], means, variances)
     return out  # type: ignore[no-any-return]

@@ -232,7 +232,9 @@ def _wired(parent: str, child: str) -> bool:
 
 #: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
 #: baseline by forward selection: each step adds the leaf that explains most of what is left, while
-#: it explains at least ``_MIN_GAIN`` of it. Expanding nodes into leaves multiplies the candidates
+#: it explains at least ``_MIN_GAIN`` of it. A leaf the variable does not depend on is no parent:
+#: a change of it (a field nobody downstream reads) must not look like the inputs "left the
+#: baseline's range" (:func:`~.fast.drop_induced`). When nothing explains it, every wire stays. Expanding nodes into leaves multiplies the candidates
 #: (six leaves per parent, three parents: 18 regressors on 16-40 windows; several of them copies
 #: of each other) and the mechanism test loses its power with every regressor.
 _MAX_PARENTS = 4
@@ -245,9 +247,11 @@ def prune_parents(
     out = nx.DiGraph(sub)
     for v in list(out.nodes):
         parents = sorted(str(p) for p in out.predecessors(v))
-        if len(parents) <= _MAX_PARENTS or all(owner_of.get(p, p) == p for p in parents):
+        if len(parents) <= 1 or all(owner_of.get(p, p) == p for p in parents):
             continue
         keep = _forward_select(baseline, str(v), parents)
+        if not keep and len(parents) <= _MAX_PARENTS:
+            continue  # nothing explains it on the baseline: keep every wire, as drawn
         out.remove_edges_from((p, v) for p in parents if p not in keep)
     return out
 
