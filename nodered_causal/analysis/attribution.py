@@ -128,6 +128,41 @@ def _assemble(
     )
 
 
+def _message_overrides(
+    dag: nx.DiGraph,
+    s: linear.Structure,
+    baseline: Any,
+    incident: Any,
+    metric: str,
+    cfg: AttributionConfig,
+    sizes: dict[str, int],
+    notes: list[str],
+) -> dict[int, tuple[float, float]]:
+    """Message-level tests (:mod:`.messages`) of the value variables of nodes with inputs, where
+    the records carry lineage (``view="auto"``); variable index -> (p-value, effect)."""
+    from nodered_causal.analysis import messages
+
+    if metric != ALL or cfg.view != "auto":
+        return {}
+    if not (messages.has_lineage(baseline) and messages.has_lineage(incident)):
+        return {}
+
+    def source(node: str) -> bool:  # no inputs, or only inject triggers
+        preds = list(dag.predecessors(node)) if node in dag else []
+        return all(dag.nodes[p].get("type") == "inject" for p in preds)
+
+    roots = {signals.node_of(v) for v in s.nodes if source(signals.node_of(v))}
+    found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows, roots=roots)
+    index = {v: i for i, v in enumerate(s.nodes)}
+    if found:
+        sizes["message_pairs"] = sum(n for _, _, n in found.values())
+        notes.append(
+            f"{len(found)} value variables tested on their messages paired by lineage "
+            f"({sizes['message_pairs']} pairs), the rest on windows"
+        )
+    return {index[v]: (p, effect) for v, (p, effect, _) in found.items() if v in index}
+
+
 def _total_ok(total: float, cfg: AttributionConfig, target_sd: float) -> bool:
     if cfg.difference == "mean":
         return abs(total) / (target_sd or 1.0) >= math.sqrt(2 * cfg.min_total)
@@ -195,7 +230,8 @@ def attribute_shift(
     baselines = {name: tuple(s.nodes[i] for i in b.ranking) for name, b in answers.items()}
     baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":
-        run = fast.shift(s, x0, x1, cfg)
+        overrides = _message_overrides(dag, s, baseline, incident, metric, cfg, sizes, notes)
+        run = fast.shift(s, x0, x1, cfg, overrides=overrides)
         p_values = {i: t.p_value for i, t in run.tests.items()}
         boot = None
         if cfg.n_bootstrap and run.changed:

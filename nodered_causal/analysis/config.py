@@ -26,20 +26,23 @@ class AttributionConfig:
     mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
     see :mod:`.attribution`. ``difference``: ``"hellinger"`` (squared Hellinger distance of the
     target's variables, summed; bounded, so one nearly deterministic variable cannot dwarf the
-    rest), ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed change of the target's mean). ``num_samples``, ``change_test``, ``shapley``,
-    ``n_jobs``: the dowhy engines' knobs. ``window_s``/``field``: how records become windows.
+    rest), ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed change of the target's mean).
+    ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the dowhy engines' knobs. ``window_s``/``field``: how records become windows.
     ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
     leaves gets one variable per leaf (at most ``max_fields``); ``"one"`` keeps one leaf per node.
     ``induced``: a changed node whose inputs left the baseline's range while an ancestor changed
     is not a player (its apparent change is extrapolation). ``baro_z``: the BARO baseline blames a
     node whose robust z-score reaches this. ``z_threshold``: anomaly — a node's noise must be at
     least this many sds off; ``target_z``: the target itself at least this many sds off.
-    ``min_rows``: fewer complete rows than this and a mechanism is not tested.
+    ``min_rows``: fewer complete rows than this and a mechanism is not tested. ``view``:
+    ``"auto"`` tests the value mechanisms of nodes with inputs on their messages paired by
+    lineage where the records carry it (:mod:`.messages`), the rest on windows; ``"windows"``
+    tests everything on windows.
     """
 
     alpha: float = 0.01
     min_effect: float = 0.1
-    min_share: float = 0.1
+    min_share: float = 0.03
     min_total: float = 0.001
     n_bootstrap: int = 50
     confidence: float = 0.95
@@ -61,6 +64,7 @@ class AttributionConfig:
     target_z: float = 0.5
     min_rows: int = 8
     baro_z: float = 3.0
+    view: Literal["auto", "windows"] = "auto"
 
     def __post_init__(self) -> None:
         _open_unit = ("alpha", "confidence")

@@ -4,7 +4,8 @@ bootstrap that gives every score its interval (pure; see :mod:`.attribution` for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from nodered_causal.analysis import baselines as baselines_mod
@@ -77,14 +78,20 @@ def shift(
     cfg: AttributionConfig,
     base: dict[int, linear.NodeTest] | None = None,
     players: tuple[int, ...] | None = None,
+    overrides: Mapping[int, tuple[float, float]] | None = None,
 ) -> ShiftRun:
     """Test every node (Bonferroni) and score the changed ones; with ``players`` (a bootstrap
-    replicate) only refit and score those nodes, the changed set staying the main run's."""
+    replicate) only refit and score those nodes, the changed set staying the main run's.
+    ``overrides``: variable -> (p-value, effect) of a better test of its mechanism (the
+    message-level one, :mod:`.messages`), used in place of the window test's."""
     import numpy as np
 
     m = len(s.nodes)
     tests = dict(base or {})
     tests.update(_test_nodes(s, x0, x1, range(m) if players is None else players, cfg.min_rows))
+    for i, (p_value, effect) in (overrides or {}).items():
+        if players is None:
+            tests[i] = replace(tests[i], p_value=p_value, effect=effect)
     if players is None:
         threshold = cfg.alpha / m
         players = tuple(

@@ -234,9 +234,10 @@ def _wired(parent: str, child: str) -> bool:
 #: baseline by forward selection: each step adds the leaf that explains most of what is left, while
 #: it explains at least ``_MIN_GAIN`` of it. A leaf the variable does not depend on is no parent:
 #: a change of it (a field nobody downstream reads) must not look like the inputs "left the
-#: baseline's range" (:func:`~.fast.drop_induced`). When nothing explains it, every wire stays. Expanding nodes into leaves multiplies the candidates
-#: (six leaves per parent, three parents: 18 regressors on 16-40 windows; several of them copies
-#: of each other) and the mechanism test loses its power with every regressor.
+#: baseline's range" (:func:`~.fast.drop_induced`). When nothing explains it, every wire stays.
+#: Expanding nodes into leaves multiplies the candidates (six leaves per parent, three parents: 18
+#: regressors on 16-40 windows; several of them copies of each other) and the mechanism test
+#: loses its power with every regressor.
 _MAX_PARENTS = 4
 _MIN_GAIN = 0.2
 
@@ -257,29 +258,7 @@ def prune_parents(
 
 
 def _forward_select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:
-    import numpy as np
-
-    data = frame[[y_name, *candidates]].dropna().to_numpy(dtype=float)
-    y, xs = data[:, 0], data[:, 1:]
-    if len(y) < 3 or np.std(y) == 0:
-        return []
-    chosen: list[int] = []
-    left = float(np.sum((y - y.mean()) ** 2))
-    while len(chosen) < _MAX_PARENTS and left > 1e-12 * len(y):
-        best, best_rss = -1, left
-        for j in range(xs.shape[1]):
-            if j in chosen or np.std(xs[:, j]) == 0:
-                continue
-            design = np.column_stack([np.ones(len(y)), xs[:, [*chosen, j]]])
-            resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-            rss = float(resid @ resid)
-            if rss < best_rss:
-                best, best_rss = j, rss
-        if best < 0 or left - best_rss < _MIN_GAIN * left:
-            break
-        chosen.append(best)
-        left = best_rss
-    return [candidates[j] for j in chosen]
+    return linear.forward_select(frame, y_name, candidates, _MAX_PARENTS, _MIN_GAIN)
 
 
 def by_node(
