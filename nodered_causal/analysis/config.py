@@ -27,7 +27,8 @@ class AttributionConfig:
     see :mod:`.attribution`. ``difference``: ``"hellinger"`` (squared Hellinger distance of the
     target's variables, summed; bounded, so one nearly deterministic variable cannot dwarf the
     rest), ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed change of the target's mean).
-    ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the dowhy engines' knobs. ``window_s``/``field``: how records become windows.
+    ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the dowhy engines' knobs.
+    ``window_s``/``field``: how records become windows.
     ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
     leaves gets one variable per leaf (at most ``max_fields``); ``"one"`` keeps one leaf per node.
     ``induced``: a changed node whose inputs left the baseline's range while an ancestor changed
