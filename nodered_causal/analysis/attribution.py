@@ -174,28 +174,15 @@ def _total_ok(total: float, cfg: AttributionConfig, target_sd: float) -> bool:
 # --------------------------------------------------------------------------- public API
 
 
-def attribute_shift(
-    dag: nx.DiGraph,
-    baseline: Any,
-    incident: Any,
-    target: str,
-    *,
-    metric: str = ALL,
-    config: AttributionConfig | None = None,
-) -> Attribution:
-    """Which nodes' mechanisms explain the change of ``target``'s ``metric`` distribution?
-
-    ``baseline``/``incident``: record columns (``Store.record_columns``), a :func:`windowed` frame,
-    or a frame with one column per node id. ``dag``: the flow's causal DAG (runtime or condensed).
-    """
-    import numpy as np
+def _shift_data(
+    dag: nx.DiGraph, baseline: Any, incident: Any, target: str, metric: str, cfg: AttributionConfig
+) -> tuple[prep_mod.Prepared, str]:
+    """Both recordings as the analysis' variables over the target's ancestors, and the metric
+    really used (``all`` on a frame of one column per node means its values)."""
     import pandas as pd
 
     from nodered_causal.analysis import datasets
 
-    cfg = config or AttributionConfig()
-    started = time.perf_counter()
-    target = g.resolve(dag, str(target))
     variables = None
     if (
         cfg.fields == "all"
@@ -215,6 +202,79 @@ def attribute_shift(
     prep = prep_mod.prepare(
         dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables
     )
+    return prep, metric
+
+
+#: The dowhy baselines: ``gcm.distribution_change`` with its own defaults (kernel mechanism-change
+#: test, sampled KL, its Shapley settings), on our linear mechanisms and on mechanisms chosen by
+#: ``gcm.auto.assign_causal_mechanisms``.
+DOWHY_BASELINES: dict[str, dict[str, Any]] = {
+    "dowhy": {"mechanisms": "linear"},
+    "dowhy_auto": {"mechanisms": "auto"},
+}
+
+
+def dowhy_baselines(
+    dag: nx.DiGraph,
+    baseline: Any,
+    incident: Any,
+    target: str,
+    *,
+    metric: str = ALL,
+    config: AttributionConfig | None = None,
+    which: tuple[str, ...] = tuple(DOWHY_BASELINES),
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], float]]:
+    """``gcm.distribution_change`` itself (:data:`DOWHY_BASELINES`) on the same variables as
+    :func:`attribute_shift`: per baseline, nodes ranked by their attribution, the nodes it blames
+    (flagged changed by its test, positive attribution, the target moved) and its seconds."""
+    from nodered_causal.analysis import gcm_engine
+
+    cfg = config or AttributionConfig()
+    target = g.resolve(dag, str(target))
+    prep, metric = _shift_data(dag, baseline, incident, target, metric, cfg)
+    s = prep.structure
+    x0 = prep.frames[0].to_numpy(dtype=float)
+    x1 = prep.frames[1].to_numpy(dtype=float)
+    marginal = baselines_mod.marginal_tests(x0, x1, cfg)
+    moved = min(marginal[i].p_value for i in s.outputs) * len(s.outputs) <= cfg.alpha
+    owner = dict(zip(s.nodes, prep.owner or s.nodes, strict=True))
+    out = {}
+    for name in which:
+        started = time.perf_counter()
+        variant = replace(
+            cfg, engine="dowhy-full", change_test="kernel", n_bootstrap=0, num_samples=2000,
+            shapley="early_stopping", **DOWHY_BASELINES[name],
+        )  # fmt: skip
+        res = gcm_engine.shift(s, x0, x1, variant, None)
+        order = sorted(range(len(s.nodes)), key=lambda i: (-float(res.scores[i]), s.nodes[i]))
+        blamed = [i for i in order if i in set(res.changed) and res.scores[i] > 0] if moved else []
+        ranked = prep_mod.first_mentions(
+            {"r": tuple(s.nodes[i] for i in order), "b": tuple(s.nodes[i] for i in blamed)}, owner
+        )
+        out[name] = (ranked["r"], ranked["b"], time.perf_counter() - started)
+    return out
+
+
+def attribute_shift(
+    dag: nx.DiGraph,
+    baseline: Any,
+    incident: Any,
+    target: str,
+    *,
+    metric: str = ALL,
+    config: AttributionConfig | None = None,
+) -> Attribution:
+    """Which nodes' mechanisms explain the change of ``target``'s ``metric`` distribution?
+
+    ``baseline``/``incident``: record columns (``Store.record_columns``), a :func:`windowed` frame,
+    or a frame with one column per node id. ``dag``: the flow's causal DAG (runtime or condensed).
+    """
+    import numpy as np
+
+    cfg = config or AttributionConfig()
+    started = time.perf_counter()
+    target = g.resolve(dag, str(target))
+    prep, metric = _shift_data(dag, baseline, incident, target, metric, cfg)
     s = prep.structure
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)

@@ -155,6 +155,14 @@ def _shapley_config(cfg: AttributionConfig) -> Any:
     return ShapleyConfig(approximation_method=method, n_jobs=cfg.n_jobs)
 
 
+def _float_kl(a: np.ndarray, b: np.ndarray) -> float:
+    """dowhy's own KL estimator, as a float: an exact 0 comes back as an int from the discrete
+    estimator, and dowhy's Shapley estimators then accumulate into an int array and fail."""
+    from dowhy.gcm.divergence import auto_estimate_kl_divergence
+
+    return float(auto_estimate_kl_divergence(a, b))
+
+
 def _local_test_adapter(cfg: AttributionConfig) -> Callable[..., float]:
     """Our linear mechanism test in the shape of a dowhy (conditional) independence test."""
     import numpy as np
@@ -210,6 +218,7 @@ def shift(
                 shapley_config=_shapley_config(cfg),
                 return_additional_info=True,
                 mechanism_change_test_significance_level=cfg.alpha,
+                difference_estimation_func=_float_kl,
                 **tests,
             )
         scores = np.array([float(attributions.get(n, 0.0)) for n in s.nodes])

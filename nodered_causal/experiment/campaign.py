@@ -45,7 +45,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Short names of the analysis' baselines in a campaign summary.
-BASELINE_NAMES = {"marginal_shift": "marginal", "most_upstream": "upstream", "baro": "baro"}
+BASELINE_NAMES = {
+    "marginal_shift": "marginal", "most_upstream": "upstream", "baro": "baro",
+    "dowhy": "dowhy", "dowhy_auto": "dowhy_auto",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class CaseResult:
     analysis_s: float | None = None  # seconds the attribution took
     aliases: dict[str, list[str]] = field(default_factory=dict)  # node -> ids standing for it
     seed: int = 0  # the case's seed (faults and analysis)
+    baseline_seconds: dict[str, float] = field(default_factory=dict)  # the slow baselines' time
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,16 @@ class CampaignResult:
         the baselines beside them, and the same per scenario class under ``classes``."""
         ranks = [c.rank_of_true for c in self.cases if c.culprits or c.node]
         with_culprit = [c for c in self.cases if c.culprits or c.node]
-        names = sorted({n for c in self.cases for n in c.baseline_ranks})
+        names = sorted({n for c in [*self.cases, *self.no_fault] for n in c.baseline_rankings}
+                       or {n for c in self.cases for n in c.baseline_ranks})  # fmt: skip
         baselines = {
             BASELINE_NAMES.get(n, n): {
-                "ac1": ac_at_k([c.baseline_ranks.get(n) for c in with_culprit], 1),
-                "ac3": ac_at_k([c.baseline_ranks.get(n) for c in with_culprit], 3),
+                "ac1": ac_at_k(
+                    [c.baseline_ranks[n] for c in with_culprit if n in c.baseline_ranks], 1
+                ),
+                "ac3": ac_at_k(
+                    [c.baseline_ranks[n] for c in with_culprit if n in c.baseline_ranks], 3
+                ),
             }
             for n in names
         }

@@ -42,9 +42,15 @@ def reanalyse(
     config: Any = None,
     metric: str | None = None,
     progress: Callable[[int, int, CaseResult], None] | None = None,
+    dowhy_cases: int = 0,
 ) -> CampaignResult:
-    """Every case of ``result`` attributed again on its recorded spans (module docstring)."""
+    """Every case of ``result`` attributed again on its recorded spans (module docstring).
+
+    ``dowhy_cases``: on the first that many cases of each class, also run the dowhy baselines
+    (``gcm.distribution_change`` itself, :func:`~nodered_causal.analysis.dowhy_baselines`);
+    they take tens of seconds per case, so they run on a subsample."""
     from nodered_causal.analysis import AttributionConfig, attribute_shift
+    from nodered_causal.analysis.attribution import dowhy_baselines
     from nodered_causal.collector.store import Store
     from nodered_causal.flows import load_flow, to_causal_dag
 
@@ -56,6 +62,7 @@ def reanalyse(
     stream = f"experiment-{result.target}-seed{data.get('seed', 1)}"
     cases = [*result.cases, *result.no_fault]
     out: list[CaseResult] = []
+    seen: dict[str, int] = {}
     with Store(store_path) as store:
         run = _run_named(store, stream)
         for i, case in enumerate(cases, start=1):
@@ -69,7 +76,14 @@ def reanalyse(
                 dag, columns[0], columns[1], target,
                 metric=metric or case.metric, config=replace(cfg, seed=case.seed),
             )  # fmt: skip
-            out.append(_rescored(case, attr, member_of))
+            extra = {}
+            seen[case.scenario] = seen.get(case.scenario, 0) + 1
+            if seen[case.scenario] <= dowhy_cases:
+                extra = dowhy_baselines(
+                    dag, columns[0], columns[1], target,
+                    metric=metric or case.metric, config=replace(cfg, seed=case.seed),
+                )  # fmt: skip
+            out.append(_rescored(case, attr, member_of, extra))
             if progress is not None:
                 progress(i, len(cases), out[-1])
     return CampaignResult(
@@ -86,7 +100,12 @@ def _run_named(store: Any, stream: str) -> Any:
     return runs[stream].name
 
 
-def _rescored(case: CaseResult, attr: Any, member_of: Mapping[str, str]) -> CaseResult:
+def _rescored(
+    case: CaseResult,
+    attr: Any,
+    member_of: Mapping[str, str],
+    extra: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], float]],
+) -> CaseResult:
     def ids(node: str) -> list[str]:
         return [node, member_of[node]] if node in member_of else [node]
 
@@ -102,13 +121,21 @@ def _rescored(case: CaseResult, attr: Any, member_of: Mapping[str, str]) -> Case
         rank_of_true=rank_of_true(blamed, truth) if truth else None,
         rank_in_ranking=rank_of_true([r[0] for r in ranking], truth) if truth else None,
         baseline_ranks={
-            n: rank_of_true(list(r), truth) if truth else None for n, r in attr.baselines.items()
+            n: rank_of_true(list(r), truth) if truth else None
+            for n, r in [*attr.baselines.items(), *((k, v[0]) for k, v in extra.items())]
         },
         culprit_ranks={c: rank_of_true(blamed, ids(c)) for c in case.culprits},
         irrelevant_blamed=None if irrelevant is None else bool(set(irrelevant) & set(blamed)),
-        baseline_rankings={n: list(r) for n, r in attr.baselines.items()},
-        baseline_blamed={n: list(r) for n, r in attr.baseline_blamed.items()},
+        baseline_rankings={
+            **{n: list(r) for n, r in attr.baselines.items()},
+            **{n: list(r) for n, (r, _, _) in extra.items()},
+        },
+        baseline_blamed={
+            **{n: list(r) for n, r in attr.baseline_blamed.items()},
+            **{n: list(b) for n, (_, b, _) in extra.items()},
+        },
         analysis_s=round(attr.runtime_s, 3),
+        baseline_seconds={n: round(t, 2) for n, (_, _, t) in extra.items()},
         symptom=attr.target_p_value is not None and attr.target_p_value <= 0.01,
         metric=attr.metric,
     )

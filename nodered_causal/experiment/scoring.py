@@ -123,12 +123,15 @@ def class_metrics(
             )  # fmt: skip
         out[scenario] = {**ours, "baselines": {}}
         for name, key in zip(baselines, keys, strict=True):
+            mine = [i for i, c in enumerate(group) if key in c.baseline_rankings]
+            if not mine:
+                continue  # a baseline run on a subsample only (dowhy's): scored where it ran
             theirs = _scores(
                 scenario,
-                [c.baseline_rankings.get(key, []) for c in group],
-                [c.baseline_blamed.get(key, []) for c in group],
-                culprits,
-                irrelevant,
+                [group[i].baseline_rankings[key] for i in mine],
+                [group[i].baseline_blamed.get(key, []) for i in mine],
+                [culprits[i] for i in mine],
+                [irrelevant[i] for i in mine],
             )
             theirs["score"] = theirs.get(headline)
             out[scenario]["baselines"][name] = theirs
