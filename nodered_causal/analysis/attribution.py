@@ -128,6 +128,21 @@ def _assemble(
     )
 
 
+def _upstream_variables(
+    dag: nx.DiGraph, s: linear.Structure, owner: tuple[str, ...]
+) -> list[set[int]]:
+    """Per variable, the variables of every node upstream of its node in the flow's graph."""
+    nodes = owner or s.nodes
+    by_node: dict[str, set[int]] = {}
+    for i, n in enumerate(nodes):
+        by_node.setdefault(n, set()).add(i)
+    out = []
+    for n in nodes:
+        up = nx.ancestors(dag, n) if n in dag else set()
+        out.append(set().union(*(by_node.get(str(a), set()) for a in up)))
+    return out
+
+
 def _message_overrides(
     dag: nx.DiGraph,
     s: linear.Structure,
@@ -153,12 +168,18 @@ def _message_overrides(
 
     roots = {signals.node_of(v) for v in s.nodes if source(signals.node_of(v))}
     found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows, roots=roots)
+    timed = {signals.node_of(v) for v in s.nodes if signals.family(v) == signals.AGE}
+    latency = messages.latency_tests(
+        baseline, incident, timed, min_shift_s=cfg.min_latency_s, min_rows=cfg.min_rows
+    )
+    found.update({f"{node}{signals.SEP}{signals.AGE}": t for node, t in latency.items()})
     index = {v: i for i, v in enumerate(s.nodes)}
     if found:
         sizes["message_pairs"] = sum(n for _, _, n in found.values())
         notes.append(
-            f"{len(found)} value variables tested on their messages paired by lineage "
-            f"({sizes['message_pairs']} pairs), the rest on windows"
+            f"{len(found) - len(latency)} value variables tested on their messages paired by "
+            f"lineage ({sizes['message_pairs']} pairs) and {len(latency)} ages on the nodes' own "
+            "latency per message; the rest on windows"
         )
     return {index[v]: (p, effect) for v, (p, effect, _) in found.items() if v in index}
 
@@ -285,8 +306,9 @@ def attribute_shift(
     # variables; independent of the graph)?
     target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
     answers = baselines_mod.run_baselines(
-        s, x0, x1, cfg, marginal, target_moved=target_p <= cfg.alpha
-    )
+        s, x0, x1, cfg, marginal, target_moved=target_p <= cfg.alpha,
+        upstream_of=_upstream_variables(dag, s, prep.owner),
+    )  # fmt: skip
     baselines = {name: tuple(s.nodes[i] for i in b.ranking) for name, b in answers.items()}
     baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":

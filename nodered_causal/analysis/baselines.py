@@ -17,6 +17,7 @@ target that moved, which is the strongest way to run it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,8 +75,11 @@ def run_baselines(
     marginal: list[linear.NodeTest],
     *,
     target_moved: bool,
+    upstream_of: Sequence[set[int]] | None = None,
 ) -> dict[str, Baseline]:
-    """Every baseline of the module docstring over the variables of ``s``."""
+    """Every baseline of the module docstring over the variables of ``s``. ``upstream_of``:
+    per variable, the variables of the nodes upstream of its node in the flow (default: its
+    ancestors in ``s``, which leaves out wires the analysis pruned)."""
     import numpy as np
 
     m = len(s.nodes)
@@ -89,7 +93,7 @@ def run_baselines(
         if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect
     }
     by_z = tuple(sorted(range(m), key=lambda i: (-z[i], s.nodes[i])))
-    ancestors = ancestor_sets(s)
+    ancestors = list(upstream_of) if upstream_of is not None else ancestor_sets(s)
     upstream = tuple(sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), -z[i], i)))
     baro = _baro_scores(x0, x1)
     by_baro = tuple(sorted(range(m), key=lambda i: (-baro[i], s.nodes[i])))

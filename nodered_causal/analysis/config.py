@@ -38,7 +38,8 @@ class AttributionConfig:
     ``min_rows``: fewer complete rows than this and a mechanism is not tested. ``view``:
     ``"auto"`` tests the value mechanisms of nodes with inputs on their messages paired by
     lineage where the records carry it (:mod:`.messages`), the rest on windows; ``"windows"``
-    tests everything on windows.
+    tests everything on windows; with lineage a node's age is tested on its own latency per
+    message, and a change of less than ``min_latency_s`` seconds is no change.
     """
 
     alpha: float = 0.01
@@ -66,13 +67,14 @@ class AttributionConfig:
     min_rows: int = 8
     baro_z: float = 3.0
     view: Literal["auto", "windows"] = "auto"
+    min_latency_s: float = 0.005
 
     def __post_init__(self) -> None:
         _open_unit = ("alpha", "confidence")
         for name in _open_unit:
             _check(name, getattr(self, name), lambda v: 0 < v < 1, "a number in (0, 1)")
         _check("min_share", self.min_share, lambda v: 0 <= v < 1, "a number in [0, 1)")
-        for name in ("min_effect", "min_total"):
+        for name in ("min_effect", "min_total", "min_latency_s"):
             _check(name, getattr(self, name), lambda v: v >= 0, "a finite number >= 0")
         for name in ("z_threshold", "target_z", "baro_z"):
             _check(name, getattr(self, name), lambda v: v > 0, "a finite number > 0")

@@ -29,7 +29,7 @@ from nodered_causal.analysis import datasets, linear
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["has_lineage", "message_tests", "paired"]
+__all__ = ["has_lineage", "latency_tests", "message_tests", "paired"]
 
 #: Input columns are named ``<input node>|<leaf>``.
 IN_SEP = "|"
@@ -137,6 +137,52 @@ def message_tests(
             result = _test_leaf(a, b, leaf, min_rows)
             if result is not None:
                 out[f"{node}::{leaf}"] = result
+    return out
+
+
+def _latencies(records: Any, nodes: set[str]) -> dict[str, Any]:
+    """Per node, the receive-to-send latency (s) of the messages it sent (fan-out once)."""
+    import numpy as np
+
+    frame = datasets.records_frame(records)
+    if "latency_ns" not in frame:
+        return {}
+    sent = frame[(frame["kind"] == "deliver").to_numpy() & frame["latency_ns"].notna().to_numpy()]
+    keys = [k for k in ("tap", "boot") if k in sent] + ["src", "parent"]
+    sent = sent.drop_duplicates(keys)
+    src = sent["src"].astype(str).to_numpy()
+    lat = sent["latency_ns"].to_numpy(dtype=float, na_value=np.nan) / 1e9
+    return {n: lat[src == n] for n in nodes if (src == n).any()}
+
+
+def latency_tests(
+    baseline: Any,
+    incident: Any,
+    nodes: Iterable[str],
+    *,
+    min_shift_s: float = 0.005,
+    min_rows: int = 8,
+) -> dict[str, tuple[float, float, int]]:
+    """Did a node's own processing time change? Its latency per message (receive to send, the
+    tap's ``latency_ns``) in both recordings: Mann-Whitney, effect in baseline sds of the shift of
+    the mean — 0 when the mean moved less than ``min_shift_s`` (a loaded machine's jitter is no
+    fault). A node's *age* (time since the root message) also grows when anything upstream is
+    slow, and a join's when any of its parts is late; its own latency does neither."""
+    import numpy as np
+    from scipy import stats
+
+    wanted = set(nodes)
+    l0, l1 = _latencies(baseline, wanted), _latencies(incident, wanted)
+    out: dict[str, tuple[float, float, int]] = {}
+    for node in wanted & set(l0) & set(l1):
+        a, b = l0[node], l1[node]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if min(len(a), len(b)) < min_rows:
+            continue
+        shift = float(np.mean(b) - np.mean(a))
+        p = float(stats.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
+        effect = abs(shift) / max(float(np.std(a)), 1e-6) if abs(shift) >= min_shift_s else 0.0
+        out[node] = (p, effect, len(a) + len(b))
     return out
 
 

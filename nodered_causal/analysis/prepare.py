@@ -250,6 +250,8 @@ def prune_parents(
         parents = sorted(str(p) for p in out.predecessors(v))
         if len(parents) <= 1 or all(owner_of.get(p, p) == p for p in parents):
             continue
+        if signals.family(str(v)) != "value" and len(parents) <= 2 * _MAX_PARENTS:
+            continue  # a count or an age is its inputs' (summed at a merge, the last at a join)
         keep = _forward_select(baseline, str(v), parents)
         if not keep and len(parents) <= _MAX_PARENTS:
             continue  # nothing explains it on the baseline: keep every wire, as drawn

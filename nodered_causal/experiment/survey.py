@@ -115,7 +115,9 @@ def _irrelevant_leaves(
         if name == target or name not in leaves:
             continue
         at_node = per_trace(name, leaves[name])
-        joined = at_node.join(at_target, how="inner", lsuffix="@node", rsuffix="@target")
+        joined = at_node.merge(
+            at_target, left_index=True, right_index=True, suffixes=("@node", "@target")
+        )
         for leaf in leaves[name]:
             x = joined[f"{leaf}@node" if leaf in theirs else leaf].to_numpy(dtype=float)
             best, n_best = 0.0, 0
