@@ -19,5 +19,8 @@ lint:
 	.venv/bin/ruff format --check nodered_causal tests benchmarks
 	.venv/bin/mypy
 
+# `make bench BENCH=parse` runs benchmarks/bench_parse.py; without BENCH it lists them (each is
+# long; their numbers are in benchmarks/RESULTS.md)
 bench: setup
-	$(PY) benchmarks/run.py
+	@if [ -n "$(BENCH)" ]; then $(PY) benchmarks/bench_$(BENCH).py; else \
+	  echo "make bench BENCH=<name>, one of:"; ls benchmarks/bench_*.py | sed 's/.*bench_//; s/\.py$$//'; fi

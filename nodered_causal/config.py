@@ -127,6 +127,11 @@ Who reads what (``EnvVar.reader``):
 .. envvar:: NODERED_CAUSAL_FLOW_SEED
 
    Seed of the bundled flows' noise generators (default ``1``).
+
+.. envvar:: NODERED_CAUSAL_FLOW_QUAKE_FEED
+
+   Feed URL the bundled quake dashboard flow polls; when unset, the commands that run the flow
+   start a local seeded fixture feed and set it (``nodered_causal/experiment/fixtures.py``).
 """
 
 from __future__ import annotations
@@ -143,6 +148,7 @@ __all__ = [
     "ENV_VARS",
     "FLOW_MQTT_BROKER",
     "FLOW_MQTT_PREFIX",
+    "FLOW_QUAKE_FEED",
     "FLOW_SEED",
     "HTTP_ADDR",
     "MQTT_URL",
@@ -232,6 +238,9 @@ FLOW_MQTT_PREFIX = EnvVar(
     "NODERED_CAUSAL_FLOW_MQTT_PREFIX", "nodered-causal/demo", "flows", "MQTT flow topic prefix"
 )
 FLOW_SEED = EnvVar("NODERED_CAUSAL_FLOW_SEED", "1", "flows", "seed of the flows' noise")
+FLOW_QUAKE_FEED = EnvVar(
+    "NODERED_CAUSAL_FLOW_QUAKE_FEED", None, "flows", "feed URL of the quake dashboard flow"
+)
 
 #: All variables by name.
 ENV_VARS: Mapping[str, EnvVar] = {
@@ -263,6 +272,7 @@ ENV_VARS: Mapping[str, EnvVar] = {
         FLOW_MQTT_BROKER,
         FLOW_MQTT_PREFIX,
         FLOW_SEED,
+        FLOW_QUAKE_FEED,
     )
 }
 

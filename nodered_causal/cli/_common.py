@@ -31,10 +31,12 @@ __all__ = [
     "Terminated",
     "add_command",
     "add_deprecated",
+    "add_install_arg",
     "add_nodered_args",
     "add_store_arg",
     "add_transport_args",
     "add_window_arg",
+    "check_install",
     "check_nodes",
     "client_from_args",
     "mqtt_settings",
@@ -169,6 +171,30 @@ def client_from_args(args: argparse.Namespace, *, url: str | None = None) -> Nod
         )
     except ValueError as exc:
         raise NodeRedError(str(exc), url=url) from None
+
+
+def add_install_arg(parser: argparse.ArgumentParser | Any) -> None:
+    """``--install MODULE[@VERSION]`` (repeatable, or comma-separated): contrib node modules
+    for the local throw-away Node-RED, installed from npm into its userDir (cached)."""
+    parser.add_argument(
+        "--install",
+        dest="install",
+        action="extend",
+        default=[],
+        type=t.NPM_MODULES,
+        metavar="MODULE[@VERSION]",
+        help="npm module of contrib nodes to install into the local Node-RED (repeat, or "
+        "comma-separate, for more; cached in NODERED_CAUSAL_CACHE), e.g. node-red-dashboard@3",
+    )
+
+
+def check_install(args: argparse.Namespace) -> None:
+    """``--install`` goes with a local Node-RED only (UsageError, exit 2, otherwise)."""
+    if getattr(args, "install", None) and getattr(args, "url", None):
+        raise UsageError(
+            "--install installs into the local throw-away Node-RED; with --url install the "
+            "module into that Node-RED (its editor's palette, or npm in its userDir)"
+        )
 
 
 def add_store_arg(parser: argparse.ArgumentParser | Any, *, default: str | None = "env") -> None:

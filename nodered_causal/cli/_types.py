@@ -45,6 +45,8 @@ Names and specs:
   values in the field's units); :data:`FAULT_OR_SD` also ``bias:2sd``; :data:`FAULT_LIST` a
   comma-separated list of those, as ``experiment --faults`` takes (gives the list of strings).
 - :func:`choice_list` a comma-separated subset of known words (``--kinds wire,link``).
+- :data:`NPM_MODULES` npm registry modules, optionally pinned, comma-separated:
+  ``node-red-dashboard@3,node-red-node-ui-table`` (``--install``; gives the list of specs).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ __all__ = [
     "MQTT_URL",
     "NEW_OR_EXISTING_DIR",
     "NODE_ID",
+    "NPM_MODULES",
     "OUTPUT_FILE",
     "PATH",
     "PORT",
@@ -321,6 +324,13 @@ def NODE_ID(text: str) -> str:  # noqa: N802
 @option_type("run name")
 def RUN_NAME(text: str) -> str:  # noqa: N802
     return _name(text, "a run name").strip()
+
+
+@option_type("npm modules")
+def NPM_MODULES(text: str) -> list[str]:  # noqa: N802
+    from nodered_causal.nodered.modules import parse_module_spec
+
+    return [str(parse_module_spec(part)) for part in text.split(",")]
 
 
 _FIELD = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*|\[\d+\])*$")

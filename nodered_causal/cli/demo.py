@@ -12,9 +12,11 @@ from nodered_causal import config
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import (
     add_command,
+    add_install_arg,
     add_nodered_args,
     add_store_arg,
     add_transport_args,
+    check_install,
     check_nodes,
     client_from_args,
     mqtt_settings,
@@ -36,6 +38,7 @@ What it does (about a minute):
 examples:
   nodered-causal demo
   nodered-causal demo --flow sensor-pipeline --fault scale:1.5 --seconds 15
+  nodered-causal demo --flow quake-dashboard --install node-red-dashboard --fault delay:200
   nodered-causal demo --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
       --store /data/runs.db --report /data/reports/demo.html
 """
@@ -89,6 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
     )
+    add_install_arg(parser)
     add_transport_args(parser, when=" (with --url)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
@@ -119,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from nodered_causal.experiment.live import run_experiment
     from nodered_causal.experiment.report import write_campaign_report
 
+    check_install(args)
     started = time.monotonic()
     for name in ("nodered_causal.nodered", "nodered_causal.experiment"):
         logging.getLogger(name).setLevel(logging.INFO)  # show installs, start-up, recordings
@@ -171,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         nodes=[args.node] if args.node else None,
         state_path=None,
         progress=progress,
+        modules=args.install,
     )
     page, png = write_campaign_report(
         exp.dag, exp.result, report, title=f"nodered-causal demo: {Path(exp.flow).name}"

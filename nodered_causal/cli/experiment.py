@@ -14,10 +14,12 @@ from nodered_causal import config
 from nodered_causal.cli import _types as t
 from nodered_causal.cli._common import (
     add_command,
+    add_install_arg,
     add_nodered_args,
     add_store_arg,
     add_transport_args,
     add_window_arg,
+    check_install,
     check_nodes,
     client_from_args,
     mqtt_settings,
@@ -33,6 +35,12 @@ from nodered_causal.faults.spec import DEFAULT_FAULTS
 from nodered_causal.redact import redact_data
 
 __all__ = ["register", "run"]
+
+#: ``--metric`` values: every signal, the one each fault kind shows in, or one of
+#: ``nodered_causal.analysis.datasets.METRICS`` (kept here so ``--help`` does not import pandas).
+METRIC_CHOICES = (
+    "all", "per-fault", "throughput", "value", "value_p50", "value_p95", "latency", "errors",
+)  # fmt: skip
 
 EPILOG = """\
 Each fault case records a baseline and an injected period of --seconds, attributes the change at
@@ -54,6 +62,8 @@ examples:
   nodered-causal experiment flows/sensor-pipeline.json --target comfort --report out.html
   nodered-causal experiment flows/bottling-line.json --target bt_score --cases 20 \\
       --no-fault-cases 10 --seconds 20 -o results.json
+  nodered-causal experiment flows/quake-dashboard.json --target qk_chart \\
+      --install node-red-dashboard --faults delay:200 --metric throughput
   nodered-causal experiment --url http://127.0.0.1:1880 --mqtt mqtt://127.0.0.1:1883 \\
       --target my_node --faults bias:2,drop:0.3 --push      # result in the editor's sidebar
 """
@@ -100,8 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="the data shifts of the shift class (default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--metric", default="all",
-        choices=("all", "per-fault", "value", "value_p95", "throughput", "latency", "errors"),
+        "--metric", default="all", choices=METRIC_CHOICES,
         help="what the analysis compares: all (default) every signal of every node at once; "
         "per-fault the one each fault kind shows in; or one signal",
     )  # fmt: skip
@@ -138,6 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
     )
+    add_install_arg(parser)
     add_transport_args(parser, when=" (with --url)")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
@@ -175,6 +185,7 @@ def _check(args: argparse.Namespace) -> None:
         else:
             warn("'experiment --json OUT' is deprecated: use -o OUT (--json prints JSON)")
             args.output, args.json = t.OUTPUT_FILE(args.json), False
+    check_install(args)
     if args.cases + args.no_fault_cases == 0:
         raise UsageError("--cases and --no-fault-cases are both 0: nothing to run")
     if args.flow is not None and args.url is not None:
@@ -239,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress(bar),
             scenarios=args.scenarios,
             shift_faults=args.shift_faults,
+            modules=args.install,
             metric=args.metric,
         )
     data = exp.result.to_json(

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from nodered_causal.cli import _types as t
-from nodered_causal.cli._common import add_deprecated
+from nodered_causal.cli._common import add_deprecated, add_install_arg
 
 __all__ = ["register", "run"]
 
@@ -24,6 +24,11 @@ examples:
   nodered-causal nodered start --tap mqtt://127.0.0.1:1883  # with the wire-tap plugin -> MQTT
   nodered-causal nodered start --tap http://127.0.0.1:8765 --tap-instance line1  # -> HTTP
   nodered-causal nodered start --user-dir ./nr --json       # keep the userDir; JSON line on start
+  nodered-causal nodered start --install node-red-dashboard@3 --flow my-dashboard.json
+
+--install MODULE[@VERSION] installs contrib nodes from npm into the userDir (as the palette does),
+once per module list into the cache. A --flow whose node types neither Node-RED nor the installed
+modules provide is refused before anything starts (exit 2), naming the types and their modules.
 """
 
 
@@ -68,12 +73,14 @@ def register(subparsers: Any) -> None:
         type=t.RUN_NAME,
         help="tap instance name (the <tap> of nodered-causal/<tap>/records)",
     )
+    add_install_arg(start)
     start.add_argument("--json", action="store_true", help="print one JSON line once running")
     start.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from nodered_causal.errors import TapError
+    from nodered_causal.experiment.fixtures import flow_fixtures
     from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed, tap_settings
 
     plugins = []
@@ -90,16 +97,20 @@ def run(args: argparse.Namespace) -> int:
                 f"--tap needs the wire-tap plugin, but {PLUGIN_DIR}/package.json is missing"
             )
         plugins.append(PLUGIN_DIR)
-    node_red = LocalNodeRed(
-        args.nodered_version,
-        flows=args.flow,
-        plugins=plugins,
-        settings=settings,
-        port=args.port,
-        user_dir=args.user_dir,
-    )
     try:
-        with node_red as nr:
+        with (
+            flow_fixtures(args.flow) as env,
+            LocalNodeRed(
+                args.nodered_version,
+                flows=args.flow,
+                plugins=plugins,
+                settings=settings,
+                port=args.port,
+                user_dir=args.user_dir,
+                env=env,
+                modules=args.install,
+            ) as nr,
+        ):
             info = {
                 "url": nr.url,
                 "version": nr.version,

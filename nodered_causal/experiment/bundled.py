@@ -1,15 +1,17 @@
-"""The example flows of this repository (``flows/``) and the node each one is best explained at."""
+"""The bundled example flows (``flows/``, shipped in the package) and the node each one is best
+explained at."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from nodered_causal.errors import ExperimentError
+from nodered_causal.resources import flows_dir
 
-__all__ = ["FLOWS_DIR", "TARGETS", "bundled_flow"]
+__all__ = ["FLOWS_DIR", "MODULES", "TARGETS", "bundled_flow"]
 
-#: ``flows/`` of this checkout.
-FLOWS_DIR = Path(__file__).resolve().parents[2] / "flows"
+#: The bundled flows (``flows/`` of the checkout, ``nodered_causal/package-data/flows`` in a wheel).
+FLOWS_DIR = flows_dir()
 #: flow file stem -> a good ``--target`` (flows/README.md says why).
 TARGETS: dict[str, str] = {
     "sensor-pipeline": "comfort",
@@ -17,7 +19,13 @@ TARGETS: dict[str, str] = {
     "order-fulfilment": "bi_invoice",
     "pump-telemetry-mqtt": "pm_efficiency",
     "payment-retry": "pa_settle",
+    "line-merge": "lm_heater",
+    "quality-routing": "qr_dose",
+    "sensor-retry": "sr_volume",
+    "quake-dashboard": "qk_chart",
 }
+#: flow file stem -> the contrib node modules it needs (``--install``).
+MODULES: dict[str, tuple[str, ...]] = {"quake-dashboard": ("node-red-dashboard@3",)}
 
 
 def bundled_flow(name: str) -> tuple[Path, str]:

@@ -282,7 +282,14 @@ def _free_port() -> int:
 
 @contextmanager
 def _instance(
-    flow_path: str | None, url: str | None, client: NodeRedClient | None, version: str, port: int
+    flow_path: str | None,
+    url: str | None,
+    client: NodeRedClient | None,
+    version: str,
+    port: int,
+    *,
+    modules: Sequence[str] = (),
+    seed: int = 1,
 ) -> Iterator[NodeRedClient]:
     if client is not None:
         yield client
@@ -293,10 +300,21 @@ def _instance(
         return
     if flow_path is None:
         raise ExperimentError("give a flow file or --url of a running Node-RED")
+    from nodered_causal.experiment.fixtures import flow_fixtures
     from nodered_causal.nodered.runtime import PLUGIN_DIR, LocalNodeRed, tap_settings
 
     settings = tap_settings(f"http://127.0.0.1:{port}", flushMs=100)
-    with LocalNodeRed(version, flows=flow_path, plugins=[PLUGIN_DIR], settings=settings) as nr:
+    with (
+        flow_fixtures(flow_path, seed=seed) as env,
+        LocalNodeRed(
+            version,
+            flows=flow_path,
+            plugins=[PLUGIN_DIR],
+            settings=settings,
+            env=env,
+            modules=modules,
+        ) as nr,
+    ):
         yield nr.client
 
 
@@ -322,9 +340,10 @@ def run_experiment(
     progress: Callable[[int, int, CaseResult], None] | None = None,
     scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     shift_faults: Sequence[str] = SHIFT_FAULTS,
-    metric: str = "all",
+    metric: str | None = "all",
     survey_first: bool = True,
     config: Any = None,
+    modules: Sequence[str] = (),
 ) -> Experiment:
     """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
 
@@ -332,7 +351,11 @@ def run_experiment(
     ``survey_first`` a fault-free recording first finds the ancestors that carry traffic toward
     the target (only those are faulted) and the irrelevant leaves (:mod:`.survey`).
     ``config``: the :class:`~nodered_causal.analysis.AttributionConfig` (window and field set
-    from ``window_s``/``field``).
+    from ``window_s``/``field``). ``metric``: what every case analyses (``all`` signals, one of
+    them, or ``per-fault``: the one its fault kind shows in; ``None`` is ``all``). ``modules``
+    are npm specs of contrib nodes the local Node-RED gets (``node-red-dashboard@3``); the
+    fixtures a bundled flow needs (:func:`~nodered_causal.experiment.fixtures.flow_fixtures`)
+    run beside it.
     """
 
     import networkx as nx
@@ -343,7 +366,8 @@ def run_experiment(
     port = http[1] if http else _free_port()
     if flow_path is not None and url is None and client is None and mqtt is None:
         http = ("127.0.0.1", port)
-    with _instance(flow_path, url, client, version, port) as nr_client, Store(store_path) as store:
+    instance = _instance(flow_path, url, client, version, port, modules=modules, seed=seed)
+    with instance as nr_client, Store(store_path) as store:
         flows, rev = nr_client.get_flows()
         flow = load_flow(flows)
         runtime = to_causal_dag(flow)
@@ -389,7 +413,7 @@ def run_experiment(
                 pool, n_cases=n_cases, faults=faults,
                 n_no_fault=n_no_fault, seed=seed, field=field,
                 roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
-                scenarios=scenarios, shift_faults=shift_faults, metric=metric,
+                scenarios=scenarios, shift_faults=shift_faults, metric=metric or "all",
                 irrelevant=_irrelevant_choices(found, runtime),
                 ancestors={n: set(nx.ancestors(runtime, n)) for n, *_ in pool},
             )  # fmt: skip

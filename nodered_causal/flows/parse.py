@@ -347,11 +347,28 @@ def _port_refs(raw: object) -> tuple[PortRef, ...] | None:
     for wire in wires:
         if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
             return None
-        port = wire.get("port", 0)
-        if isinstance(port, bool) or not isinstance(port, int):
+        port = _port_index(wire.get("port", 0))
+        if port is None:
             return None
         refs.append(PortRef(id=wire["id"], port=port))
     return tuple(refs)
+
+
+def _port_index(value: object) -> int | None:
+    """A subflow port's output index as Node-RED reads it: the runtime indexes the node's
+    ``wires`` array with the value (``node.wires[wire.port]``, flows/Subflow.js), so ``0``,
+    ``"0"`` and ``0.0`` are the same port; anything that is not an array index is malformed.
+
+    >>> [_port_index(v) for v in (1, "1", 1.0, "01", -1, True, None)]
+    [1, 1, 1, None, None, None, None]
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and value == str(int(value)):
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _subflow(

@@ -8,7 +8,12 @@
 
 ``plugins`` are npm package directories (like this repo's ``plugin/``): each is ``npm pack``-ed and
 installed with its dependencies once per content hash into the cache, then hard-linked into the
-userDir of every instance, so starting many instances stays cheap.
+userDir of every instance, so starting many instances stays cheap. ``modules`` are npm registry
+specs of contrib nodes (``node-red-dashboard@3``), installed the same way in the same npm install.
+Before Node-RED starts, the flow's node types are checked against the core nodes and the
+installed modules (:mod:`nodered_causal.nodered.modules`): a flow nobody can run is refused with
+one :class:`~nodered_causal.errors.MissingNodeTypesError` instead of a Node-RED that starts none
+of its flows.
 """
 
 from __future__ import annotations
@@ -46,6 +51,13 @@ from nodered_causal.nodered.install import (
     ensure_node_red,
     node_binary,
 )
+from nodered_causal.nodered.modules import (
+    check_flow_types,
+    core_node_types,
+    parse_module_spec,
+    userdir_node_types,
+)
+from nodered_causal.resources import plugin_dir
 
 __all__ = [
     "CREDENTIAL_SECRET",
@@ -61,8 +73,8 @@ logger = logging.getLogger(__name__)
 
 #: ``credentialSecret`` of every managed instance (fixed, so credentials survive restarts).
 CREDENTIAL_SECRET = "nodered-causal-local"
-#: The wire-tap plugin (an npm package dir) of this checkout.
-PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
+#: The wire-tap plugin (an npm package dir) shipped in the package (``nodered_causal.resources``).
+PLUGIN_DIR = plugin_dir()
 _START_ATTEMPTS = 3
 _LOG_TAIL_LINES = 40
 #: Instances with a live process: stopped at interpreter exit if their owner forgot.
@@ -81,6 +93,9 @@ class LocalNodeRed:
     permissions)`` users, e.g. ``("viewer", "pw", "read")``. ``user_dir``: kept on exit; by
     default a temp dir that is removed.
     ``env``: extra environment variables for the Node-RED process.
+    ``modules``: npm specs of contrib node modules to install (``node-red-dashboard@3``).
+    ``check_types``: refuse flows with node types neither Node-RED nor the modules provide,
+    before starting (:class:`~nodered_causal.errors.MissingNodeTypesError`).
     """
 
     def __init__(
@@ -96,6 +111,8 @@ class LocalNodeRed:
         *,
         start_timeout: float = 60,
         admin_users: Sequence[tuple[str, str, str]] = (),
+        modules: Sequence[str] = (),
+        check_types: bool = True,
     ) -> None:
         self.major = str(version)
         if self.major not in ("4", "5"):
@@ -110,6 +127,9 @@ class LocalNodeRed:
             raise ValueError("admin_users must be (username, password, permissions) triples")
         self._admin_users = [tuple(u) for u in admin_users]
         self._flows = read_flows_file(flows) if isinstance(flows, str | Path) else flows
+        self._flow_source = str(flows) if isinstance(flows, str | Path) else "the flows"
+        self._modules = [str(parse_module_spec(m)) for m in modules]
+        self._check_types = check_types
         self._plugins = [Path(p) for p in plugins]
         self._settings = dict(settings or {})
         self._requested_port = port
@@ -176,9 +196,11 @@ class LocalNodeRed:
         else:
             self._created_dir = Path(tempfile.mkdtemp(prefix=f"nodered-causal-{self.major}-"))
             self.user_dir = self._created_dir
-        if self._plugins:
-            install_plugins(self._plugins, self.user_dir, version=self.major)
+        if self._plugins or self._modules:
+            install_plugins(self._plugins, self.user_dir, version=self.major, modules=self._modules)
         if self._flows is not None:
+            if self._check_types:
+                self._check_flow_types(home)
             (self.user_dir / "flows.json").write_text(json.dumps(list(self._flows), indent=2))
         red_js = home / "node_modules" / "node-red" / "red.js"
         for attempt in range(_START_ATTEMPTS):
@@ -221,6 +243,19 @@ class LocalNodeRed:
             self._created_dir = None
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _check_flow_types(self, home: Path) -> None:
+        assert self.user_dir is not None and self._flows is not None
+        provided = core_node_types(home)
+        for types in userdir_node_types(self.user_dir).values():
+            provided |= types
+        check_flow_types(
+            self._flows,
+            provided,
+            where=self._flow_source,
+            runtime=f"Node-RED {self.major}",
+            installed=[parse_module_spec(m).name for m in self._modules],
+        )
 
     def _write_settings(self, home: Path, node: Path) -> None:
         assert self.user_dir is not None
@@ -351,30 +386,50 @@ def read_flows_file(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
-def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: str = "4") -> None:
-    """Install npm package dirs with their dependencies into ``user_dir/node_modules``.
+def install_plugins(
+    plugins: Sequence[str | Path],
+    user_dir: Path,
+    *,
+    version: str = "4",
+    modules: Sequence[str] = (),
+) -> None:
+    """Install npm package dirs and registry ``modules`` (``node-red-dashboard@3``) with their
+    dependencies into ``user_dir/node_modules``.
 
-    The first call for a given content (and Node-RED major, since native modules follow the Node
-    version) runs ``npm pack`` + ``npm install <tgz...>`` into the cache; every call hard-links
-    that ``node_modules`` into the userDir and writes a ``package.json`` naming the tarballs.
+    The first call for a given content and module list (and Node-RED major, since native modules
+    follow the Node version) runs ``npm pack`` + ``npm install <tgz...> <module...>`` into the
+    cache; every call hard-links that ``node_modules`` into the userDir and writes a
+    ``package.json`` naming the tarballs and modules, so a second run downloads nothing.
     """
     dirs = [Path(p).resolve() for p in plugins]
+    specs = [parse_module_spec(m) for m in modules]
     names = []
     for pkg in dirs:
         try:
             names.append(json.loads((pkg / "package.json").read_text())["name"])
         except (OSError, ValueError, KeyError) as exc:
             raise RuntimeStartError(f"{pkg} is not an npm package (package.json): {exc}") from exc
-    key = _content_hash(dirs, version)
-    packs = cache_dir() / "plugin-packs" / key
-    tarballs = _pack(dirs, packs)
+    if not dirs and not specs:
+        return
+    key = _content_hash(dirs, version, extra=[str(s) for s in specs])
+    tarballs = _pack(dirs, cache_dir() / "plugin-packs" / key) if dirs else []
     env = _node_env(node_binary(version))
-    prepared = _npm_install(
-        cache_dir() / f"plugins-{key}",
-        [str(t) for t in tarballs],
-        f"node_modules/{names[-1]}/package.json",
-        env=env,
-    )
+    last = specs[-1].name if specs else names[-1]
+    try:
+        prepared = _npm_install(
+            cache_dir() / f"plugins-{key}",
+            [*(str(t) for t in tarballs), *(str(s) for s in specs)],
+            f"node_modules/{last}/package.json",
+            env=env,
+        )
+    except RuntimeStartError as exc:
+        if not specs:
+            raise
+        raise RuntimeStartError(
+            f"installing {', '.join(map(str, specs))} failed (check the module names and "
+            f"versions on npmjs.com): {exc}",
+            action="install modules",
+        ) from exc
     os.utime(prepared)  # recently used: kept by _prune_plugin_cache
     _link_tree(prepared / "node_modules", user_dir / "node_modules")
     _prune_plugin_cache(keep=key)
@@ -387,6 +442,9 @@ def install_plugins(plugins: Sequence[str | Path], user_dir: Path, *, version: s
     deps: dict[str, str] = manifest.setdefault("dependencies", {})
     for name, tgz in zip(names, tarballs, strict=True):
         deps[name] = f"file:{tgz}"
+    for spec in specs:
+        installed = prepared / "node_modules" / spec.name / "package.json"
+        deps[spec.name] = "~" + str(json.loads(installed.read_text()).get("version", "0.0.0"))
     pkg_json.write_text(json.dumps(manifest, indent=2))
 
 
@@ -432,8 +490,10 @@ def _prune_plugin_cache(*, keep: str, newest: int = 8, min_age_s: float = 3600) 
         shutil.rmtree(root / "plugin-packs" / key, ignore_errors=True)
 
 
-def _content_hash(dirs: Sequence[Path], version: str) -> str:
+def _content_hash(dirs: Sequence[Path], version: str, *, extra: Sequence[str] = ()) -> str:
     digest = hashlib.sha256(f"node-red-{version}".encode())
+    for spec in extra:  # registry module specs installed beside the packages
+        digest.update(b"\2" + spec.encode())
     for root in dirs:
         digest.update(b"\1")  # content only: the same package from another path shares it
         for here, subdirs, files in os.walk(root):

@@ -16,11 +16,22 @@ Posting the same ``id`` again replaces the stored result (an incident's ``open``
 ``closed`` transitions keep one entry; the plugin keeps their history).
 
 ``watch``'s incident documents go, as they are, to ``POST <admin root>/causal-tap/incidents``
-(same permission): ``{"id", "state": "open" | "update" | "closed", "target", "target_name",
+(same permission; :func:`push_incident` does it, with the same errors as :func:`push_answer`):
+``{"id", "state": "open" | "update" | "closed", "target", "target_name",
 "detected_at", "changed_at", "ranking": [{node, name, score, low, high, blamed}], "blamed",
 "verdict", "series": {"signal", "t_ns": [...], "values": [...], "changed_ns"}, ...}``; the plugin
 stores each as a result of kind ``incident`` (its series split at ``changed_ns`` into before and
-after) and answers as above.
+after) and answers as above. An optional ``"report_html"`` key in the document is stored as the
+incident's report (served by the plugin, linked from the sidebar); the newest transition's report
+replaces the older one.
+
+For ``watch``, per transition::
+
+    from nodered_causal.nodered import NodeRedClient
+    from nodered_causal.report.push import push_incident
+
+    client = NodeRedClient(url, token=token)          # or username/password
+    push_incident(client, incident_doc)               # {"id", "state", "target", ...}
 """
 
 from __future__ import annotations
@@ -34,12 +45,14 @@ if TYPE_CHECKING:
     from nodered_causal.nodered.client import NodeRedClient
     from nodered_causal.report.answer import Answer
 
-__all__ = ["RESULTS_PATH", "push_answer"]
+__all__ = ["INCIDENTS_PATH", "RESULTS_PATH", "push_answer", "push_incident"]
 
 logger = logging.getLogger(__name__)
 
 #: The plugin's endpoint, below the Admin API root.
 RESULTS_PATH = "/causal-tap/results"
+#: The plugin's endpoint for ``watch``'s incident documents (same permission, same reply).
+INCIDENTS_PATH = "/causal-tap/incidents"
 
 
 def push_answer(
@@ -52,17 +65,32 @@ def push_answer(
     body: dict[str, Any] = {"answer": doc}
     if report_html is not None:
         body["report_html"] = report_html
-    action = f"push result {doc.get('id')} to the editor"
-    status, reply = client.request_json(
-        "POST", RESULTS_PATH, action=action, body=body, ok=(400, 404, 413)
-    )
+    return _post(client, RESULTS_PATH, body, f"push result {doc.get('id')} to the editor")
+
+
+def push_incident(
+    client: NodeRedClient, incident: dict[str, Any], report_html: str | None = None
+) -> dict[str, Any]:
+    """Send one transition of ``watch``'s ``incident`` document (``id``, ``state`` open | update
+    | closed, ``target``, ``ranking``, ``blamed``, ``series``, ...) as it is; posting the same
+    ``id`` again updates the one entry in the editor. ``report_html``, when given, becomes the
+    incident's report page. Returns and raises as :func:`push_answer`."""
+    body = dict(incident)
+    if report_html is not None:
+        body["report_html"] = report_html
+    action = f"push incident {incident.get('id')} ({incident.get('state')}) to the editor"
+    return _post(client, INCIDENTS_PATH, body, action)
+
+
+def _post(client: NodeRedClient, path: str, body: dict[str, Any], action: str) -> dict[str, Any]:
+    status, reply = client.request_json("POST", path, action=action, body=body, ok=(400, 404, 413))
     if status == 404:
         raise TapError(
-            f"{action}: {client.url} has no {RESULTS_PATH} endpoint: install the causal-tap "
+            f"{action}: {client.url} has no {path} endpoint: install the causal-tap "
             "plugin that keeps results (nodered-causal tap install)"
         )
     if status in (400, 413):
         detail = reply.get("error") if isinstance(reply, dict) else None
         raise TapError(f"{action}: {client.url} refused it (HTTP {status}): {detail}")
-    logger.info("pushed %s to %s", doc.get("id"), client.url)
+    logger.info("%s: done", action)
     return reply if isinstance(reply, dict) else {}

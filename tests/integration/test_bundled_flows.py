@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 
 from nodered_causal import config
+from nodered_causal.experiment.bundled import MODULES
+from nodered_causal.experiment.fixtures import flow_fixtures
 from nodered_causal.nodered import LocalNodeRed
+from nodered_causal.nodered.modules import module_hint
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO / "flows"
@@ -31,7 +34,7 @@ FLOW_IDS = [p.stem for p in FLOW_FILES]
 CORE_TYPES = {
     "tab", "subflow", "inject", "debug", "function", "change", "switch", "split", "join", "delay",
     "trigger", "link in", "link out", "link call", "junction", "catch", "mqtt in", "mqtt out",
-    "mqtt-broker",
+    "mqtt-broker", "batch", "range", "http request", "json",
 }  # fmt: skip
 #: Startup warnings every fresh Node-RED 4 userDir prints; anything else is a failure.
 BENIGN_WARNINGS = (
@@ -82,8 +85,8 @@ def _readme_rows() -> dict[str, str]:
 # --------------------------------------------------------------------------- static checks
 
 
-def test_at_least_five_flows_are_bundled() -> None:
-    assert len(FLOW_FILES) >= 5, FLOW_IDS
+def test_at_least_eight_flows_are_bundled() -> None:
+    assert len(FLOW_FILES) >= 8, FLOW_IDS
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
@@ -93,6 +96,9 @@ def test_flow_uses_core_nodes_and_drives_itself(path: Path) -> None:
     assert len(ids) == len(set(ids)), "duplicate ids"
     types = {n["type"] for n in nodes}
     unknown = {t for t in types if t not in CORE_TYPES and not t.startswith("subflow:")}
+    # contrib nodes only from the modules the flow declares (bundled.MODULES, --install)
+    declared = {m.split("@", 1)[0] for m in MODULES.get(path.stem, ())}
+    unknown = {t for t in unknown if module_hint(t) not in declared}
     assert not unknown, f"non-core node types {unknown}"
     injects = [n for n in nodes if n["type"] == "inject"]
     assert injects, "no source"
@@ -110,13 +116,27 @@ def test_flows_cover_the_structures_experiments_need() -> None:
     everything = [n for p in FLOW_FILES for n in _load(p)]
     types = Counter(n["type"] for n in everything)
     for needed in ("switch", "join", "split", "junction", "link in", "link out", "link call",
-                   "mqtt in", "mqtt out", "delay", "trigger", "catch", "subflow"):  # fmt: skip
+                   "mqtt in", "mqtt out", "delay", "trigger", "catch", "subflow", "batch",
+                   "range"):  # fmt: skip
         assert types[needed] > 0, f"no flow has a {needed} node"
     assert any(t.startswith("subflow:") for t in types)
     fan_out = [n["id"] for n in everything if any(len(port) > 1 for port in n.get("wires", []))]
     assert fan_out
     objects = [n for n in everything if n["type"] == "function" and "payload = {" in n["func"]]
     assert len(objects) >= 3
+    # a rate limit (delay in rate mode), a sliding window (batch with overlap), a switch on
+    # value ranges with more than two outputs
+    assert any(n["type"] == "delay" and n["pauseType"] == "rate" for n in everything)
+    assert any(n["type"] == "batch" and int(n["overlap"]) > 0 for n in everything)
+    assert any(n["type"] == "switch" and n["outputs"] >= 3 for n in everything)
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
+def test_flow_has_a_default_target(path: Path) -> None:
+    from nodered_causal.experiment.bundled import TARGETS
+
+    row = _readme_rows()[path.name]
+    assert TARGETS.get(path.stem) == re.findall(r"`(\w+)`", row.split("|")[1])[0]
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=FLOW_IDS)
@@ -153,6 +173,36 @@ def test_importer_parses_without_warnings(path: Path) -> None:
     dag = flows.to_causal_dag(flow)
     sinks = {n["id"] for n in _load(path) if n["type"] == "debug"}
     assert sinks <= set(dag.nodes)
+
+
+#: flow -> (target, (ancestor, payload leaf the target never reads), nodes off the target's path
+#: fed by its sources): the places for an "irrelevant" change (flows/README.md, notes).
+IRRELEVANT = {
+    "line-merge": ("lm_heater", ("lm_scan", "door_open"), ["lm_door", "lm_uniformity"]),
+    "quality-routing": ("qr_dose", ("qr_stamp", "ambient_c"), ["qr_rework"]),
+    "sensor-retry": ("sr_volume", ("sr_poll", "temp_c"), ["sr_giveup", "sr_offline"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IRRELEVANT))
+def test_flow_has_a_change_the_target_does_not_see(name: str) -> None:
+    import networkx as nx
+
+    flows = pytest.importorskip("nodered_causal.flows")
+    path = FLOWS_DIR / f"{name}.json"
+    target, (node, leaf), off_path = IRRELEVANT[name]
+    dag = flows.to_causal_dag(flows.load_flow(path))
+    ancestors = nx.ancestors(dag, target)
+    by_id = {n["id"]: n for n in _load(path)}
+    assert node in ancestors
+    assert leaf in by_id[node]["func"]
+    # no function between the node and the target (nor the target) reads the leaf
+    between = (nx.descendants(dag, node) & ancestors) | {target}
+    readers = {n for n in between if leaf in by_id[n].get("func", "")}
+    assert not readers, f"{sorted(readers)} read {leaf}"
+    for other in off_path:
+        assert other not in ancestors
+        assert nx.ancestors(dag, other) & ancestors, f"{other} is not fed by the target's sources"
 
 
 # --------------------------------------------------------------------------- on Node-RED
@@ -212,7 +262,14 @@ def test_flow_runs_on_node_red(
     quiet = _behind_catch(nodes) | {n["id"] for n in nodes if n["type"] == "catch"}
     expected = {n["id"] for n in _flow_nodes(nodes)} - quiet
     env = {config.FLOW_MQTT_PREFIX.name: mqtt_prefix}
-    with LocalNodeRed("4", flows=nodes, settings=METRICS_SETTINGS, env=env) as nr:
+    modules = MODULES.get(path.stem, ())
+    with (
+        flow_fixtures(path) as fixture_env,
+        LocalNodeRed(
+            "4", flows=nodes, settings=METRICS_SETTINGS, env={**env, **fixture_env},
+            modules=modules,
+        ) as nr,
+    ):  # fmt: skip
         deadline = time.monotonic() + 30
         while True:
             metrics = _Metrics(nr.log_text())

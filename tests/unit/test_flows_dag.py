@@ -10,6 +10,7 @@ import networkx as nx
 import pytest
 
 import nodered_causal.flows as flows_pkg
+from nodered_causal.errors import FlowParseError
 from nodered_causal.flows import load_flow, to_causal_dag
 from nodered_causal.flows.export import to_graphml, to_json, to_text
 
@@ -141,3 +142,30 @@ def test_text_says_when_the_runtime_graph_has_cycles() -> None:
     )
     assert "cycles" not in to_text(to_causal_dag(_flow("junction")))
     assert "runtime graph has" not in to_text(to_causal_dag(_flow("cycles"), condensed=True))
+
+
+@pytest.mark.parametrize("port", [1, "1", 1.0])
+def test_subflow_out_port_given_as_a_string_is_the_same_port(port: object) -> None:
+    # Node-RED indexes the inner node's wires with the value (flows/Subflow.js: node.wires[port]),
+    # so real exports with "port": "1" run; the edge leaves the inner node at output 1
+    data = [
+        {"id": "t", "type": "tab", "label": "Main"},
+        {"id": "S", "type": "subflow", "name": "S", "in": [{"wires": [{"id": "f"}]}],
+         "out": [{"wires": [{"id": "f", "port": port}]}]},
+        {"id": "f", "type": "function", "z": "S", "x": 1, "y": 1, "outputs": 2,
+         "wires": [[], []]},
+        {"id": "a", "type": "inject", "z": "t", "x": 1, "y": 1, "wires": [["i"]]},
+        {"id": "i", "type": "subflow:S", "z": "t", "x": 2, "y": 1, "wires": [["b"]]},
+        {"id": "b", "type": "debug", "z": "t", "x": 3, "y": 1, "wires": []},
+    ]  # fmt: skip
+    graph = to_causal_dag(load_flow(data, source="flows.json"))
+    assert graph.edges["i-f", "b"]["port"] == 1
+
+
+@pytest.mark.parametrize("port", ["01", "-1", -1, " 1", True, None, 1.5])
+def test_subflow_out_port_that_is_no_index_is_malformed(port: object) -> None:
+    data = [{"id": "S", "type": "subflow", "name": "S", "in": [],
+             "out": [{"wires": [{"id": "f", "port": port}]}]}]  # fmt: skip
+    with pytest.raises(FlowParseError) as exc:
+        load_flow(data, source="flows.json")
+    assert str(exc.value) == "subflow 'S' (\"S\") has a malformed out port in flows.json"

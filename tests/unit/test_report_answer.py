@@ -205,3 +205,27 @@ def test_push_answer_posts_the_document_and_says_why_it_failed(httpserver) -> No
     httpserver.expect_oneshot_request("/causal-tap/results").respond_with_data("", status=404)
     with pytest.raises(TapError, match="has no /causal-tap/results endpoint"):
         push_answer(client, answer)
+
+
+def test_push_incident_posts_watchs_document_as_it_is(httpserver) -> None:  # type: ignore[no-untyped-def]
+    from nodered_causal.errors import TapError
+    from nodered_causal.nodered.client import NodeRedClient
+    from nodered_causal.report import push_incident
+
+    incident = {"id": "inc-1", "state": "open", "target": "t", "ranking": [], "blamed": []}
+    httpserver.expect_oneshot_request(
+        "/causal-tap/incidents", method="POST", json={**incident, "report_html": "<p>i</p>"}
+    ).respond_with_json({"id": "inc-1", "created": True}, status=201)
+    client = NodeRedClient(httpserver.url_for("/"))
+    assert push_incident(client, incident, "<p>i</p>") == {"id": "inc-1", "created": True}
+    httpserver.expect_oneshot_request("/causal-tap/incidents").respond_with_json(
+        {"error": "answer.target must be the runtime id of a node (string)"}, status=400
+    )
+    with pytest.raises(
+        TapError,
+        match=r"^push incident inc-1 \(open\) to the editor: .* refused it \(HTTP 400\): answer",
+    ):
+        push_incident(client, incident)
+    httpserver.expect_oneshot_request("/causal-tap/incidents").respond_with_data("", status=404)
+    with pytest.raises(TapError, match="has no /causal-tap/incidents endpoint"):
+        push_incident(client, incident)
