@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from _machine import append_results, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
-from nodered_causal.experiment.bundled import TARGETS, bundled_flow  # noqa: E402
+from nodered_causal.experiment.bundled import MODULES, TARGETS, bundled_flow  # noqa: E402
 from nodered_causal.experiment.campaign import CampaignResult  # noqa: E402
 from nodered_causal.experiment.live import DEFAULT_FAULTS, run_experiment  # noqa: E402
 from nodered_causal.experiment.plan import SCENARIOS  # noqa: E402
@@ -92,7 +92,10 @@ def _replay(name: str, out: Path) -> CampaignResult:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flows", default=",".join(TARGETS), help="comma-separated flow names")
+    parser.add_argument(
+        "--flows", default=",".join(n for n in TARGETS if n not in MODULES),
+        help="comma-separated flow names (default: every bundled flow of core nodes)",
+    )  # fmt: skip
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--cases", type=int, default=30, help="cases per class (30)")
     parser.add_argument("--no-fault", type=int, default=15)
@@ -120,6 +123,7 @@ def main() -> int:
                 n_cases=args.cases, faults=DEFAULT_FAULTS, n_no_fault=args.no_fault,
                 seconds=args.seconds, seed=args.seed, scenarios=scenarios,
                 state_path=args.out / f"{name}.state.json", progress=_progress(name),
+                modules=MODULES.get(name, ()),
             )  # fmt: skip
             result = exp.result
             extra = {

@@ -254,13 +254,16 @@ def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
     ]
 
 
-def _irrelevant_choices(found: Survey | None, runtime: Any) -> list[tuple[str, str]]:
+def _irrelevant_choices(found: Survey | None, runtime: Any, analysis: Any) -> list[tuple[str, str]]:
     """The survey's irrelevant leaves, those of data nodes first: an inject's timestamp that
-    nobody reads is irrelevant too, but a trivial test (the analysis leaves clocks out)."""
+    nobody reads is irrelevant too, but a trivial test (the analysis leaves clocks out). Never
+    a node inside a cycle: the analysis sees a cycle as one node, whose change it cannot split."""
     if found is None:
         return []
-    data = [p for p in found.irrelevant if runtime.nodes[p[0]].get("type") != "inject"]
-    return data or list(found.irrelevant)
+    looped = {str(m) for _, d in analysis.nodes(data=True) for m in d.get("members") or ()}
+    usable = [p for p in found.irrelevant if p[0] not in looped]
+    data = [p for p in usable if runtime.nodes[p[0]].get("type") != "inject"]
+    return data or usable
 
 
 @dataclass(frozen=True)
@@ -414,7 +417,7 @@ def run_experiment(
                 n_no_fault=n_no_fault, seed=seed, field=field,
                 roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
                 scenarios=scenarios, shift_faults=shift_faults, metric=metric or "all",
-                irrelevant=_irrelevant_choices(found, runtime),
+                irrelevant=_irrelevant_choices(found, runtime, analysis),
                 ancestors={n: set(nx.ancestors(runtime, n)) for n, *_ in pool},
             )  # fmt: skip
             result = run_campaign(
