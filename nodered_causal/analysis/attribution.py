@@ -47,6 +47,7 @@ from nodered_causal.analysis import fast, linear, signals
 from nodered_causal.analysis import graph as g
 from nodered_causal.analysis import prepare as prep_mod
 from nodered_causal.analysis.config import AttributionConfig
+from nodered_causal.analysis.messages import MessageTest
 from nodered_causal.analysis.prepare import ALL
 from nodered_causal.analysis.result import Attribution
 from nodered_causal.errors import MissingDataError
@@ -152,7 +153,7 @@ def _message_overrides(
     cfg: AttributionConfig,
     sizes: dict[str, int],
     notes: list[str],
-) -> dict[int, tuple[float, float]]:
+) -> dict[int, MessageTest]:
     """Message-level tests (:mod:`.messages`) of the value variables of nodes with inputs, where
     the records carry lineage (``view="auto"``); variable index -> (p-value, effect)."""
     from nodered_causal.analysis import messages
@@ -162,12 +163,7 @@ def _message_overrides(
     if not (messages.has_lineage(baseline) and messages.has_lineage(incident)):
         return {}
 
-    def source(node: str) -> bool:  # no inputs, or only inject triggers
-        preds = list(dag.predecessors(node)) if node in dag else []
-        return all(dag.nodes[p].get("type") == "inject" for p in preds)
-
-    roots = {signals.node_of(v) for v in s.nodes if source(signals.node_of(v))}
-    found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows, roots=roots)
+    found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows)
     timed = {signals.node_of(v) for v in s.nodes if signals.family(v) == signals.AGE}
     latency = messages.latency_tests(
         baseline, incident, timed, min_shift_s=cfg.min_latency_s, min_rows=cfg.min_rows
@@ -175,13 +171,13 @@ def _message_overrides(
     found.update({f"{node}{signals.SEP}{signals.AGE}": t for node, t in latency.items()})
     index = {v: i for i, v in enumerate(s.nodes)}
     if found:
-        sizes["message_pairs"] = sum(n for _, _, n in found.values())
+        sizes["message_pairs"] = sum(t.rows for t in found.values())
         notes.append(
             f"{len(found) - len(latency)} value variables tested on their messages paired by "
             f"lineage ({sizes['message_pairs']} pairs) and {len(latency)} ages on the nodes' own "
             "latency per message; the rest on windows"
         )
-    return {index[v]: (p, effect) for v, (p, effect, _) in found.items() if v in index}
+    return {index[v]: t for v, t in found.items() if v in index}
 
 
 def _total_ok(total: float, cfg: AttributionConfig, target_sd: float) -> bool:

@@ -44,7 +44,7 @@ class AttributionConfig:
 
     alpha: float = 0.01
     min_effect: float = 0.1
-    min_share: float = 0.03
+    min_share: float = 0.01
     min_total: float = 0.001
     n_bootstrap: int = 50
     confidence: float = 0.95

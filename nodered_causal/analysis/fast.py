@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nodered_causal.analysis import baselines as baselines_mod
 from nodered_causal.analysis import linear
 from nodered_causal.analysis.config import AttributionConfig
+from nodered_causal.analysis.messages import MessageTest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,7 +79,7 @@ def shift(
     cfg: AttributionConfig,
     base: dict[int, linear.NodeTest] | None = None,
     players: tuple[int, ...] | None = None,
-    overrides: Mapping[int, tuple[float, float]] | None = None,
+    overrides: Mapping[int, MessageTest] | None = None,
 ) -> ShiftRun:
     """Test every node (Bonferroni) and score the changed ones; with ``players`` (a bootstrap
     replicate) only refit and score those nodes, the changed set staying the main run's.
@@ -89,9 +90,9 @@ def shift(
     m = len(s.nodes)
     tests = dict(base or {})
     tests.update(_test_nodes(s, x0, x1, range(m) if players is None else players, cfg.min_rows))
-    for i, (p_value, effect) in (overrides or {}).items():
+    for i, t in (overrides or {}).items():
         if players is None:
-            tests[i] = replace(tests[i], p_value=p_value, effect=effect)
+            tests[i] = replace(tests[i], p_value=t.p_value, effect=t.effect)
     if players is None:
         threshold = cfg.alpha / m
         players = tuple(
@@ -100,7 +101,15 @@ def shift(
             if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
         )
         if cfg.induced:
-            players = _drop_induced(s, x0, x1, players)
+            threshold = cfg.alpha / m
+            own = {
+                i
+                for i, t in (overrides or {}).items()
+                if t.p_in_range is not None
+                and t.p_in_range <= threshold
+                and (t.effect_in_range or 0.0) >= cfg.min_effect
+            }
+            players = _drop_induced(s, x0, x1, players, own)
     old, new = linear.mechanisms_from(tests, set(players), m)
     phi, total = _shapley(s, old, new, players, cfg)
     scores = np.zeros(m)
@@ -114,19 +123,25 @@ _OUTSIDE_SHARE = 0.5
 
 
 def _drop_induced(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, changed: tuple[int, ...]
+    s: linear.Structure,
+    x0: np.ndarray,
+    x1: np.ndarray,
+    changed: tuple[int, ...],
+    own: set[int] | frozenset[int] = frozenset(),
 ) -> tuple[int, ...]:
     """Leave out changed nodes whose change a changed ancestor can explain: their inputs moved
     outside the range the baseline saw, where a linear fit of a non-linear node (a comfort index of
     temperature and humidity) is extrapolation, so its "change" is no evidence of its own. One root
-    cause upstream explains both; the node stays changed if no ancestor changed."""
+    cause upstream explains both; the node stays changed if no ancestor changed, or with evidence
+    of its own: ``own`` (its messages whose inputs stayed in range changed too) or a change too
+    large for curvature (:func:`_own_evidence`)."""
     import numpy as np
 
     ancestors = baselines_mod.ancestor_sets(s)
     keep = []
     for i in changed:
         ps = list(s.parents[i])
-        if not ps or not (ancestors[i] & set(changed)):
+        if not ps or not (ancestors[i] & set(changed)) or i in own:
             keep.append(i)
             continue
         lo, hi = np.nanmin(x0[:, ps], axis=0), np.nanmax(x0[:, ps], axis=0)

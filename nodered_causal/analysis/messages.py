@@ -15,21 +15,23 @@ instead of a few dozen windows:
 - nodes without inputs (sources) keep their window test: message-level tests of a source compare
   two stretches of a random process, which drift without any fault.
 
-:func:`message_tests` returns ``{"<node>::<leaf>": (p_value, effect, rows)}``; the analysis uses
-them in place of the window tests of those value variables (``AttributionConfig.view``).
+:func:`message_tests` returns ``{"<node>::<leaf>": MessageTest}``; the analysis uses them in
+place of the window tests of those value variables (``AttributionConfig.view``), and their
+in-range part as a node's own evidence when an upstream change moved its inputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nodered_causal.analysis import datasets, linear
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-__all__ = ["has_lineage", "latency_tests", "message_tests", "paired"]
+__all__ = ["MessageTest", "has_lineage", "latency_tests", "message_tests", "paired"]
 
 #: Input columns are named ``<input node>|<leaf>``.
 IN_SEP = "|"
@@ -114,7 +116,7 @@ def message_tests(
     *,
     min_rows: int = 8,
     roots: Iterable[str] = (),
-) -> dict[str, tuple[float, float, int]]:
+) -> dict[str, MessageTest]:
     """Per value variable ``<node>::<leaf>`` (nodes in ``roots`` left out): the message-level
     mechanism test's ``(p_value, effect, rows)``; variables without enough pairs are absent."""
     wanted: dict[str, list[str]] = {}
@@ -128,7 +130,7 @@ def message_tests(
     p0, p1 = paired(baseline, wanted), paired(incident, wanted)
     if not len(p0) or not len(p1):
         return {}
-    out: dict[str, tuple[float, float, int]] = {}
+    out: dict[str, MessageTest] = {}
     for node, leaves in wanted.items():
         a, b = p0[p0["node"] == node], p1[p1["node"] == node]
         for leaf in leaves:
@@ -162,7 +164,7 @@ def latency_tests(
     *,
     min_shift_s: float = 0.005,
     min_rows: int = 8,
-) -> dict[str, tuple[float, float, int]]:
+) -> dict[str, MessageTest]:
     """Did a node's own processing time change? Its latency per message (receive to send, the
     tap's ``latency_ns``) in both recordings: Mann-Whitney, effect in baseline sds of the shift of
     the mean — 0 when the mean moved less than ``min_shift_s`` (a loaded machine's jitter is no
@@ -173,7 +175,7 @@ def latency_tests(
 
     wanted = set(nodes)
     l0, l1 = _latencies(baseline, wanted), _latencies(incident, wanted)
-    out: dict[str, tuple[float, float, int]] = {}
+    out: dict[str, MessageTest] = {}
     for node in wanted & set(l0) & set(l1):
         a, b = l0[node], l1[node]
         a, b = a[np.isfinite(a)], b[np.isfinite(b)]
@@ -182,15 +184,37 @@ def latency_tests(
         shift = float(np.mean(b) - np.mean(a))
         p = float(stats.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
         effect = abs(shift) / max(float(np.std(a)), 1e-6) if abs(shift) >= min_shift_s else 0.0
-        out[node] = (p, effect, len(a) + len(b))
+        out[node] = MessageTest(p, effect, len(a) + len(b))
     return out
 
 
-def _test_leaf(
-    a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int
-) -> tuple[float, float, int] | None:
+class MessageTest(NamedTuple):
+    """A message-level test: p-value, effect (baseline residual sds), message pairs; and the same
+    test on the incident's messages whose inputs stayed in the baseline's range (``None``: too
+    few of them) — evidence of a node's own change when an upstream one moved its inputs."""
+
+    p_value: float
+    effect: float
+    rows: int
+    p_in_range: float | None = None
+    effect_in_range: float | None = None
+
+
+def _in_range(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Incident rows whose inputs all lie in the baseline's range (widened by 10 %)."""
+    import numpy as np
+
+    if not x0.shape[1]:
+        return np.ones(len(x1), dtype=bool)
+    lo, hi = np.nanmin(x0, axis=0), np.nanmax(x0, axis=0)
+    pad = 0.1 * (hi - lo)
+    return np.asarray(((x1 >= lo - pad) & (x1 <= hi + pad)).all(axis=1))
+
+
+def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> MessageTest | None:
     """The leaf's mechanism tested per input group; Bonferroni over groups, largest effect."""
     tests = []
+    inside = []
     for group, rows0 in a.groupby("inputs"):
         rows1 = b[b["inputs"] == group]
         y0 = rows0[leaf].to_numpy(dtype=float)
@@ -206,10 +230,17 @@ def _test_leaf(
         if x1 is None:
             continue
         tests.append((linear.mechanism_test(y0, x0, y1, x1, min_rows=min_rows), len(y0) + len(y1)))
+        keep = _in_range(x0, x1)
+        if int(keep.sum()) >= min_rows:
+            inside.append(linear.mechanism_test(y0, x0, y1[keep], x1[keep], min_rows=min_rows))
     if not tests:
         return None
     p = min(1.0, min(t.p_value for t, _ in tests) * len(tests))
-    return p, max(t.effect for t, _ in tests), sum(n for _, n in tests)
+    p_in = min(1.0, min(t.p_value for t in inside) * len(inside)) if inside else None
+    return MessageTest(
+        p, max(t.effect for t, _ in tests), sum(n for _, n in tests),
+        p_in, max(t.effect for t in inside) if inside else None,
+    )  # fmt: skip
 
 
 def _select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:

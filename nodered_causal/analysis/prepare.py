@@ -216,18 +216,26 @@ def _expand(
             (a, b)
             for a in variables.get(str(u), [str(u)])
             for b in variables.get(str(v), [str(v)])
-            if not families or _wired(a, b)
+            if not families or _wired(a, b, routes=sub.nodes[v].get("type") in ROUTING_TYPES)
         )
     if families:  # a node without any variable: nothing of it to explain, its paths stay
         out = g.contract(out, [n for n in sub.nodes if str(n) not in variables])
     return out, owner_of
 
 
-def _wired(parent: str, child: str) -> bool:
+#: Node types whose throughput depends on the values they see: a switch passes a message down a
+#: wire by its value, a filter (rbe) by whether it changed, a range node may drop out-of-range ones.
+ROUTING_TYPES = frozenset({"switch", "rbe", "filter", "range"})
+
+
+def _wired(parent: str, child: str, *, routes: bool = False) -> bool:
     """Does ``parent``'s variable feed ``child``'s? Values from values, counts from counts, ages
-    from ages; a node's own latency and errors have no parents (they are its own doing)."""
-    kind = signals.family(child)
-    return kind in ("value", signals.COUNT, signals.AGE) and signals.family(parent) == kind
+    from ages; a routing node's count also from its inputs' values (``routes``); a node's own
+    latency and errors have no parents (they are its own doing)."""
+    kind, source = signals.family(child), signals.family(parent)
+    if kind == signals.COUNT and routes and source == "value":
+        return True
+    return kind in ("value", signals.COUNT, signals.AGE) and source == kind
 
 
 #: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
@@ -250,7 +258,8 @@ def prune_parents(
         parents = sorted(str(p) for p in out.predecessors(v))
         if len(parents) <= 1 or all(owner_of.get(p, p) == p for p in parents):
             continue
-        if signals.family(str(v)) != "value" and len(parents) <= 2 * _MAX_PARENTS:
+        kinds = {signals.family(p) for p in parents}
+        if kinds <= {signals.COUNT, signals.AGE} and len(parents) <= 2 * _MAX_PARENTS:
             continue  # a count or an age is its inputs' (summed at a merge, the last at a join)
         keep = _forward_select(baseline, str(v), parents)
         if not keep and len(parents) <= _MAX_PARENTS:
