@@ -1,6 +1,6 @@
 "use strict";
 /**
- * node-red-contrib-causal-tap: a Node-RED runtime plugin recording every wire of the running
+ * @nodered-causal/node-red-causal-tap: a Node-RED runtime plugin recording every wire of the running
  * flows for nodered-causal. See README.md for settings, the record schema and the admin API.
  */
 

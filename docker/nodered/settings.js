@@ -1,7 +1,7 @@
 /**
  * Node-RED settings of the nodered-causal demo stack (docker/nodered/Dockerfile).
  *
- * The tap plugin (node-red-contrib-causal-tap) reads its NODERED_CAUSAL_TAP_* environment
+ * The tap plugin (@nodered-causal/node-red-causal-tap) reads its NODERED_CAUSAL_TAP_* environment
  * variables itself (docker-compose.yml sets them; the one list is nodered_causal/config.py).
  * There is deliberately no `causalTap` block here: its keys would win over the environment.
  */

@@ -40,6 +40,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restore",
     "experiment",
     "whatif",
+    "watch",
+    "incidents",
     "demo",
     "completion",
 )
@@ -87,11 +89,26 @@ def _version() -> str:
         return "nodered-causal (not installed)"
 
 
+#: Options whose value may be a time ago (``--since -15m``): argparse would take ``-15m`` for an
+#: option, so such a value is glued to its option (``--since=-15m``) before parsing.
+TIME_OPTIONS = frozenset({"--since", "--until", "--reference-since", "--reference-until"})
+
+
+def _glue_times(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in TIME_OPTIONS and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (never raises for bad input, see module doc)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_glue_times(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help, --version, or a usage error (exit 2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "func", None):

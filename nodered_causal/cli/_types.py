@@ -68,14 +68,18 @@ __all__ = [
     "ALPHA",
     "CLIENT_ID",
     "DEFAULT_WINDOW_S",
+    "DURATION",
     "EXISTING_DIR",
     "FAULT",
     "FAULT_LIST",
     "FAULT_OR_SD",
     "FIELD",
+    "FLOW_FILE",
+    "FLOW_PATH",
     "GRACE",
     "HOST_PORT",
     "HTTP_URL",
+    "INCIDENT_ID",
     "INPUT_FILE",
     "INTERVAL",
     "MQTT_URL",
@@ -91,6 +95,7 @@ __all__ = [
     "SEED",
     "STORE",
     "TAP_URL",
+    "TIME",
     "TIMEOUT",
     "TOPIC_FILTER",
     "TRACE",
@@ -98,6 +103,7 @@ __all__ = [
     "FromEnv",
     "check_topic_filter",
     "choice_list",
+    "bundled_or",
     "count",
     "env_default",
     "number",
@@ -321,6 +327,26 @@ def NODE_ID(text: str) -> str:  # noqa: N802
     return _name(text, "a node id")
 
 
+@option_type("incident id")
+def INCIDENT_ID(text: str) -> str:  # noqa: N802
+    return _name(text, "an incident id").strip()
+
+
+@option_type("duration")
+def DURATION(text: str) -> float:  # noqa: N802 - seconds of 90s, 15m, 24h, 7d
+    from nodered_causal.watch.timeparse import parse_duration
+
+    return parse_duration(text)
+
+
+@option_type("time")
+def TIME(text: str) -> str:  # noqa: N802 - checked here, resolved (against now) by the command
+    from nodered_causal.watch.timeparse import parse_time
+
+    parse_time(text)
+    return text.strip()
+
+
 @option_type("run name")
 def RUN_NAME(text: str) -> str:  # noqa: N802
     return _name(text, "a run name").strip()
@@ -438,6 +464,35 @@ def INPUT_FILE(text: str) -> str:  # noqa: N802
     if not os.access(path, os.R_OK):
         raise ValueError("is not readable")
     return str(path)
+
+
+def bundled_or(kind: Callable[[str], str]) -> Callable[[str], str]:
+    """``kind`` (a file type), also accepting the name of a bundled flow (``bottling-line``): its
+    file inside the installed package, so a wheel's user can name them from any directory."""
+
+    def check(text: str) -> str:
+        if (
+            text != "-"
+            and "/" not in text
+            and not text.endswith(".json")
+            and not Path(text).exists()
+        ):
+            from nodered_causal.resources import flows_dir
+
+            bundled = flows_dir() / f"{text}.json"
+            if bundled.is_file():
+                return str(bundled)
+            names = ", ".join(sorted(p.stem for p in flows_dir().glob("*.json")))
+            raise ValueError(f"is neither a file nor a bundled flow ({names})")
+        return kind(text)
+
+    return check
+
+
+#: a flow file, or a bundled flow's name
+FLOW_FILE = option_type("file")(bundled_or(INPUT_FILE))
+#: a flow file (checked when opened, ``-`` = stdin), or a bundled flow's name
+FLOW_PATH = option_type("file")(bundled_or(PATH))
 
 
 @option_type("directory")

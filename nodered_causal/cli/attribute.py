@@ -31,6 +31,12 @@ records of many taps running the same flow (collect --shared into one store); ea
 attributed against the rest of the fleet (same DAG, instances as environments), and the answer is
 which instance differs and which node in it (needs at least 3 instances).
 
+--since/--until compare a time range of a continuous recording (watch, collect) with a reference
+range (--reference-since/--reference-until; default: the span of the same length right before
+--since). Times are ISO 8601 (2026-12-06T02:10:00Z; no zone = UTC), 'now' or a time ago such as
+-15m, -2h, -1d. Records of every run are read (or of --run), with the DAG of the latest run that
+covers the range. In Python: nodered_causal.watch.attribute_range(store, target, since=...).
+
 Exit codes: 0 a culprit was named, 1 no significant change, 2 bad input (unknown run or node,
 cycle upstream of the target, no data).
 
@@ -48,6 +54,9 @@ examples:
       --field payload.temperature --engine dowhy --mechanisms auto --seed 3
   nodered-causal attribute --store postgresql://nrc@db/fleet --across-instances --run plant \\
       --target sink
+  nodered-causal attribute --store runs.db --target sink --since -15m      # vs the 15 min before
+  nodered-causal attribute --store runs.db --target sink --since 2026-12-06T02:10:00Z \\
+      --until 2026-12-06T02:20:00Z --reference-since -2h --reference-until -1h
 """
 
 
@@ -97,12 +106,31 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--baseline", metavar="RUN", type=t.RUN_NAME, help="the normal run")
     parser.add_argument("--incident", metavar="RUN", type=t.RUN_NAME, help="the run that changed")
     parser.add_argument(
+        "--since", type=t.TIME, metavar="TIME",
+        help="compare a time range of the store instead of two runs: from TIME (ISO 8601, "
+        "'-15m', 'now')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--until", type=t.TIME, metavar="TIME", help="end of the time range (default now)"
+    )
+    parser.add_argument(
+        "--reference-since", type=t.TIME, metavar="TIME",
+        help="start of the reference range (default: as long as the range, right before it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-until", type=t.TIME, metavar="TIME",
+        help="end of the reference range (default --since)",
+    )  # fmt: skip
+    parser.add_argument(
         "--across-instances",
         action="store_true",
         help="which instance (tap) of --run differs from the rest of the fleet, and which node",
     )
     parser.add_argument(
-        "--run", metavar="RUN", type=t.RUN_NAME, help="the fleet's run (with --across-instances)"
+        "--run",
+        metavar="RUN",
+        type=t.RUN_NAME,
+        help="the fleet's run (--across-instances), or the run a time range reads",
     )
     parser.add_argument(
         "--metric", default="all",
@@ -161,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.across_instances:
         return _across_instances(args)
+    if args.since or args.until or args.reference_since or args.reference_until:
+        return _time_range(args)
     if not (args.baseline and args.incident) or args.run:
         print(
             "attribute: give --baseline and --incident (or --across-instances with --run)",
@@ -177,6 +207,45 @@ def run(args: argparse.Namespace) -> int:
     print(result.to_json() if args.json else result.to_text(top=args.top))
     if args.report or args.push:
         deliver_answer(args, dag, _answer(args, dag, result, baseline, incident, rev))
+    return 0 if result.blamed else 1
+
+
+def _time_range(args: argparse.Namespace) -> int:
+    from nodered_causal.collector import open_store
+    from nodered_causal.watch.query import attribute_range
+    from nodered_causal.watch.timeparse import format_ns
+
+    if not args.since or args.baseline or args.incident:
+        print(
+            "attribute: a time range takes --since [--until] [--reference-since "
+            "--reference-until] (not --baseline/--incident)",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = config_from_args(args, window_s=args.window, alpha=args.alpha)
+    with open_store(args.store, create=False) as store:
+        answer = attribute_range(
+            store, args.target, since=args.since, until=args.until,
+            reference_since=args.reference_since, reference_until=args.reference_until,
+            run=args.run, metric=args.metric, config=cfg,
+        )  # fmt: skip
+    result = answer.result
+    (r0, r1), (i0, i1) = answer.reference_ns, answer.incident_ns
+    print(
+        f"reference {format_ns(r0)} to {format_ns(r1)}, incident {format_ns(i0)} to "
+        f"{format_ns(i1)} (run {answer.run})",
+        file=sys.stderr,
+    )
+    print(result.to_json() if args.json else result.to_text(top=args.top))
+    if args.report or args.push:
+        args.baseline = f"{format_ns(r0)}..{format_ns(r1)}"
+        args.incident = f"{format_ns(i0)}..{format_ns(i1)}"
+        dag = answer.dag
+        deliver_answer(
+            args,
+            dag,
+            _answer(args, dag, result, answer.reference, answer.incident, answer.flow_rev),
+        )
     return 0 if result.blamed else 1
 
 

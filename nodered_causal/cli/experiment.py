@@ -78,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EPILOG,
     )
     parser.add_argument(
-        "flow", nargs="?", type=t.INPUT_FILE, help="flow export to run locally (omit with --url)"
+        "flow",
+        nargs="?",
+        type=t.FLOW_FILE,
+        help="flow export to run locally, or a bundled flow's name (omit with --url)",
     )
     parser.add_argument(
         "--target", required=True, type=t.NODE_ID, help="runtime id of the node to explain"

@@ -48,7 +48,11 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "flow", nargs="?", metavar="FLOW.json", type=t.PATH, help="flow export, '-' = stdin"
+        "flow",
+        nargs="?",
+        metavar="FLOW.json",
+        type=t.FLOW_PATH,
+        help="flow export, '-' = stdin, or a bundled flow's name (bottling-line)",
     )
     parser.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format")
     parser.add_argument("--json", action="store_true", help="same as --format json")

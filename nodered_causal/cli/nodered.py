@@ -53,8 +53,11 @@ def register(subparsers: Any) -> None:
         "--nodered-version", choices=("4", "5"), default="4", help="Node-RED major (default 4)"
     )
     add_deprecated(start, "--version", "--nodered-version", "nodered_version", choices=("4", "5"))
-    start.add_argument("--flow", metavar="FILE", type=t.INPUT_FILE, help="flow export to run")
-    add_deprecated(start, "--flows", "--flow", "flow", type=t.INPUT_FILE)
+    start.add_argument(
+        "--flow", metavar="FILE", type=t.FLOW_FILE,
+        help="flow export to run, or a bundled flow's name (bottling-line)",
+    )  # fmt: skip
+    add_deprecated(start, "--flows", "--flow", "flow", type=t.FLOW_FILE)
     start.add_argument(
         "--port", type=t.PORT_OR_ZERO, default=0, help="port on 127.0.0.1 (default 0: a free one)"
     )

@@ -24,6 +24,9 @@ install into a userDir (then restart Node-RED), the way the palette manager woul
 install into a running instance through its Admin API (palette upload, needs
 externalModules.palette.allowUpload, the default):
   nodered-causal tap install --url http://127.0.0.1:1880
+the npm package as a .tgz (with the bundled flows as its examples), to upload in the editor's
+palette manager or to publish:
+  nodered-causal tap pack -o causal-tap.tgz
 show what the tap recorded, dropped and failed:
   nodered-causal tap status --url http://127.0.0.1:1880
 
@@ -36,15 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = add_command(
         sub,
         "tap",
-        help="install the wire-tap plugin, show its counters",
-        description="Install the causal-tap Node-RED plugin or show its status.",
+        help="install or pack the wire-tap plugin, show its counters",
+        description="Install or pack the causal-tap Node-RED plugin, or show its status.",
         epilog=EPILOG,
     )
-    parser.add_argument("action", choices=("install", "status"))
+    parser.add_argument("action", choices=("install", "pack", "status"))
     parser.add_argument(
         "--user-dir", metavar="DIR", type=t.EXISTING_DIR, help="Node-RED userDir to install into"
     )
     add_deprecated(parser, "--userdir", "--user-dir", "user_dir", type=t.EXISTING_DIR)
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", type=t.OUTPUT_FILE,
+        help="pack: write the .tgz here (default: npm's file name in the current directory)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_nodered_args(parser)
     parser.set_defaults(func=run)
@@ -64,6 +71,14 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats)
         return 0
     tgz = pack_plugin()
+    if args.action == "pack":
+        out = Path(args.output or Path.cwd() / tgz.name)
+        shutil.copyfile(tgz, out)
+        if args.json:
+            print_json({"packed": str(out)})
+        else:
+            print(out)
+        return 0
     if args.user_dir:
         user_dir = Path(args.user_dir).expanduser()
         npm = shutil.which("npm")

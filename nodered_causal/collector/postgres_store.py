@@ -73,6 +73,15 @@ CREATE TABLE rejected (
     id bigserial PRIMARY KEY, run_id bigint NOT NULL, received_ns bigint NOT NULL,
     reason text NOT NULL, tap text, boot text, seq bigint, raw text NOT NULL);
 CREATE INDEX rejected_run ON rejected (run_id);
+CREATE TABLE incidents (
+    id text PRIMARY KEY, target text NOT NULL, signal text NOT NULL, state text NOT NULL,
+    changed_ns bigint NOT NULL, detected_ns bigint NOT NULL, updated_ns bigint NOT NULL,
+    closed_ns bigint, doc text NOT NULL);
+CREATE INDEX incidents_state ON incidents (state, detected_ns);
+CREATE TABLE watch_state (key text PRIMARY KEY, value text NOT NULL, updated_ns bigint NOT NULL);
+CREATE TABLE deploys (
+    id bigserial PRIMARY KEY, ts_ns bigint NOT NULL, rev text, previous_rev text,
+    changed text NOT NULL);
 """
 
 #: Statements that bring schema version N to N + 1 (PostgreSQL stores start at version 2).
@@ -80,6 +89,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS parents text",),
     3: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS values_cut bigint",),
     4: ("ALTER TABLE records ADD COLUMN IF NOT EXISTS counts text",),
+    5: (
+        """CREATE TABLE IF NOT EXISTS incidents (
+    id text PRIMARY KEY, target text NOT NULL, signal text NOT NULL, state text NOT NULL,
+    changed_ns bigint NOT NULL, detected_ns bigint NOT NULL, updated_ns bigint NOT NULL,
+    closed_ns bigint, doc text NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, detected_ns)",
+        "CREATE TABLE IF NOT EXISTS watch_state (key text PRIMARY KEY, value text NOT NULL, "
+        "updated_ns bigint NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS deploys (id bigserial PRIMARY KEY, ts_ns bigint NOT NULL, "
+        "rev text, previous_rev text, changed text NOT NULL)",
+    ),
 }
 
 

@@ -572,6 +572,121 @@ class SqlStore(abc.ABC):
             for k in sorted(set(seqs) | set(bad))
         ]
 
+    # -- incidents, watch state, deploys (watch) --------------------------------------------------
+
+    def put_incident(self, doc: Mapping[str, Any]) -> None:
+        """Insert or replace incident ``doc`` (see :class:`~.store_api.RecordStore`)."""
+        row = (
+            str(doc["id"]),
+            str(doc["target"]),
+            str(doc.get("signal") or ""),
+            str(doc["state"]),
+            int(doc["changed_ns"]),
+            int(doc["detected_ns"]),
+            int(doc.get("updated_ns") or doc["detected_ns"]),
+            None if doc.get("closed_ns") is None else int(doc["closed_ns"]),
+            json.dumps(doc, default=str),
+        )
+        with self._write() as sql:
+            sql.execute(
+                "INSERT INTO incidents (id, target, signal, state, changed_ns, detected_ns, "
+                "updated_ns, closed_ns, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+                "updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, "
+                "changed_ns = excluded.changed_ns, doc = excluded.doc",
+                row,
+            )
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident of that id, or of the one id that starts with it."""
+        prefix = incident_id.replace("%", "").replace("_", "")
+        with self._read() as sql:
+            rows = sql.execute(
+                "SELECT id, doc FROM incidents WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 3",
+                (incident_id, prefix + "%"),
+            ).fetchall()
+        exact = [doc for i, doc in rows if i == incident_id]
+        if exact:
+            return dict(json.loads(exact[0]))
+        if len(rows) == 1:
+            return dict(json.loads(rows[0][1]))
+        if not rows:
+            raise StoreError(f"no incident {incident_id!r} in {self.location}")
+        raise StoreError(f"incident id {incident_id!r} is ambiguous in {self.location}")
+
+    def incidents(
+        self, *, state: str | None = None, since_ns: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Incidents, newest detection first; ``state="open"``: every one not closed."""
+        where: list[str] = ["detected_ns >= ?"]
+        params: list[Any] = [since_ns or 0]
+        if state == "open":
+            where.append("state <> 'closed'")
+        elif state is not None:
+            where.append("state = ?")
+            params.append(state)
+        limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
+        with self._read() as sql:
+            rows = sql.execute(
+                f"SELECT doc FROM incidents WHERE {' AND '.join(where)} "
+                f"ORDER BY detected_ns DESC, id{limit_sql}",
+                params,
+            ).fetchall()
+        return [dict(json.loads(doc)) for (doc,) in rows]
+
+    def put_state(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON) under ``key``."""
+        with self._write() as sql:
+            sql.execute(
+                "INSERT INTO watch_state (key, value, updated_ns) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "updated_ns = excluded.updated_ns",
+                (key, json.dumps(value), time.time_ns()),
+            )
+
+    def state(self, prefix: str = "") -> dict[str, Any]:
+        """Every kept value whose key starts with ``prefix``."""
+        with self._read() as sql:
+            rows = sql.execute("SELECT key, value FROM watch_state ORDER BY key").fetchall()
+        return {k: json.loads(v) for k, v in rows if str(k).startswith(prefix)}
+
+    def delete_state(self, key: str) -> None:
+        with self._write() as sql:
+            sql.execute("DELETE FROM watch_state WHERE key = ?", (key,))
+
+    def add_deploy(
+        self, ts_ns: int, rev: str | None, previous_rev: str | None, changed: Mapping[str, Any]
+    ) -> None:
+        """Note a deploy seen at ``ts_ns`` and the node ids it changed, added, removed."""
+        with self._write() as sql:
+            sql.execute(
+                "INSERT INTO deploys (ts_ns, rev, previous_rev, changed) VALUES (?, ?, ?, ?)",
+                (ts_ns, rev, previous_rev, json.dumps(dict(changed))),
+            )
+
+    def deploys(
+        self, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Deploys seen in ``[since_ns, until_ns)``, oldest first."""
+        with self._read() as sql:
+            rows = sql.execute(
+                "SELECT ts_ns, rev, previous_rev, changed FROM deploys "
+                "WHERE ts_ns >= ? AND ts_ns < ? ORDER BY ts_ns",
+                (since_ns or 0, _MAX_TS if until_ns is None else until_ns),
+            ).fetchall()
+        return [
+            {"ts_ns": ts, "rev": rev, "previous_rev": prev, **json.loads(changed)}
+            for ts, rev, prev, changed in rows
+        ]
+
+    def prune_records(self, before_ns: int) -> int:
+        """Delete records older than ``before_ns`` and rejected ones received before it;
+        incidents, deploys and watch state stay."""
+        with self._write() as sql:
+            gone = sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount
+            sql.execute("DELETE FROM rejected WHERE received_ns < ?", (before_ns,))
+        return max(int(gone), 0)
+
 
 def _run_from_row(sql: Sql, row: tuple[Any, ...]) -> Run:
     run_id, name, start_ns, end_ns, flow_rev, dag_json, note = row

@@ -19,7 +19,7 @@ Durability: every batch is one transaction; with ``synchronous=NORMAL`` a commit
 survives a crash of the process (what the collector acks on), ``synchronous="FULL"`` also a power
 loss. Schema versions: 1 (before ``meta.application``), 2 (+ the (run, kind, time) index), 3 (+
 ``records.parents``), 4 (+ ``records.values_cut``), 5 (+ ``records.counts``: a sampling tap's
-per-wire counts).
+per-wire counts), 6 (+ ``incidents``, ``watch_state``, ``deploys``: what ``watch`` keeps).
 """
 
 from __future__ import annotations
@@ -61,6 +61,15 @@ CREATE TABLE rejected (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, received_ns INTEGER NOT NULL,
     reason TEXT NOT NULL, tap TEXT, boot TEXT, seq INTEGER, raw TEXT NOT NULL);
 CREATE INDEX rejected_run ON rejected (run_id);
+CREATE TABLE incidents (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, signal TEXT NOT NULL, state TEXT NOT NULL,
+    changed_ns INTEGER NOT NULL, detected_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+    closed_ns INTEGER, doc TEXT NOT NULL);
+CREATE INDEX incidents_state ON incidents (state, detected_ns);
+CREATE TABLE watch_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ns INTEGER NOT NULL);
+CREATE TABLE deploys (
+    id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, rev TEXT, previous_rev TEXT,
+    changed TEXT NOT NULL);
 """
 
 #: Statements that bring schema version N to N + 1.
@@ -72,6 +81,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE records ADD COLUMN parents TEXT",),
     3: ("ALTER TABLE records ADD COLUMN values_cut INTEGER",),
     4: ("ALTER TABLE records ADD COLUMN counts TEXT",),
+    5: (
+        """CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, signal TEXT NOT NULL, state TEXT NOT NULL,
+    changed_ns INTEGER NOT NULL, detected_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+    closed_ns INTEGER, doc TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS incidents_state ON incidents (state, detected_ns)",
+        "CREATE TABLE IF NOT EXISTS watch_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+        "updated_ns INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS deploys (id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, "
+        "rev TEXT, previous_rev TEXT, changed TEXT NOT NULL)",
+    ),
 }
 
 

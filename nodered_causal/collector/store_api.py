@@ -64,8 +64,8 @@ RECORD_KEYS: tuple[str, ...] = (
 )
 #: The schema version this code writes; older stores are migrated on open, newer ones refused.
 #: (2: ``meta.application``; 3: ``records.parents``; 4: ``records.values_cut``; 5:
-#: ``records.counts``.)
-SCHEMA_VERSION = 5
+#: ``records.counts``; 6: ``incidents``, ``watch_state``, ``deploys`` for ``watch``.)
+SCHEMA_VERSION = 6
 #: What the ``meta`` table's ``application`` key says in every store of ours.
 APPLICATION = "nodered-causal"
 
@@ -185,7 +185,48 @@ class RecordStore(Protocol):
 
     def completeness(self, run: str | Run) -> list[Completeness]: ...
 
-    # -- incidents and references (watch, issue 13): methods go here, tables by migration -------
+    # -- incidents and references (watch, issue 13) -----------------------------------------------
+
+    def put_incident(self, doc: Mapping[str, Any]) -> None:
+        """Insert or replace incident ``doc`` (keys ``id``, ``target``, ``signal``, ``state``,
+        ``changed_ns``, ``detected_ns``, ``updated_ns``, ``closed_ns``; the whole doc is kept)."""
+        ...
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident of that id (a unique prefix will do); StoreError if none."""
+        ...
+
+    def incidents(
+        self, *, state: str | None = None, since_ns: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Incidents, newest detection first; ``state`` ``"open"`` means not closed."""
+        ...
+
+    def put_state(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON) under ``key`` (watch's references and bookkeeping)."""
+        ...
+
+    def state(self, prefix: str = "") -> dict[str, Any]:
+        """Every kept value whose key starts with ``prefix``."""
+        ...
+
+    def delete_state(self, key: str) -> None: ...
+
+    def add_deploy(
+        self, ts_ns: int, rev: str | None, previous_rev: str | None, changed: Mapping[str, Any]
+    ) -> None:
+        """Note a deploy seen at ``ts_ns``: ``changed`` = {"changed": [...], "added": [...],
+        "removed": [...]} node ids."""
+        ...
+
+    def deploys(
+        self, *, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def prune_records(self, before_ns: int) -> int:
+        """Delete records (and rejected ones) older than ``before_ns``; incidents, deploys and
+        watch state stay. Returns how many records went."""
+        ...
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ from nodered_causal.nodered.modules import (
     parse_module_spec,
     userdir_node_types,
 )
-from nodered_causal.resources import plugin_dir
+from nodered_causal.resources import flows_dir, plugin_dir
 
 __all__ = [
     "CREDENTIAL_SECRET",
@@ -464,15 +464,40 @@ def _pack(dirs: Sequence[Path], target: Path) -> list[Path]:
             if not done.exists():
                 target.mkdir(parents=True, exist_ok=True)
                 for i, pkg in enumerate(dirs):
-                    cmd = ["npm", "pack", "--silent", "--pack-destination", str(target), str(pkg)]
+                    src = _with_examples(pkg, target / f".stage-{i}")
+                    cmd = ["npm", "pack", "--silent", "--pack-destination", str(target), str(src)]
                     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                     if proc.returncode != 0:
                         raise RuntimeStartError(
                             f"'npm pack {pkg}' failed:\n{(proc.stderr or proc.stdout)[-2000:]}"
                         )
                     (target / f"{i}.pack").write_text(proc.stdout.strip().splitlines()[-1])
+                    if src != pkg:
+                        shutil.rmtree(src, ignore_errors=True)
                 done.write_text("")
     return [target / (target / f"{i}.pack").read_text().strip() for i in range(len(dirs))]
+
+
+def _examples_source(pkg: Path) -> Path | None:
+    """Where a package's ``examples/`` come from when it has none of its own: the tap plugin's
+    are the bundled flows (one source, ``flows/``), shown under Import -> Examples."""
+    if pkg.resolve() == PLUGIN_DIR.resolve() and not (pkg / "examples").exists():
+        return flows_dir().resolve()
+    return None
+
+
+def _with_examples(pkg: Path, stage: Path) -> Path:
+    """``pkg`` itself, or a copy of it in ``stage`` with ``examples/`` filled (see above)."""
+    examples = _examples_source(pkg)
+    if examples is None:
+        return pkg
+    shutil.rmtree(stage, ignore_errors=True)
+    skip = shutil.ignore_patterns(*_HASH_SKIP, "*.tgz")
+    shutil.copytree(pkg, stage, ignore=skip)
+    (stage / "examples").mkdir()
+    for flow in sorted(examples.glob("*.json")):
+        shutil.copy2(flow, stage / "examples" / flow.name)
+    return stage
 
 
 def _prune_plugin_cache(*, keep: str, newest: int = 8, min_age_s: float = 3600) -> None:
@@ -494,7 +519,8 @@ def _content_hash(dirs: Sequence[Path], version: str, *, extra: Sequence[str] = 
     digest = hashlib.sha256(f"node-red-{version}".encode())
     for spec in extra:  # registry module specs installed beside the packages
         digest.update(b"\2" + spec.encode())
-    for root in dirs:
+    examples = [e for e in map(_examples_source, dirs) if e is not None]
+    for root in [*dirs, *examples]:
         digest.update(b"\1")  # content only: the same package from another path shares it
         for here, subdirs, files in os.walk(root):
             subdirs[:] = sorted(d for d in subdirs if d not in _HASH_SKIP)

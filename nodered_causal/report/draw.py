@@ -40,6 +40,8 @@ NODE_W = 140
 NODE_H = 30
 BAND_GAP = 60
 BAND_TITLE = 30
+#: The smallest scale a page may shrink a flow drawing to (below it, the page scrolls).
+MIN_SCALE = 0.7
 
 
 class GraphLike(Protocol):
@@ -177,6 +179,8 @@ def to_svg(
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow" width="{lay.width:.0f}" '
         f'height="{lay.height:.0f}" viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" '
+        # a page narrower than the flow shrinks it to fit, down to MIN_SCALE, then scrolls
+        f'style="max-width: 100%; height: auto; min-width: {lay.width * MIN_SCALE:.0f}px" '
         'font-family="Helvetica, Arial, sans-serif" font-size="12">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
         'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker></defs>',

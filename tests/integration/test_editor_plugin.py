@@ -1,15 +1,16 @@
 """The editor half of the causal-tap plugin, in a real browser against real Node-RED 4 and 5.
 
 One Node-RED per major, with ``adminAuth`` on (an admin and a read-only "viewer"), shared by the
-ordered tests below; one Chromium (Debian's, driven by Playwright) for all. The plugin is
-installed from the palette (``POST /nodes`` with the packed tarball) into the running Node-RED;
-the admin logs in to the editor through its login dialog and:
+ordered tests below; one Chromium (Debian's, driven by Playwright) for all. The admin logs in
+to the editor through its login dialog and:
 
-- the "causal" sidebar tab appears; its counters rise while the flow runs, pushed over the
-  editor's websocket (the page makes no request to the plugin for them);
+- installs the plugin from the palette (Manage palette → Install → upload the ``npm pack``
+  tarball) into the running Node-RED: the "causal" sidebar tab appears; its counters rise
+  while the flow runs, pushed over the editor's websocket (the page makes no request to the
+  plugin for them);
 - ``nodered-causal inject`` shows the warning in the sidebar, on the canvas and on the faulted
   node (a node inside a subflow instance: on the instance); a read-only user's editor shows it
-  too, but its Restore is refused; the admin's Restore clears it;
+  too, with Restore disabled (the endpoint refuses its call anyway); the admin's Restore clears it;
 - ``attribute --push`` and an incident pushed as ``watch`` pushes it (``push_incident``) appear;
   selecting the attribution selects the blamed node on the canvas and opens its report;
 - ``experiment --url --push`` on the running flow (Node-RED 4 only: the plugin's side is the
@@ -68,15 +69,22 @@ READY = (
     "document.querySelectorAll('.red-ui-flow-node').length > 5"
 )
 T0 = 1_750_000_000 * 10**9
-INCIDENT = {  # as `watch` pushes every transition of an incident
-    "id": "incident-7", "state": "open", "target": "bt_score",
-    "detected_at": "2025-01-31T12:00:00Z", "changed_at": "2025-01-31T11:58:30Z",
-    "ranking": [{"node": "bt_pressure", "name": "pressure channel", "score": 0.2,
-                 "low": 0.1, "high": 0.3, "blamed": True}],
-    "blamed": ["bt_pressure"],
-    "series": {"signal": "value:payload.score", "t_ns": [T0 + i * 10**9 for i in range(8)],
-               "values": [95, 96, 95, 94, 88, 87, 88, 86], "changed_ns": T0 + 4 * 10**9},
-}  # fmt: skip
+
+
+def _incident() -> Any:
+    """An incident as `watch` opens it (its own document type, pushed with ``push_incident``)."""
+    from nodered_causal.watch.incidents import Incident
+
+    return Incident.new(
+        "bt_score", "value:payload.score", changed_ns=T0 + 4 * 10**9, detected_ns=T0 + 6 * 10**9
+    ).with_evidence(
+        target_name="quality score", flow_rev="7c1e2f0", blamed=("bt_pressure",),
+        ranking=({"node": "bt_pressure", "name": "pressure channel", "score": 0.2, "low": 0.1,
+                  "high": 0.3, "blamed": True},),
+        verdict="“pressure channel” explains the change of the average value at “quality score”.",
+        series={"signal": "value:payload.score", "t_ns": [T0 + i * 10**9 for i in range(8)],
+                "values": [95, 96, 95, 94, 88, 87, 88, 86], "changed_ns": T0 + 4 * 10**9},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -165,18 +173,23 @@ class Editor:
     nr: LocalNodeRed
     token: str  # the admin's
     page: Any
-    attribute: subprocess.Popen[str]  # `attribute --push`, started before the editor loaded
+    store: Path  # two runs of the bottling line, for `attribute`
     collector: subprocess.Popen[str]  # `collect --http` on `port`, where the tap ships
     port: int
     tmp: Path
     errors: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # the page's requests to the plugin
+    attribute: subprocess.Popen[str] | None = None  # `attribute --push`, once installed
     answer_id: str = ""
     experiment_id: str = ""
+    incident_id: str = ""
 
 
-def _open_editor(browser: Any, url: str, user: tuple[str, str], errors: list[str]) -> Any:
-    """A new browser context (its own storage) on the editor, logged in through the dialog."""
+def _open_editor(
+    browser: Any, url: str, user: tuple[str, str], errors: list[str], *, plugin: bool = True
+) -> Any:
+    """A new browser context (its own storage) on the editor, logged in through the dialog;
+    ``plugin``: wait for the plugin's panel too."""
     context = browser.new_context(viewport={"width": 1400, "height": 860})
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}") if _ours(e.stack) else 0)
@@ -186,7 +199,8 @@ def _open_editor(browser: Any, url: str, user: tuple[str, str], errors: list[str
     page.fill("#node-dialog-login-password", user[1])
     page.click("#node-dialog-login-submit")
     page.wait_for_function(READY, timeout=60_000)
-    page.wait_for_selector(".causal-tap-panel", state="attached", timeout=30_000)
+    if plugin:
+        page.wait_for_selector(".causal-tap-panel", state="attached", timeout=30_000)
     return page
 
 
@@ -223,8 +237,8 @@ def editor(
     )  # fmt: skip
     settings = {"causalTap": {"transport": "http", "url": f"http://127.0.0.1:{port}"}}
     ARTIFACTS.mkdir(exist_ok=True)
-    attribute: subprocess.Popen[str] | None = None
     page: Any = None
+    ed: Editor | None = None
     try:
         with LocalNodeRed(
             version,
@@ -234,43 +248,64 @@ def editor(
             admin_users=[(*VIEWER, "read")],
         ) as nr:
             token = nr.client.login()
-            # -- installed from the palette into the running Node-RED: no restart
-            package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
-            assert nr.client.install_module(pack_plugin(version=version))["name"] == package
-            # the answer of `attribute --push` is computed while the editor loads
-            attribute = _cli_process(
-                "attribute", "--store", str(store), "--baseline", "base", "--incident", "inc",
-                "--target", "bt_score", "--push", "--url", nr.url, "--token", token,
-            )  # fmt: skip
             errors: list[str] = []
-            page = _open_editor(browser, nr.url, ADMIN, errors)
-            ed = Editor(version, nr, token, page, attribute, collector, port, tmp, errors)
+            page = _open_editor(browser, nr.url, ADMIN, errors, plugin=False)
+            ed = Editor(version, nr, token, page, store, collector, port, tmp, errors)
             page.on("request", lambda r: ed.calls.append(r.url) if "causal-tap" in r.url else 0)
             yield ed
     finally:
         if page is not None:
             page.context.close()
-        for proc in (attribute, collector):
+        for proc in (ed.attribute if ed is not None else None, collector):
             if proc is not None:
                 _stop(proc)
                 proc.communicate()  # closes its pipes (a no-op after the test's own call)
 
 
 def test_the_tab_appears_after_a_palette_install(editor: Editor) -> None:
-    page = editor.page
-    assert page.evaluate("RED.sidebar.containsTab('causal-tap')")
+    page, nr = editor.page, editor.nr
+    assert not page.evaluate("RED.sidebar.containsTab('causal-tap')")
+    # Manage palette → Install → upload the `npm pack` tarball, as a user does
+    tarball = pack_plugin(version=editor.version)
+    page.evaluate("RED.actions.invoke('core:manage-palette', {view: 'install'})")
+    page.set_input_files("#red-ui-palette-editor-upload-form input[type=file]", str(tarball))
+    upload = page.locator(".red-ui-palette-editor-upload-buttons button.primary")
+    upload.wait_for(state="visible")
+    upload.click()
+    page.wait_for_function("RED.sidebar.containsTab('causal-tap')", timeout=60_000)
+    package = json.loads((PLUGIN_DIR / "package.json").read_text())["name"]
+    status, info = nr.client.request_json("GET", f"/nodes/{package}", action="module")
+    assert status == 200 and info["name"] == package
+    page.evaluate("RED.tray.close()")
+    page.wait_for_selector(".red-ui-tray", state="detached")
+    # now that the plugin is there: the answer of `attribute --push`, computed meanwhile
+    editor.attribute = _cli_process(
+        "attribute", "--store", str(editor.store), "--baseline", "base", "--incident", "inc",
+        "--target", "bt_score", "--push", "--url", nr.url, "--token", editor.token,
+    )  # fmt: skip
     page.evaluate("RED.sidebar.show('causal-tap')")
     page.wait_for_selector(".causal-tap-panel", state="visible")
 
 
 def test_counters_rise_pushed_not_polled(editor: Editor) -> None:
     page = editor.page
+    editor.calls.clear()  # (the editor loaded the plugin's editor half and messages at install)
     _wait(lambda: _number(page, "recorded") > 0, "the first live update")
     first = _number(page, "recorded")
     _wait(lambda: _number(page, "recorded") > first, "the counter to rise")
     assert _number(page, "records/s") > 0
-    assert "connected" in page.inner_text("table.causal-tap-stats")
-    assert [u for u in editor.calls if "/causal-tap/" in u] == []
+    stats = page.inner_text("table.causal-tap-stats")
+    assert f"http → http://127.0.0.1:{editor.port}" in stats and "(connected)" in stats
+    assert _number(page, "queue") >= 0 and _number(page, "dropped") == 0
+    assert _number(page, "failed") == 0
+    last_error = "(t) => [...t.rows].find(r => r.cells[0].textContent === 'last error')"
+    assert (
+        page.eval_on_selector(
+            "table.causal-tap-stats", f"t => ({last_error})(t).cells[1].textContent"
+        )
+        == "none"
+    )
+    assert editor.calls == []
 
 
 def test_a_fault_is_unmissable_and_restore_clears_it(editor: Editor, browser: Any) -> None:
@@ -325,6 +360,7 @@ def test_a_fault_is_unmissable_and_restore_clears_it(editor: Editor, browser: An
 def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> None:
     page, nr = editor.page, editor.nr
     # -- `attribute --push`, and an incident pushed live as `watch` pushes it
+    assert editor.attribute is not None, "needs test_the_tab_appears_after_a_palette_install"
     out, err = editor.attribute.communicate(timeout=300)
     assert editor.attribute.returncode == 0, err
     answer_id = re.search(r"pushed to the editor of \S+: (\S+)", err).group(1)  # type: ignore[union-attr]
@@ -332,21 +368,24 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     item = f"ul.causal-tap-results li[data-id='{answer_id}']"
     page.wait_for_selector(item)
     assert "blamed: gain & offset in °C → °F" in page.inner_text(item)
-    assert push_incident(nr.client, INCIDENT)["created"] is True
+    incident = _incident()
+    assert push_incident(nr.client, incident.doc())["created"] is True
     toast = page.wait_for_selector(".red-ui-notification:has-text('pressure channel')")
     assert "new answer" in toast.inner_text()
-    incident_item = "ul.causal-tap-results li[data-id='incident-7']"
+    incident_item = f"ul.causal-tap-results li[data-id='{incident.id}']"
     assert page.inner_text(f"{incident_item} .causal-tap-badge:not(.kind)") == "open"
     assert page.inner_text(f"{incident_item} .what").startswith("incident at “quality score”")
     page.click(incident_item)
-    chart = ".causal-tap-detail[data-id='incident-7'] .causal-tap-chart"
+    chart = f".causal-tap-detail[data-id='{incident.id}'] .causal-tap-chart"
     assert "before the change: 95 → since the change: 87.3" in page.inner_text(chart)
-    assert push_incident(nr.client, {**INCIDENT, "state": "closed"})["created"] is False
+    closed = incident.close(T0 + 20 * 10**9)
+    assert push_incident(nr.client, closed.doc())["created"] is False
     page.wait_for_selector(f"{incident_item} .causal-tap-badge.closed")
     # the open detail follows the incident to its latest state
-    page.wait_for_selector(".causal-tap-detail[data-id='incident-7'] .causal-tap-badge.closed")
+    page.wait_for_selector(f".causal-tap-detail[data-id='{incident.id}'] .causal-tap-badge.closed")
     assert "2 updates" in page.inner_text(".causal-tap-detail")
     assert page.locator("ul.causal-tap-results li").count() == 2  # one entry per incident
+    editor.incident_id = incident.id
 
     # -- selecting the attribution selects the blamed node (on its subflow instance)
     page.evaluate("RED.workspaces.show('tab_bottling')")
@@ -360,8 +399,11 @@ def test_pushed_answers_appear_and_select_the_blamed_nodes(editor: Editor) -> No
     assert page.evaluate("RED.workspaces.active()") == "tab_bottling"
     detail = page.inner_text(".causal-tap-detail")
     assert "explains" in detail and "flow rev 7c1e2f0" in detail
-    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}'] .name.blamed"
-    assert page.inner_text(bar) == "gain & offset in °C → °F"
+    bar = f".causal-tap-detail .causal-tap-bar[data-id='{INNER}']"
+    assert page.inner_text(f"{bar} .name.blamed") == "gain & offset in °C → °F"
+    assert page.inner_text(f"{bar} .value").endswith("%")  # its share
+    whisker = page.get_attribute(f"{bar} .whisker", "title") or ""  # and its interval
+    assert re.fullmatch(r"interval -?\d+ % to -?\d+ %", whisker), whisker
     assert page.locator(".causal-tap-detail .causal-tap-chart svg polyline").count() >= 2
     page.evaluate("document.querySelectorAll('.red-ui-notification').forEach(n => n.close())")
     page.wait_for_selector(".red-ui-notification", state="detached")
@@ -465,7 +507,7 @@ def test_a_reloaded_editor_sees_the_latest_answers(editor: Editor) -> None:
     page.wait_for_selector(
         f"ul.causal-tap-results li[data-id='{editor.answer_id}']", state="attached", timeout=60_000
     )
-    pushed = [editor.answer_id, "incident-7", editor.experiment_id]
+    pushed = [editor.answer_id, editor.incident_id, editor.experiment_id]
     ids = page.eval_on_selector_all("ul.causal-tap-results li", "li => li.map(e => e.dataset.id)")
     assert sorted(ids) == sorted(i for i in pushed if i)
     assert editor.errors == [], editor.errors

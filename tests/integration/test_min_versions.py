@@ -16,7 +16,8 @@ import pytest
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-#: unit test files that use networkx, numpy, scipy, pandas, dowhy, paho, websocket, tqdm, shtab
+#: unit test files that use networkx, numpy, scipy, pandas, dowhy, paho, websocket, tqdm, shtab,
+#: river, ruptures
 TESTS = [
     "tests/unit/test_flows_dag.py",
     "tests/unit/test_flows_golden.py",
@@ -27,6 +28,7 @@ TESTS = [
     "tests/unit/test_collector_store.py",
     "tests/unit/test_nodered_comms.py",
     "tests/unit/test_cli_options.py",
+    "tests/unit/test_watch.py",  # river, ruptures
 ]
 #: what the tests themselves need (not constrained)
 TEST_TOOLS = ["pytest", "hypothesis", "pytest-httpserver", "pyyaml"]

@@ -35,7 +35,7 @@ def test_install_into_a_userdir_then_start(run_cli: Any, tmp_path: Path) -> None
     assert json.loads(proc.stdout)["restart_needed"] is True
     assert json.loads(proc.stdout)["user_dir"] == str(user_dir)
     manifest = json.loads((user_dir / "package.json").read_text())
-    assert "node-red-contrib-causal-tap" in manifest["dependencies"]
+    assert "@nodered-causal/node-red-causal-tap" in manifest["dependencies"]
     assert (user_dir / "node_modules" / "mqtt" / "package.json").exists()  # deps installed
     with LocalNodeRed("4", flows=FLOW, user_dir=user_dir) as nr:
         time.sleep(1.5)
@@ -50,5 +50,5 @@ def test_install_through_the_admin_api(run_cli: Any) -> None:
         assert "has no causal-tap plugin" in missing.stderr
         proc = run_cli("tap", "install", "--url", nr.url)
         assert proc.returncode == 0, proc.stderr
-        assert "installed node-red-contrib-causal-tap" in proc.stdout
+        assert "installed nodered-causal-node-red-causal-tap-0.1.0.tgz" in proc.stdout
         assert _stats(run_cli, nr.url)["boot"]

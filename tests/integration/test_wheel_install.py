@@ -69,6 +69,8 @@ def test_the_wheel_carries_the_plugin_and_the_flows(
     assert Path(where).is_relative_to(bin_dir.parent), where  # the wheel, not the checkout
     assert Path(plugin, "package.json").is_file() and Path(plugin, "lib", "worker.js").is_file()
     assert flows == sorted(p.name for p in (REPO / "flows").glob("*.json"))
+    graph = [str(bin_dir / "nodered-causal"), "graph", "bottling-line", "--format", "json"]
+    assert "bt_score" in {n["id"] for n in json.loads(_run(graph, work, env, 60))["nodes"]}
 
 
 def test_demo_runs_from_the_wheel(installed: tuple[Path, Path, dict[str, str]]) -> None:

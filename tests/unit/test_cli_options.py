@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -211,3 +212,51 @@ def test_number_bounds_are_visible_to_the_hostile_suite() -> None:
     assert t.WINDOW.bounds == (0.001, 3600, False, False, False, False)  # type: ignore[attr-defined]
     with pytest.raises(argparse.ArgumentTypeError, match="must be seconds in"):
         t.WINDOW("0")
+
+
+def _visible_options() -> dict[str, list[tuple[str, argparse.Action]]]:
+    """``--option -> [(command, action)]`` over every (sub-)command, hidden aliases left out."""
+    found: dict[str, list[tuple[str, argparse.Action]]] = {}
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in {id(s): (n, s) for n, s in action.choices.items()}.values():
+                    walk(sub, f"{path} {name}".strip())
+            elif action.help != argparse.SUPPRESS:
+                for opt in action.option_strings:
+                    if opt.startswith("--"):
+                        found.setdefault(opt, []).append((path, action))
+
+    walk(build_parser(), "")
+    return found
+
+
+def test_every_option_has_one_spelling_and_one_kind_across_commands() -> None:
+    options = _visible_options()
+    spellings: dict[str, set[str]] = {}
+    for opt in options:
+        spellings.setdefault(opt.replace("-", "").replace("_", ""), set()).add(opt)
+    assert [s for s in spellings.values() if len(s) > 1] == []  # --userdir vs --user-dir
+    # only the program has --version; a Node-RED major is --nodered-version everywhere
+    assert [cmd for cmd, _ in options["--version"]] == [""]
+    assert len(options["--nodered-version"]) >= 3
+    for opt, uses in options.items():
+        kinds = {
+            (cmd, "switch" if action.nargs == 0 else "value")
+            for cmd, action in uses
+            if not (opt == "--json" and cmd == "experiment")  # --json [OLD_OUT]: a switch, and
+        }  # the deprecated 'experiment --json OUT' (test above)
+        assert len({kind for _, kind in kinds}) <= 1, (opt, sorted(kinds))
+
+
+def test_a_bundled_flow_is_named_without_its_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: the flow comes from the package's data
+    code, out, err = _run(monkeypatch, "graph", "sensor-pipeline", "--format", "json")
+    assert code == 0, err
+    assert "comfort" in {n["id"] for n in json.loads(out)["nodes"]}
+    code, _, err = _run(monkeypatch, "experiment", "no-such-flow", "--target", "x")
+    assert code == 2
+    assert "argument flow: is neither a file nor a bundled flow (bottling-line, " in err

@@ -427,7 +427,7 @@ def test_a_schema_3_store_gets_the_values_cut_column(store_location: str) -> Non
                 conn.execute(statement)
     cut = {f"p{i}": 1.0 for i in range(MAX_VALUES + 3)}
     with open_store(store_location) as store:
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         store.insert("r", parse_batch(body([rec(2, values=cut)])).records)
         assert store.record_columns("r")["seq"] == [1, 2]
         assert store.counts("r")["values_cut"] == 3

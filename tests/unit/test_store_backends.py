@@ -68,7 +68,7 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
     with sqlite3.connect(path) as conn:
         conn.executescript(V1_SCHEMA)
     with SqliteStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         cols = store.record_columns("old")
         assert (cols["seq"], cols["payload"], store.run("old").flow_rev) == ([1], [4.5], "rev-0")
         assert cols["parents"] == [None]
@@ -78,7 +78,7 @@ def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_data(tmp_path: Path)
         indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert "records_run_kind_ts" in indexes and "records_run" not in indexes
-    assert meta == {"schema_version": "5", "application": "nodered-causal"}
+    assert meta == {"schema_version": "6", "application": "nodered-causal"}
 
 
 def test_a_version_2_store_gets_the_parents_and_counts_columns(store_location: str) -> None:
@@ -98,7 +98,7 @@ def test_a_version_2_store_gets_the_parents_and_counts_columns(store_location: s
             with sqlite3.connect(store_location) as conn:
                 conn.execute(statement)
     with open_store(store_location) as store:
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         store.insert("r", [rec(2, parents=[1])])
         assert store.record_columns("r")["parents"] == [None, [1]]
 
