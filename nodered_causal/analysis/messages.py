@@ -224,13 +224,16 @@ def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> Me
         candidates = [
             c for c in rows0.columns if IN_SEP in str(c) and rows0[c].notna().mean() > 0.9
         ]
-        chosen = _select(rows0, leaf, candidates)
-        x0 = rows0[chosen].to_numpy(dtype=float)
-        x1 = rows1[chosen].to_numpy(dtype=float) if set(chosen) <= set(rows1.columns) else None
-        if x1 is None:
+        if not set(candidates) <= set(rows1.columns):
             continue
+        n_pairs = len(candidates) * (len(candidates) + 1) // 2
+        quad = len(rows0) >= _ROWS_PER_FEATURE * (len(candidates) + n_pairs)
+        f0, f1 = _features(rows0, candidates, quad), _features(rows1, candidates, quad)
+        chosen = _select(f0.assign(**{leaf: y0}), leaf, list(f0.columns))
+        x0, x1 = f0[chosen].to_numpy(dtype=float), f1[chosen].to_numpy(dtype=float)
         tests.append((linear.mechanism_test(y0, x0, y1, x1, min_rows=min_rows), len(y0) + len(y1)))
-        keep = _in_range(x0, x1)
+        raw = sorted({part for c in chosen for part in c.split(_TIMES)})
+        keep = _in_range(rows0[raw].to_numpy(dtype=float), rows1[raw].to_numpy(dtype=float))
         if int(keep.sum()) >= min_rows:
             inside.append(linear.mechanism_test(y0, x0, y1[keep], x1[keep], min_rows=min_rows))
     if not tests:
@@ -241,6 +244,28 @@ def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> Me
         p, max(t.effect for t, _ in tests), sum(n for _, n in tests),
         p_in, max(t.effect for t in inside) if inside else None,
     )  # fmt: skip
+
+
+#: Joins the two input leaves of a product feature (``a*b``); ``a*a`` is a square.
+_TIMES = "*"
+#: Quadratic features only while there are this many rows per feature: a few dozen messages
+#: cannot tell a curve from noise.
+_ROWS_PER_FEATURE = 10
+
+
+def _features(rows: pd.DataFrame, inputs: list[str], quadratic: bool) -> pd.DataFrame:
+    """The input leaves, and (``quadratic``) their squares and pairwise products: a node's
+    output is often a product (``amount * fee_rate``) or a curve of its inputs, and a linear fit
+    of it "changes" whenever the mix of inputs moves along the curve. Forward selection
+    (:func:`_select`) keeps the few that explain the output on the baseline."""
+    import pandas as pd
+
+    columns = {c: rows[c].to_numpy(dtype=float) for c in inputs}
+    if quadratic:
+        for i, a in enumerate(inputs):
+            for b in inputs[i:]:
+                columns[f"{a}{_TIMES}{b}"] = columns[a] * columns[b]
+    return pd.DataFrame(columns, index=rows.index)
 
 
 def _select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:

@@ -156,7 +156,7 @@ def prepare(
     kept_targets = [t for t in targets if t not in drop]
     sub = g.contract(sub, drop)
     if owner_of:
-        sub = prune_parents(sub, cols[0], owner_of)
+        sub = prune_parents(sub, cols[0], owner_of, every_leaf=all_signals)
     order = g.topological(sub)
     index = {n: i for i, n in enumerate(order)}
     parents = tuple(tuple(sorted(index[str(p)] for p in sub.predecessors(n))) for n in order)
@@ -251,12 +251,21 @@ _MIN_GAIN = 0.2
 
 
 def prune_parents(
-    sub: nx.DiGraph, baseline: pd.DataFrame, owner_of: Mapping[str, str]
+    sub: nx.DiGraph,
+    baseline: pd.DataFrame,
+    owner_of: Mapping[str, str],
+    *,
+    every_leaf: bool = False,
 ) -> nx.DiGraph:
+    """Each variable's parents chosen on the baseline (see above). ``every_leaf`` (all signals):
+    a value keeps only the leaves it depends on, however few; otherwise only variables with more
+    than ``_MAX_PARENTS`` candidate parents are pruned."""
     out = nx.DiGraph(sub)
     for v in list(out.nodes):
         parents = sorted(str(p) for p in out.predecessors(v))
-        if len(parents) <= 1 or all(owner_of.get(p, p) == p for p in parents):
+        if len(parents) <= (1 if every_leaf else _MAX_PARENTS):
+            continue
+        if all(owner_of.get(p, p) == p for p in parents):
             continue
         kinds = {signals.family(p) for p in parents}
         if kinds <= {signals.COUNT, signals.AGE} and len(parents) <= 2 * _MAX_PARENTS:
