@@ -87,9 +87,9 @@ def test_message_tests_see_noise_that_window_means_average_away() -> None:
     base, inc = _runs(synthetic.Fault("calibrate", "noise", 1.0))
     variables = ["calibrate::payload", "to_fahrenheit::payload", "comfort::payload"]
     found = messages.message_tests(base, inc, variables)
-    p_cal, effect, rows = found["calibrate::payload"]
-    assert p_cal < 1e-6 and effect > 0.5 and rows > 500
-    assert found["to_fahrenheit::payload"][0] > 1e-3  # downstream mechanisms did not change
+    cal = found["calibrate::payload"]
+    assert cal.p_value < 1e-6 and cal.effect > 0.5 and cal.rows > 500
+    assert found["to_fahrenheit::payload"].p_value > 1e-3  # downstream did not change
     assert messages.message_tests(base, inc, variables, roots=["calibrate"]).keys() == {
         "to_fahrenheit::payload", "comfort::payload",
     }  # fmt: skip
@@ -120,3 +120,25 @@ def test_both_views_name_a_scaled_node(view: str) -> None:
     attr = attribute_shift(DAG, base, inc, TARGET, config=cfg)
     assert attr.blamed[:1] == ("to_fahrenheit",)
     assert ("message_pairs" in attr.dataset_sizes) == (view == "auto")
+
+
+def test_a_product_of_inputs_is_no_change_when_the_inputs_move() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+
+    def rows(scale: float, extra: float) -> pd.DataFrame:
+        amount = np.exp(3.5 + 0.4 * rng.normal(size=400)) * scale
+        rate = 0.015 + 0.001 * rng.normal(size=400)
+        fee = amount * rate + 0.25 + extra + 0.01 * rng.normal(size=400)
+        return pd.DataFrame(
+            {"inputs": "new", "new|payload.amount": amount, "new|payload.rate": rate,
+             "payload.fee": fee}
+        )  # fmt: skip
+
+    base = rows(1.0, 0.0)
+    moved = messages._test_leaf(base, rows(2.0, 0.0), "payload.fee", 8)
+    changed = messages._test_leaf(base, rows(1.0, 0.2), "payload.fee", 8)
+    assert moved is not None and changed is not None
+    assert moved.p_value > 1e-3  # fee = amount x rate still holds: no change of the mechanism
+    assert changed.p_value < 1e-9 and changed.effect > 1
