@@ -84,11 +84,15 @@ def run(args: argparse.Namespace) -> int:
         npm = shutil.which("npm")
         if not user_dir.is_dir() or npm is None:
             raise TapError(f"cannot install into {user_dir}: not a directory, or no npm on PATH")
-        cmd = [npm, "install", "--no-audit", "--no-fund", "--save", str(tgz)]
+        # the tarball is kept in the userDir: package.json names it there, so a later
+        # `npm install` in the userDir still finds it when the cache has been pruned
+        kept = user_dir / tgz.name
+        shutil.copyfile(tgz, kept)
+        cmd = [npm, "install", "--no-audit", "--no-fund", "--save", f"./{kept.name}"]
         proc = subprocess.run(cmd, cwd=user_dir, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise TapError(f"npm install in {user_dir} failed:\n{proc.stderr[-1500:]}")
-        result = {"installed": str(tgz), "user_dir": str(user_dir), "restart_needed": True}
+        result = {"installed": str(kept), "user_dir": str(user_dir), "restart_needed": True}
     else:
         with client_from_args(args) as client:
             info = client.install_module(tgz)

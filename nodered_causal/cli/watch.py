@@ -88,7 +88,8 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--retention", type=t.DURATION, default=86400.0, metavar="DURATION",
-        help="keep records this long (24h, 7d, 90m; default 24h; 0: forever); incidents stay",
+        help="keep --run's records this long (24h, 7d, 90m; default 24h; 0: forever); "
+        "incidents and other runs stay",
     )  # fmt: skip
     parser.add_argument(
         "--alerts", type=t.MQTT_URL, metavar="URL",
@@ -280,7 +281,7 @@ def _loop(
     watcher: Any,
     errors: type[Exception],
 ) -> int:
-    tick = max(1.0, min(2.0, args.window * 2))
+    tick = max(2.0, args.window)  # windows are read in batches: pandas costs per call
     next_poll = time.monotonic() + args.poll if args.poll else float("inf")
     next_status = time.monotonic() + args.status_every if args.status_every else float("inf")
     api_down = False

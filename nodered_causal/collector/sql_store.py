@@ -679,12 +679,17 @@ class SqlStore(abc.ABC):
             for ts, rev, prev, changed in rows
         ]
 
-    def prune_records(self, before_ns: int) -> int:
-        """Delete records older than ``before_ns`` and rejected ones received before it;
-        incidents, deploys and watch state stay."""
+    def prune_records(self, before_ns: int, *, run: str | Run | None = None) -> int:
+        """Delete records older than ``before_ns`` (of ``run``, or of every run) and rejected ones
+        received before it; incidents, deploys and watch state stay."""
+        where, params = "ts_ns < ?", [before_ns]
+        if run is not None:
+            where += " AND run_id = ?"
+            params.append(run.id if isinstance(run, Run) else self.run(run).id)
         with self._write() as sql:
-            gone = sql.execute("DELETE FROM records WHERE ts_ns < ?", (before_ns,)).rowcount
-            sql.execute("DELETE FROM rejected WHERE received_ns < ?", (before_ns,))
+            gone = sql.execute(f"DELETE FROM records WHERE {where}", params).rowcount
+            rejected = "received_ns < ?" + (" AND run_id = ?" if run is not None else "")
+            sql.execute(f"DELETE FROM rejected WHERE {rejected}", params)
         return max(int(gone), 0)
 
 

@@ -223,9 +223,9 @@ class RecordStore(Protocol):
         self, *, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[dict[str, Any]]: ...
 
-    def prune_records(self, before_ns: int) -> int:
-        """Delete records (and rejected ones) older than ``before_ns``; incidents, deploys and
-        watch state stay. Returns how many records went."""
+    def prune_records(self, before_ns: int, *, run: str | Run | None = None) -> int:
+        """Delete records older than ``before_ns`` of ``run`` (None: every run), and rejected
+        ones; incidents, deploys and watch state stay. Returns how many records went."""
         ...
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -162,6 +162,8 @@ class SignalDetector:
     pending: deque[tuple[int, float]] = field(default_factory=deque)
     recent: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=600))
     frozen: bool = False
+    #: the first window this detector run has seen (since the last start or resume)
+    since_ns: int | None = None
     _ph: Any = None
     _stats: tuple[float, float] | None = None
 
@@ -209,6 +211,7 @@ class SignalDetector:
             return False
         if self._ph is None:
             self._new_detector()
+            self.since_ns = t_ns
         self._ph.update(min(max(self.z(x), -Z_CLIP), Z_CLIP))
         self.pending.append((t_ns, x))
         if self._ph.drift_detected:
@@ -231,12 +234,26 @@ class SignalDetector:
         self.frozen = False
         self.pending.clear()
         self._ph = None
+        self.since_ns = None
 
     def reset(self) -> None:
         """Forget the reference (the node was redeployed): warm up again."""
         self.reference.clear()
         self.resume()
         self._stats = None
+
+    def change_point(self, window_ns: int) -> int:
+        """Where the change this run detected began: one change in mean (:func:`change_point`)
+        over the windows since the run started, after the reference's last ``holdback`` values
+        (so a change right at the start is found too). Earlier windows (a previous incident, its
+        recovery) stay out of the search."""
+        start = self.since_ns if self.since_ns is not None else self.recent[0][0]
+        run = [(t, x) for t, x in self.recent if t >= start]
+        tail = list(self.reference)[-self.holdback :]
+        times = [start - (len(tail) - i) * window_ns for i in range(len(tail))]
+        times += [t for t, _ in run]
+        values = tail + [x for _, x in run]
+        return max(change_point(times, values), start)
 
     def back_to_reference(self, since_ns: int, windows: int) -> bool:
         """The last ``windows`` windows after ``since_ns`` average within ``k`` sds of the

@@ -19,11 +19,15 @@ One step:
    every signal of that target freezes its reference;
 4. once ``min_incident`` windows followed the change, :func:`nodered_causal.analysis.
    attribute_shift` compares the records before the change point (the reference period) with
-   those after it. The incident opens if the target's distribution changed (its marginal test)
-   or a node is blamed; otherwise the detection was not confirmed and the detectors start over;
+   those after it. The incident opens if the signal moved by at least ``min_change_sd``
+   reference sds since the change point and the target's distribution changed (its marginal
+   test) or a node is blamed; otherwise the detection was not confirmed and the detectors start
+   over (small sustained drifts, such as an inject node's rate on a loaded machine, are not
+   incidents);
 5. an open incident is re-attributed every ``update_every_s`` with the grown incident data
-   (``update``) and closes when the signal's last ``close_windows`` windows are back within ``k``
-   reference sds of the reference mean.
+   (``update``; after every 3 updates the interval doubles, up to 8x) and closes when the
+   signal's last ``close_windows`` windows are back within ``k`` reference sds of the reference
+   mean.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nodered_causal.errors import NoderedCausalError
-from nodered_causal.watch.detector import Calibration, SignalDetector, calibrate, change_point
+from nodered_causal.watch.detector import Calibration, SignalDetector, calibrate
 from nodered_causal.watch.flows import default_targets, diff_flows
 from nodered_causal.watch.incidents import Incident, deploy_evidence, ranking_of
 
@@ -71,6 +75,7 @@ class WatchConfig:
     retention_s: float | None = None
     save_every_s: float = 5.0
     alpha: float = 0.01
+    min_change_sd: float = 1.0
     n_bootstrap: int = 30
     seed: int = 0
 
@@ -290,7 +295,7 @@ class Watcher:
             self.save()
         if cfg.retention_s and time.monotonic() - self._last_prune >= 60:
             self._last_prune = time.monotonic()
-            gone = self.store.prune_records(now - int(cfg.retention_s * 1e9))
+            gone = self.store.prune_records(now - int(cfg.retention_s * 1e9), run=self.run)
             if gone:
                 logger.info("retention: %d records older than %g s pruned", gone, cfg.retention_s)
         return self.events
@@ -355,12 +360,7 @@ class Watcher:
 
     def _detected(self, target: _Target, signal: str, at_ns: int, now: int) -> None:
         det = target.signals[signal]
-        recent = list(det.recent)[-(self.config.holdback + 80) :]
-        times = [t for t, _ in recent]
-        values = [x for _, x in recent]
-        changed = change_point(times, values)
-        pending_start = det.pending[0][0] if det.pending else changed
-        changed = max(changed, min(pending_start, at_ns))
+        changed = min(det.change_point(int(round(self.config.window_s * 1e9))), at_ns)
         target.candidate = {"signal": signal, "changed_ns": changed, "detected_ns": now}
         target.freeze(changed)
         logger.info(
@@ -410,12 +410,12 @@ class Watcher:
         signal, changed = str(cand["signal"]), int(cand["changed_ns"])
         evidence, result = self._evidence(target, signal, changed, end, now)
         size = evidence.get("size", {})
-        moved = result is not None and (
-            bool(result.blamed)
+        material = abs(size.get("change_sd") or 0.0) >= self.config.min_change_sd
+        moved = material and (
+            result is None  # the analysis failed: the size alone decides
+            or bool(result.blamed)
             or (result.target_p_value is not None and result.target_p_value <= self.config.alpha)
         )
-        if result is None:
-            moved = abs(size.get("change_sd") or 0.0) >= 1.0
         target.candidate = None
         if not moved:
             logger.info("%s: change of %s not confirmed by the analysis", target.node, signal)
@@ -428,7 +428,11 @@ class Watcher:
 
     def _emit(self, target: _Target, incident: Incident) -> None:
         target.incident = incident if incident.open else None
-        target.next_update_ns = incident.updated_ns + int(self.config.update_every_s * 1e9)
+        # every update_every_s at first, then less often (x2 after every 3 updates, up to x8)
+        backoff = 2 ** min(incident.updates // 3, 3)
+        target.next_update_ns = incident.updated_ns + int(
+            self.config.update_every_s * backoff * 1e9
+        )
         doc = incident.doc()
         doc["run"] = self.run
         self.store.put_incident(doc)

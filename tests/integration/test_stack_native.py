@@ -227,7 +227,7 @@ def test_nodered_with_the_stack_settings_taps_the_demo_flow_into_mosquitto(
 def test_analyzer_with_the_compose_env_runs_the_demo_against_the_native_stack(
     tmp_path: Path,
 ) -> None:
-    """The analyzer service natively: its entry point's two commands (collect, demo) with the
+    """The analyzer service natively: its entry point's two commands (watch, demo) with the
     compose environment, against the nodered service (stack settings) and the stack's broker."""
     import json
     import os
@@ -252,8 +252,8 @@ def test_analyzer_with_the_compose_env_runs_the_demo_against_the_native_stack(
         env = {**os.environ, **an_env, config.NODERED_URL.name: nr.url, "PYTHONPATH": str(REPO)}
         cli = [sys.executable, "-m", "nodered_causal"]
         collect = subprocess.Popen(
-            [*cli, "collect", "--mqtt", an_env[config.MQTT_URL.name], "--store",
-             an_env[config.STORE.name]],
+            [*cli, "watch", "--url", nr.url, "--mqtt", an_env[config.MQTT_URL.name], "--store",
+             an_env[config.STORE.name], "--report-dir", an_env[config.REPORT_DIR.name]],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
@@ -277,4 +277,4 @@ def test_analyzer_with_the_compose_env_runs_the_demo_against_the_native_stack(
         [*cli, "runs", "list", "--store", an_env[config.STORE.name], "--json"],
         env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert len(json.loads(runs)) >= 2  # the collector's run and the demo's
+    assert len(json.loads(runs)) >= 2  # watch's run and the demo's

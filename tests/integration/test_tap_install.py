@@ -35,7 +35,9 @@ def test_install_into_a_userdir_then_start(run_cli: Any, tmp_path: Path) -> None
     assert json.loads(proc.stdout)["restart_needed"] is True
     assert json.loads(proc.stdout)["user_dir"] == str(user_dir)
     manifest = json.loads((user_dir / "package.json").read_text())
-    assert "@nodered-causal/node-red-causal-tap" in manifest["dependencies"]
+    tgz = "nodered-causal-node-red-causal-tap-0.1.0.tgz"  # kept in the userDir, not the cache
+    assert manifest["dependencies"]["@nodered-causal/node-red-causal-tap"] == f"file:{tgz}"
+    assert (user_dir / tgz).is_file()
     assert (user_dir / "node_modules" / "mqtt" / "package.json").exists()  # deps installed
     with LocalNodeRed("4", flows=FLOW, user_dir=user_dir) as nr:
         time.sleep(1.5)

@@ -162,3 +162,20 @@ def test_flow_fixtures_start_the_feed_for_the_quake_flow(monkeypatch: pytest.Mon
     monkeypatch.setenv(QUAKE_FEED_ENV, "http://127.0.0.1:9/feed")
     with flow_fixtures(REPO / "flows" / "quake-dashboard.json") as env:
         assert env == {}  # the user's feed is used
+
+
+def test_install_option_is_checked_before_anything_starts(run_cli) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("nodered", "start", "--install", "node-red-dashboard,./plugin")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        "nodered-causal nodered start: error: argument --install: must be an npm module name "
+        "like node-red-dashboard or @scope/name, optionally @VERSION, got "
+        "'node-red-dashboard,./plugin'"
+    )
+    proc = run_cli("experiment", "--url", "http://127.0.0.1:9", "--target", "x",
+                   "--install", "node-red-dashboard@3")  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith(
+        "--install installs into the local throw-away Node-RED; with --url install the module "
+        "into that Node-RED (its editor's palette, or npm in its userDir)"
+    )

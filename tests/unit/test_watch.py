@@ -260,3 +260,112 @@ def test_no_fault_no_incident(tmp_path: Path) -> None:
     published, store = _watch(tmp_path, None)
     store.close()
     assert published == []
+
+
+def test_a_restart_of_node_red_is_not_an_incident(tmp_path: Path) -> None:
+    """Silence (Node-RED down for 6 s) and a new tap boot: skipped windows, no incident."""
+    from nodered_causal.analysis.synthetic import linear_model, simulate_records, to_records
+    from nodered_causal.collector import open_store
+
+    data = _chain()
+    dag = nx.node_link_graph(data, edges="edges").subgraph(["src", "a", "b", "c"]).copy()
+    model = linear_model(dag)
+    before = simulate_records(dag, n_windows=120, window_s=0.5, rate=10, seed=1, model=model,
+                              start_ns=T0)  # fmt: skip
+    after = simulate_records(dag, n_windows=80, window_s=0.5, rate=10, seed=2, model=model,
+                             start_ns=T0 + 66 * 10**9)  # fmt: skip
+    first, second = to_records(before), to_records(after)
+    for boot, part in (("b1", first), ("b2", second)):
+        for r in part:
+            r.update(tap="syn", boot=boot, kind="deliver")
+    records = first + second
+    with open_store(tmp_path / "w.db") as store:
+        store.start_run("watch", dag=data)
+        store.insert("watch", records)
+        published: list[dict[str, Any]] = []
+        config = WatchConfig(window_s=0.5, warmup=40)
+        watcher = Watcher(store, "watch", dag=data, rev="r1", targets=["c"],
+                          publish=published.append, config=config)  # fmt: skip
+        watcher.start_at(T0)
+        for now in range(T0 + 4 * 10**9, T0 + 110 * 10**9, 4 * 10**9):
+            watcher.step(now)
+        assert published == []
+        assert watcher.boots == {("syn", "b1"), ("syn", "b2")}
+
+
+def test_a_deploy_is_noted_and_resets_a_changed_target(tmp_path: Path) -> None:
+    from nodered_causal.collector import open_store
+
+    flows = [
+        {"id": "t1", "type": "tab", "label": "T"},
+        {"id": "src", "type": "inject", "z": "t1", "x": 1, "y": 1, "wires": [["f"]]},
+        {"id": "f", "type": "function", "z": "t1", "x": 2, "y": 1, "func": "return msg;",
+         "wires": [["d"]]},
+        {"id": "d", "type": "debug", "z": "t1", "x": 3, "y": 1, "wires": []},
+    ]  # fmt: skip
+    changed = [dict(n, func="msg.payload += 1; return msg;") if n["id"] == "f" else n
+               for n in flows]  # fmt: skip
+    with open_store(tmp_path / "w.db") as store:
+        store.start_run("watch")
+        from nodered_causal.collector.recording import snapshot_of
+        from nodered_causal.flows import load_flow, to_causal_dag
+
+        flow = load_flow(flows)
+        dag = snapshot_of(flow, "r1", to_causal_dag(flow)).dag
+        watcher = Watcher(store, "watch", dag=dag, rev="r1")
+        assert list(watcher.targets) == ["f"]  # the flow's output: its wire leads to a debug
+        assert watcher.deployed(flows, "r1") == {"changed": [], "added": [], "removed": []}
+        assert store.deploys() == []  # the first sight of the flow is not a deploy
+        det = watcher._detector("value:payload")
+        for i in range(50):
+            det.feed(i, float(i % 3))
+        watcher.targets["f"].signals["value:payload"] = det
+        assert det.warm
+        assert watcher.deployed(changed, "r2", now_ns=NOW) == {
+            "changed": ["f"], "added": [], "removed": []
+        }  # fmt: skip
+        assert not det.warm and det.reference == type(det.reference)()
+        assert [(d["rev"], d["previous_rev"], d["changed"]) for d in store.deploys()] == [
+            ("r2", "r1", ["f"])
+        ]
+        assert store.run("watch").flow_rev == "r2"
+        assert watcher.deployed(changed, "r2") is None  # the same rev again: nothing
+
+
+def test_retention_prunes_records_but_keeps_incidents(store: Any) -> None:
+    from nodered_causal.analysis.synthetic import to_records
+
+    store.start_run("watch")
+    cols = {"seq": [1, 2, 3], "ts_ns": [T0, T0 + 10**9, T0 + 2 * 10**9], "src": ["a"] * 3,
+            "dst": ["b"] * 3, "port": [0] * 3, "payload": [1.0, 2.0, 3.0]}  # fmt: skip
+    records = to_records(cols)
+    for r in records:
+        r.update(tap="x", boot="b", kind="deliver")
+    store.insert("watch", records)
+    store.put_incident(Incident.new("b", "value", changed_ns=T0, detected_ns=T0).doc())
+    store.start_run("other")
+    store.insert("other", [dict(r, boot="b2") for r in records])
+    assert store.prune_records(T0 + 10**9 + 1, run="watch") == 2
+    assert store.record_columns("watch")["seq"] == [3]
+    assert store.record_columns("other")["seq"] == [1, 2, 3]  # other runs are not watch's to prune
+    assert len(store.incidents()) == 1
+
+
+def test_the_change_point_of_a_second_change_ignores_the_first() -> None:
+    """After an incident closed, the next change is placed among the windows since the detector
+    resumed: the first incident's shifted windows are not part of the search."""
+    rng = np.random.default_rng(5)
+    cal = calibrate(k=0.5, window_s=0.5, signals=6)
+    det = SignalDetector(h=cal.h, warmup=60, reference_size=120)
+    values = np.r_[rng.normal(0, 1, 100), rng.normal(-2, 1, 40), rng.normal(0, 1, 30),
+                   rng.normal(-1.6, 1, 60)]  # fmt: skip
+    fired = []
+    for i, x in enumerate(values):
+        if i == 140:  # the first incident closed: the target was back at its reference
+            det.resume()
+        if det.feed(i, float(x)):
+            fired.append((i, det.change_point(1)))
+            det.accept_before(fired[-1][1])
+    assert len(fired) == 2, fired
+    (_, cp1), (_, cp2) = fired
+    assert abs(cp1 - 100) <= 2 and abs(cp2 - 170) <= 3, fired
