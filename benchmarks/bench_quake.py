@@ -20,6 +20,7 @@ analysis also has to call the change material). No-fault repeats show false alar
 
     .venv/bin/python benchmarks/bench_quake.py                     # 2 x 10 repeats of 30 s
     .venv/bin/python benchmarks/bench_quake.py --repeats 2 --seconds 10 --no-record
+    .venv/bin/python benchmarks/bench_quake.py --reanalyse    # judge the last recordings again
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def paper_scores(dag: Any, base: Any, incident: Any, target: str, spans: Any, se
     import networkx as nx
     import numpy as np
     from dowhy import gcm
+    from dowhy.gcm.divergence import auto_estimate_kl_divergence
 
     from nodered_causal.analysis import datasets
 
@@ -65,7 +67,7 @@ def paper_scores(dag: Any, base: Any, incident: Any, target: str, spans: Any, se
             datasets.windowed(cols, window_s=PAPER_WINDOW_S, start_ns=start), "throughput"
         )
         n_full = int((end - start) // int(PAPER_WINDOW_S * 1e9))
-        frames.append(frame.iloc[:n_full].fillna(0.0))
+        frames.append(frame.iloc[:n_full].astype(float).fillna(0.0))
     old, new = frames
     nodes = [n for n in [*nx.ancestors(dag, target), target] if n in old and n in new]
     graph = nx.DiGraph(dag.subgraph(nodes))
@@ -81,7 +83,12 @@ def paper_scores(dag: Any, base: Any, incident: Any, target: str, spans: Any, se
     np.random.seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = gcm.distribution_change(model, old[nodes], new[nodes], target)
+        # dowhy's default difference (KL divergence), as a float: on integer-like counts it can
+        # return an int and its permutation Shapley sum then fails to cast (dowhy 0.14)
+        scores = gcm.distribution_change(
+            model, old[nodes], new[nodes], target,
+            difference_estimation_func=lambda a, b: float(auto_estimate_kl_divergence(a, b)),
+        )  # fmt: skip
     return {str(k): float(v) for k, v in scores.items()}
 
 
@@ -103,8 +110,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--reanalyse", action="store_true",
+        help="judge the recordings of the last run again (benchmarks/out/quake-*.db) instead of "
+        "recording",
+    )  # fmt: skip
     args = parser.parse_args()
     from nodered_causal.collector.store import Store
+    from nodered_causal.experiment.campaign import CampaignResult, CaseResult
     from nodered_causal.flows import load_flow, to_causal_dag
 
     out = HERE / "out"
@@ -117,7 +130,6 @@ def main() -> int:
     for node, what in FAULTS.items():
         faults = [f"delay:{rng.randint(100, 400)}" for _ in range(args.repeats)]
         store_path = out / f"quake-{node}.db"
-        store_path.unlink(missing_ok=True)
         seed = args.seed + (0 if node == "qk_build" else 1000)
 
         def show(i: int, n: int, c: Any, node: str = node) -> None:
@@ -125,17 +137,26 @@ def main() -> int:
             print(f"  {node} [{i}/{n}] {what}: rank {c.rank_in_ranking} blamed {c.blamed}",
                   flush=True)  # fmt: skip
 
-        exp = run_experiment(
-            target=target, store_path=store_path, flow_path=str(path), n_cases=args.repeats,
-            faults=faults, n_no_fault=args.no_fault, seconds=args.seconds, seed=seed,
-            nodes=[node], modules=MODULES[FLOW], progress=show,
-        )  # fmt: skip
-        (out / f"quake-{node}.json").write_text(
-            json.dumps(exp.result.to_json(flow=str(path)), indent=1)
-        )
+        result_path = out / f"quake-{node}.json"
+        if args.reanalyse:
+            data = json.loads(result_path.read_text())
+            result = CampaignResult(
+                target=data["target"],
+                cases=[CaseResult(**c) for c in data["cases"]],
+                no_fault=[CaseResult(**c) for c in data["no_fault"]],
+            )
+        else:
+            store_path.unlink(missing_ok=True)
+            result = run_experiment(
+                target=target, store_path=store_path, flow_path=str(path),
+                n_cases=args.repeats, faults=faults, n_no_fault=args.no_fault,
+                seconds=args.seconds, seed=seed, nodes=[node], modules=MODULES[FLOW],
+                progress=show,
+            ).result  # fmt: skip
+            result_path.write_text(json.dumps(result.to_json(flow=str(path)), indent=1))
         run = f"experiment-{target}-seed{seed}"
         with Store(store_path) as store:
-            for k, case in enumerate([*exp.result.cases, *exp.result.no_fault]):
+            for k, case in enumerate([*result.cases, *result.no_fault]):
                 cols = {
                     role: store.record_columns(run, since_ns=s, until_ns=e)
                     for role, (s, e) in case.spans.items()
