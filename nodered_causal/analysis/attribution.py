@@ -36,529 +36,29 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from nodered_causal.analysis import baselines as baselines_mod
+from nodered_causal.analysis import fast, linear, signals
 from nodered_causal.analysis import graph as g
-from nodered_causal.analysis import linear
+from nodered_causal.analysis import prepare as prep_mod
+from nodered_causal.analysis.config import AttributionConfig
+from nodered_causal.analysis.messages import MessageTest
+from nodered_causal.analysis.prepare import ALL
 from nodered_causal.analysis.result import Attribution
 from nodered_causal.errors import MissingDataError
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
-__all__ = ["AttributionConfig", "attribute_anomaly", "attribute_shift"]
+__all__ = ["ALL", "AttributionConfig", "attribute_anomaly", "attribute_shift"]
+
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AttributionConfig:
-    """Tuning of the attribution; every field has a sensible default.
-
-    ``alpha``: family-wise significance of the mechanism-change tests (Bonferroni over nodes).
-    ``min_effect``: smallest material mechanism change, in baseline residual sds (mean) or
-    ``|log sd ratio|`` (spread). ``min_share``: a blamed node explains at least this share of the
-    total score. ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
-    mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
-    see the module docstring. ``difference``: ``"kl"`` (dowhy's default, nats) or ``"mean"`` (signed
-    change of the target's mean). ``num_samples``, ``change_test``, ``shapley``, ``n_jobs``: the
-    dowhy engines' knobs. ``window_s``/``field``: how records are turned into windows.
-    ``fields``: with ``"all"`` (and no ``field``), a node whose messages carry several numeric
-    leaves gets one variable per leaf (at most ``max_fields``; value metrics, fast engine, shift
-    attribution): the node's score is the sum of its variables' scores and the target's change the
-    sum over its variables; ``"one"`` keeps one leaf per node (:func:`~.datasets.choose_fields`).
-    ``induced``: a changed node whose inputs left the baseline's range while an ancestor changed
-    is not a player (its apparent change is extrapolation; see ``_drop_induced``).
-    ``z_threshold``: anomaly — a node's noise must be at least this many sds off; ``target_z``:
-    the target itself at least this many (marginal) sds off its normal mean.
-    """
-
-    alpha: float = 0.01
-    min_effect: float = 0.1
-    min_share: float = 0.1
-    min_total: float = 0.001
-    n_bootstrap: int = 50
-    confidence: float = 0.95
-    seed: int = 0
-    engine: Literal["fast", "dowhy", "dowhy-full"] = "fast"
-    mechanisms: Literal["linear", "auto"] = "linear"
-    difference: Literal["kl", "mean"] = "kl"
-    max_exact: int = 12
-    num_samples: int = 500
-    change_test: Literal["local", "regression", "kernel"] = "local"
-    shapley: Literal["auto", "exact", "permutation", "early_stopping", "subset_sampling"] = "auto"
-    n_jobs: int = 1
-    window_s: float = 1.0
-    field: str | None = None
-    fields: Literal["all", "one"] = "all"
-    max_fields: int = 6
-    z_threshold: float = 3.0
-    induced: bool = True
-    target_z: float = 0.5
-    min_rows: int = 8
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-        if self.n_bootstrap < 0:
-            raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}")
-        if self.mechanisms == "auto" and self.engine == "fast":
-            object.__setattr__(self, "engine", "dowhy")
-
-
-# --------------------------------------------------------------------------- data preparation
-
-
-def _metric_data(
-    data: Any,
-    metric: str,
-    cfg: AttributionConfig,
-    variables: Mapping[str, Sequence[str]] | None = None,
-) -> pd.DataFrame:
-    """A frame with one column per node for ``metric`` from records, a windowed or a plain frame
-    (plus ``node::path`` columns for ``variables``)."""
-    import pandas as pd
-
-    from nodered_causal.analysis import datasets
-
-    if not isinstance(data, pd.DataFrame):
-        data = datasets.windowed(data, window_s=cfg.window_s, field=cfg.field, variables=variables)
-    if isinstance(data.columns, pd.MultiIndex):
-        return datasets.metric_frame(data, metric)
-    out = data.copy()
-    out.columns = [str(c) for c in out.columns]
-    return out
-
-
-def _is_clock(values: np.ndarray) -> bool:
-    """Strictly rising with the row index (corr > 0.999): a timestamp (an inject's default
-    payload) or a counter, not a quantity with a stable distribution to compare."""
-    import numpy as np
-
-    ok = ~np.isnan(values)
-    index, v = np.flatnonzero(ok).astype(float), values[ok]
-    if len(v) < 8:
-        return False
-    index -= index.mean()
-    v = v - v.mean()
-    denom = math.sqrt(float(index @ index) * float(v @ v))
-    return denom > 0 and float(index @ v) / denom > 0.999
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    graph: nx.DiGraph
-    structure: linear.Structure
-    frames: tuple[pd.DataFrame, ...]
-    notes: tuple[str, ...]
-    off_path: tuple[str, ...] = ()
-    owner: tuple[str, ...] = ()  # the node of each variable (structure.nodes); empty: itself
-
-
-def _prepare(
-    dag: nx.DiGraph,
-    target: str,
-    frames: list[pd.DataFrame],
-    metric: str,
-    names: tuple[str, ...],
-    drop_if_missing_in: pd.DataFrame | None = None,
-    expand: Mapping[str, Sequence[str]] | None = None,
-) -> _Prepared:
-    import numpy as np
-
-    target = g.resolve(dag, str(target))
-    sub = g.ancestor_graph(dag, target)
-    for f, name in zip(frames, names, strict=True):
-        g.require_target(g.node_columns(f, sub.subgraph([target]), metric), target, name)
-    sub, owner_of = _expand(sub, frames[0], expand or {})
-    targets = [v for v, n in owner_of.items() if n == target] or [target]
-    cols = [g.node_columns(f, sub, metric) for f in frames]
-    notes: list[str] = []
-    drop: list[str] = []
-    off_path: list[str] = []
-    arrays = [{str(c): f[c].to_numpy(dtype=float) for c in f.columns} for f in cols]
-    empty = np.full(0, np.nan)
-    on_path = (
-        None
-        if drop_if_missing_in is None
-        else {str(c) for c in drop_if_missing_in.columns if drop_if_missing_in[c].notna().any()}
-    )
-    for node in g.topological(sub):
-        if node in targets and len(targets) == 1:
-            continue
-        if on_path is not None and node not in on_path:
-            drop.append(node)
-            off_path.append(node)
-            notes.append(f"{node}: not on the anomalous message's path, left out")
-            continue
-        columns = [a.get(node, empty) for a in arrays]
-        missing = [n for c, n in zip(columns, names, strict=True) if np.isnan(c).all()]
-        if missing:
-            drop.append(node)
-            notes.append(f"{node}: no {metric} data in the {' and '.join(missing)} data, left out")
-            continue
-        values = np.concatenate(columns)
-        if np.nanstd(values) == 0:
-            drop.append(node)
-            notes.append(f"{node}: constant {metric} ({np.nanmean(values):g}), left out")
-            continue
-        clocks = [_is_clock(c) for c in columns if np.count_nonzero(~np.isnan(c)) >= 8]
-        if metric.startswith("value") and clocks and all(clocks):
-            drop.append(node)
-            notes.append(
-                f"{node}: its {metric} only counts time (a timestamp or counter), left out"
-            )
-    if set(targets) <= set(drop):  # keep the target's first variable whatever it looks like
-        drop.remove(targets[0])
-    kept_targets = [t for t in targets if t not in drop]
-    sub = g.contract(sub, drop)
-    if owner_of:
-        sub = _prune_parents(sub, cols[0], owner_of)
-    order = g.topological(sub)
-    index = {n: i for i, n in enumerate(order)}
-    parents = tuple(tuple(sorted(index[str(p)] for p in sub.predecessors(n))) for n in order)
-    outputs = tuple(sorted(index[t] for t in kept_targets))
-    structure = linear.Structure(
-        nodes=tuple(order),
-        parents=parents,
-        target=outputs[-1],
-        targets=outputs if len(outputs) > 1 else (),
-    )
-    frames_out = tuple(f[list(order)] for f in cols)
-    owner = tuple(owner_of.get(n, n) for n in order) if owner_of else ()
-    return _Prepared(sub, structure, frames_out, tuple(notes), tuple(off_path), owner)
-
-
-def _expand(
-    sub: nx.DiGraph, frame: pd.DataFrame, expand: Mapping[str, Sequence[str]]
-) -> tuple[nx.DiGraph, dict[str, str]]:
-    """Replace each node with two or more value variables (``node::path`` columns of ``frame``)
-    by those variables; every variable of a parent is a parent of every variable of the child."""
-    from nodered_causal.analysis.datasets import VAR_SEP
-
-    have = {str(c) for c in frame.columns}
-    variables: dict[str, list[str]] = {}
-    for node in sub.nodes:
-        names = [f"{node}{VAR_SEP}{p}" for p in expand.get(str(node), ())]
-        names = [v for v in names if v in have]
-        if len(names) >= 2:
-            variables[str(node)] = names
-    if not variables:
-        return sub, {}
-    out = nx.DiGraph()
-    owner_of: dict[str, str] = {}
-    for node, attrs in sub.nodes(data=True):
-        for v in variables.get(str(node), [str(node)]):
-            out.add_node(v, **attrs)
-            owner_of[v] = str(node)
-    for u, v in sub.edges:
-        out.add_edges_from(
-            (a, b) for a in variables.get(str(u), [str(u)]) for b in variables.get(str(v), [str(v)])
-        )
-    return out, owner_of
-
-
-#: A payload-leaf variable regresses on at most this many of its parents' leaves, chosen on the
-#: baseline by forward selection: each step adds the leaf that explains most of what is left, while
-#: it explains at least ``_MIN_GAIN`` of it. Expanding nodes into leaves multiplies the candidates
-#: (six leaves per parent, three parents: 18 regressors on 16-40 windows; several of them copies
-#: of each other) and the mechanism test loses its power with every regressor.
-_MAX_PARENTS = 4
-_MIN_GAIN = 0.2
-
-
-def _prune_parents(
-    sub: nx.DiGraph, baseline: pd.DataFrame, owner_of: Mapping[str, str]
-) -> nx.DiGraph:
-    out = nx.DiGraph(sub)
-    for v in list(out.nodes):
-        parents = sorted(str(p) for p in out.predecessors(v))
-        if len(parents) <= _MAX_PARENTS or all(owner_of.get(p, p) == p for p in parents):
-            continue
-        keep = _forward_select(baseline, str(v), parents)
-        out.remove_edges_from((p, v) for p in parents if p not in keep)
-    return out
-
-
-def _forward_select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:
-    import numpy as np
-
-    data = frame[[y_name, *candidates]].dropna().to_numpy(dtype=float)
-    y, xs = data[:, 0], data[:, 1:]
-    if len(y) < 3 or np.std(y) == 0:
-        return []
-    chosen: list[int] = []
-    left = float(np.sum((y - y.mean()) ** 2))
-    while len(chosen) < _MAX_PARENTS and left > 1e-12 * len(y):
-        best, best_rss = -1, left
-        for j in range(xs.shape[1]):
-            if j in chosen or np.std(xs[:, j]) == 0:
-                continue
-            design = np.column_stack([np.ones(len(y)), xs[:, [*chosen, j]]])
-            resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-            rss = float(resid @ resid)
-            if rss < best_rss:
-                best, best_rss = j, rss
-        if best < 0 or left - best_rss < _MIN_GAIN * left:
-            break
-        chosen.append(best)
-        left = best_rss
-    return [candidates[j] for j in chosen]
-
-
-def _by_node(
-    prep: _Prepared,
-    scores: np.ndarray,
-    boot: np.ndarray | None,
-    changed: tuple[int, ...],
-    p_values: Mapping[int, float],
-    baselines: dict[str, tuple[str, ...]],
-) -> Any:
-    """Variables back to nodes: scores and bootstrap replicates summed, the smallest p-value,
-    a node changed if any of its variables did, baselines' rankings by first mention."""
-    import numpy as np
-
-    s = prep.structure
-    nodes = list(dict.fromkeys(prep.owner))
-    index = {n: i for i, n in enumerate(nodes)}
-    member = np.zeros((len(s.nodes), len(nodes)))
-    for i, n in enumerate(prep.owner):
-        member[i, index[n]] = 1.0
-    p_node: dict[int, float] = {}
-    for i, p in p_values.items():
-        j = index[prep.owner[i]]
-        p_node[j] = min(p, p_node.get(j, 1.0))
-    structure = linear.Structure(
-        nodes=tuple(nodes), parents=tuple(() for _ in nodes), target=index[prep.owner[s.target]]
-    )
-    return (
-        replace(prep, structure=structure, owner=()),
-        scores @ member,
-        None if boot is None else boot @ member,
-        tuple(sorted({index[prep.owner[i]] for i in changed})),
-        p_node,
-        {
-            name: tuple(dict.fromkeys(prep.owner[s.nodes.index(v)] for v in ranking))
-            for name, ranking in baselines.items()
-        },
-    )
-
-
-# --------------------------------------------------------------------------- fast engine
-
-
-@dataclass(frozen=True)
-class _ShiftRun:
-    tests: dict[int, linear.NodeTest]
-    changed: tuple[int, ...]
-    scores: np.ndarray
-    total: float
-
-
-def _test_nodes(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    nodes: range | list[int] | tuple[int, ...],
-    min_rows: int,
-) -> dict[int, linear.NodeTest]:
-    out = {}
-    for i in nodes:
-        ps = list(s.parents[i])
-        out[i] = linear.mechanism_test(x0[:, i], x0[:, ps], x1[:, i], x1[:, ps], min_rows=min_rows)
-    return out
-
-
-def _shapley(
-    s: linear.Structure,
-    old: list[linear.Mechanism],
-    new: list[linear.Mechanism],
-    players: tuple[int, ...],
-    cfg: AttributionConfig,
-) -> tuple[np.ndarray, float]:
-    import numpy as np
-
-    k = len(players)
-    if k == 0:
-        return np.zeros(0), 0.0
-    if k <= cfg.max_exact:
-        values = linear.kl_set_values(s, old, new, players, cfg.difference)
-        return linear.shapley_exact(values, k), float(values[-1])
-    from dowhy.gcm.shapley import (
-        ShapleyApproximationMethods,
-        ShapleyConfig,
-        estimate_shapley_values,
-    )
-
-    def set_func(subset: np.ndarray) -> float:
-        return float(linear.kl_set_values(s, old, new, players, cfg.difference, subset[None, :])[0])
-
-    config = ShapleyConfig(
-        ShapleyApproximationMethods.PERMUTATION, num_permutations=10, n_jobs=cfg.n_jobs
-    )
-    phi = estimate_shapley_values(set_func, k, config)
-    return np.asarray(phi, dtype=float), set_func(np.ones(k, dtype=np.int8))
-
-
-def _fast_shift(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    base: dict[int, linear.NodeTest] | None = None,
-    players: tuple[int, ...] | None = None,
-) -> _ShiftRun:
-    """Test every node (Bonferroni) and score the changed ones; with ``players`` (a bootstrap
-    replicate) only refit and score those nodes, the changed set staying the main run's."""
-    import numpy as np
-
-    m = len(s.nodes)
-    tests = dict(base or {})
-    tests.update(_test_nodes(s, x0, x1, range(m) if players is None else players, cfg.min_rows))
-    if players is None:
-        threshold = cfg.alpha / m
-        players = tuple(
-            i
-            for i in range(m)
-            if tests[i].p_value <= threshold and tests[i].effect >= cfg.min_effect
-        )
-        if cfg.induced:
-            players = _drop_induced(s, x0, x1, players)
-    old, new = linear.mechanisms_from(tests, set(players), m)
-    phi, total = _shapley(s, old, new, players, cfg)
-    scores = np.zeros(m)
-    scores[list(players)] = phi
-    return _ShiftRun(tests, players, scores, total)
-
-
-#: A changed node counts as induced by a changed ancestor when at least this share of its incident
-#: rows has a parent value outside the baseline's range (widened by 10 % on each side).
-_OUTSIDE_SHARE = 0.5
-
-
-def _drop_induced(
-    s: linear.Structure, x0: np.ndarray, x1: np.ndarray, changed: tuple[int, ...]
-) -> tuple[int, ...]:
-    """Leave out changed nodes whose change a changed ancestor can explain: their inputs moved
-    outside the range the baseline saw, where a linear fit of a non-linear node (a comfort index of
-    temperature and humidity) is extrapolation, so its "change" is no evidence of its own. One root
-    cause upstream explains both; the node stays changed if no ancestor changed."""
-    import numpy as np
-
-    ancestors = _ancestor_sets(s)
-    keep = []
-    for i in changed:
-        ps = list(s.parents[i])
-        if not ps or not (ancestors[i] & set(changed)):
-            keep.append(i)
-            continue
-        lo, hi = np.nanmin(x0[:, ps], axis=0), np.nanmax(x0[:, ps], axis=0)
-        pad = 0.1 * (hi - lo)
-        rows = x1[:, ps]
-        outside = ((rows < lo - pad) | (rows > hi + pad)).any(axis=1)
-        if float(np.mean(outside)) < _OUTSIDE_SHARE:
-            keep.append(i)
-    return tuple(keep)
-
-
-def _bootstrap(
-    run_once: Any,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    m: int,
-    *,
-    smooth: bool = False,
-) -> np.ndarray:
-    """Scores of ``n_bootstrap`` replicates (rows resampled in both datasets), shape (B, m).
-
-    ``smooth`` adds noise of 0.1 % of each column's sd to the resampled rows (a smoothed
-    bootstrap): dowhy's k-NN KL estimator breaks on the exact duplicates resampling creates.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(cfg.seed)
-    out = np.zeros((cfg.n_bootstrap, m))
-    sd0, sd1 = np.nanstd(x0, axis=0) * 1e-3, np.nanstd(x1, axis=0) * 1e-3
-    for b in range(cfg.n_bootstrap):
-        b0 = x0[rng.integers(0, len(x0), len(x0))]
-        b1 = x1[rng.integers(0, len(x1), len(x1))]
-        if smooth:
-            b0 = b0 + rng.normal(size=b0.shape) * sd0
-            b1 = b1 + rng.normal(size=b1.shape) * sd1
-        out[b] = run_once(b0, b1)
-    return out
-
-
-def _intervals(samples: np.ndarray, cfg: AttributionConfig) -> np.ndarray:
-    import numpy as np
-
-    tail = (1 - cfg.confidence) / 2
-    return np.asarray(np.quantile(samples, [tail, 1 - tail], axis=0).T)
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def _marginal_tests(
-    x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig
-) -> list[linear.NodeTest]:
-    """Per column, the same test as a root's mechanism: did the column itself move?"""
-    import numpy as np
-
-    none = np.zeros((0, 0))
-    return [
-        linear.mechanism_test(
-            x0[:, i], none.reshape(len(x0), 0), x1[:, i], none.reshape(len(x1), 0),
-            min_rows=cfg.min_rows,
-        )
-        for i in range(x0.shape[1])
-    ]  # fmt: skip
-
-
-def _marginal_baselines(
-    s: linear.Structure,
-    x0: np.ndarray,
-    x1: np.ndarray,
-    cfg: AttributionConfig,
-    marginal: list[linear.NodeTest],
-) -> dict[str, tuple[str, ...]]:
-    import numpy as np
-
-    m = len(s.nodes)
-    mu0, mu1 = np.nanmean(x0, axis=0), np.nanmean(x1, axis=0)
-    sd0 = np.nanstd(x0, axis=0)
-    sd0 = np.where(sd0 > 0, sd0, np.nanstd(np.vstack([x0, x1]), axis=0) + 1e-12)
-    z = np.abs(mu1 - mu0) / sd0
-    order = sorted(range(m), key=lambda i: (-z[i], s.nodes[i]))
-    shifted = {
-        i
-        for i, test in enumerate(marginal)
-        if test.p_value <= cfg.alpha / m and test.effect >= cfg.min_effect
-    }
-    ancestors = _ancestor_sets(s)
-    upstream = sorted(shifted, key=lambda i: (bool(ancestors[i] & shifted), i))
-    return {
-        "marginal_shift": tuple(s.nodes[i] for i in order),
-        "most_upstream": tuple(s.nodes[i] for i in upstream),
-    }
-
-
-def _ancestor_sets(s: linear.Structure) -> list[set[int]]:
-    anc: list[set[int]] = []
-    for i in range(len(s.nodes)):
-        acc: set[int] = set()
-        for p in s.parents[i]:
-            acc |= {p} | anc[p]
-        anc.append(acc)
-    return anc
 
 
 # --------------------------------------------------------------------------- result assembly
@@ -567,7 +67,7 @@ def _ancestor_sets(s: linear.Structure) -> list[set[int]]:
 def _assemble(
     *,
     dag: nx.DiGraph,
-    prep: _Prepared,
+    prep: prep_mod.Prepared,
     target: str,
     metric: str,
     method: str,
@@ -582,6 +82,7 @@ def _assemble(
     started: float,
     notes: list[str],
     baselines: dict[str, tuple[str, ...]],
+    baseline_blamed: dict[str, tuple[str, ...]] | None = None,
     sign: float = 1.0,
     target_p_value: float | None = None,
 ) -> Attribution:
@@ -589,7 +90,7 @@ def _assemble(
 
     s = prep.structure
     m = len(s.nodes)
-    intervals = _intervals(boot, cfg) if boot is not None and len(boot) else None
+    intervals = fast.intervals(boot, cfg) if boot is not None and len(boot) else None
     magnitude = float(np.sum(np.abs(scores))) or 1.0
     blamed = []
     for i in changed:
@@ -622,42 +123,83 @@ def _assemble(
         seed=cfg.seed,
         notes=tuple(notes),
         baselines=baselines,
+        baseline_blamed=baseline_blamed or {},
         labels=g.node_labels(dag, s.nodes),
         target_p_value=target_p_value,
     )
 
 
+def _upstream_variables(
+    dag: nx.DiGraph, s: linear.Structure, owner: tuple[str, ...]
+) -> list[set[int]]:
+    """Per variable, the variables of every node upstream of its node in the flow's graph."""
+    nodes = owner or s.nodes
+    by_node: dict[str, set[int]] = {}
+    for i, n in enumerate(nodes):
+        by_node.setdefault(n, set()).add(i)
+    out = []
+    for n in nodes:
+        up = nx.ancestors(dag, n) if n in dag else set()
+        out.append(set().union(*(by_node.get(str(a), set()) for a in up)))
+    return out
+
+
+def _message_overrides(
+    dag: nx.DiGraph,
+    s: linear.Structure,
+    baseline: Any,
+    incident: Any,
+    metric: str,
+    cfg: AttributionConfig,
+    sizes: dict[str, int],
+    notes: list[str],
+) -> dict[int, MessageTest]:
+    """Message-level tests (:mod:`.messages`) of the value variables of nodes with inputs, where
+    the records carry lineage (``view="auto"``); variable index -> (p-value, effect)."""
+    from nodered_causal.analysis import messages
+
+    if metric != ALL or cfg.view != "auto":
+        return {}
+    if not (messages.has_lineage(baseline) and messages.has_lineage(incident)):
+        return {}
+
+    found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows)
+    timed = {signals.node_of(v) for v in s.nodes if signals.family(v) == signals.AGE}
+    latency = messages.latency_tests(
+        baseline, incident, timed, min_shift_s=cfg.min_latency_s, min_rows=cfg.min_rows
+    )
+    found.update({f"{node}{signals.SEP}{signals.AGE}": t for node, t in latency.items()})
+    index = {v: i for i, v in enumerate(s.nodes)}
+    if found:
+        sizes["message_pairs"] = sum(t.rows for t in found.values())
+        notes.append(
+            f"{len(found) - len(latency)} value variables tested on their messages paired by "
+            f"lineage ({sizes['message_pairs']} pairs) and {len(latency)} ages on the nodes' own "
+            "latency per message; the rest on windows"
+        )
+    return {index[v]: t for v, t in found.items() if v in index}
+
+
 def _total_ok(total: float, cfg: AttributionConfig, target_sd: float) -> bool:
     if cfg.difference == "mean":
         return abs(total) / (target_sd or 1.0) >= math.sqrt(2 * cfg.min_total)
+    if cfg.difference == "hellinger":  # a small mean shift d: KL = d^2/2, Hellinger^2 = d^2/8
+        return total >= cfg.min_total / 4
     return total >= cfg.min_total
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def attribute_shift(
-    dag: nx.DiGraph,
-    baseline: Any,
-    incident: Any,
-    target: str,
-    *,
-    metric: str = "value",
-    config: AttributionConfig | None = None,
-) -> Attribution:
-    """Which nodes' mechanisms explain the change of ``target``'s ``metric`` distribution?
-
-    ``baseline``/``incident``: record columns (``Store.record_columns``), a :func:`windowed` frame,
-    or a frame with one column per node id. ``dag``: the flow's causal DAG (runtime or condensed).
-    """
-    import numpy as np
+def _shift_data(
+    dag: nx.DiGraph, baseline: Any, incident: Any, target: str, metric: str, cfg: AttributionConfig
+) -> tuple[prep_mod.Prepared, str]:
+    """Both recordings as the analysis' variables over the target's ancestors, and the metric
+    really used (``all`` on a frame of one column per node means its values)."""
     import pandas as pd
 
     from nodered_causal.analysis import datasets
 
-    cfg = config or AttributionConfig()
-    started = time.perf_counter()
-    target = g.resolve(dag, str(target))
     variables = None
     if (
         cfg.fields == "all"
@@ -667,23 +209,112 @@ def attribute_shift(
         and not isinstance(baseline, pd.DataFrame)
     ):
         variables = datasets.value_fields(baseline, cfg.max_fields)
-    d0 = _metric_data(baseline, metric, cfg, variables)
-    d1 = _metric_data(incident, metric, cfg, variables)
-    prep = _prepare(dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables)
+    framed = isinstance(baseline, pd.DataFrame)
+    if metric == ALL and framed and not any(signals.SEP in str(c) for c in baseline.columns):
+        metric = "value"  # a frame of one column per node: those are the values
+    d0 = prep_mod.metric_data(baseline, metric, cfg, variables, dag)
+    d1 = prep_mod.metric_data(incident, metric, cfg, variables, dag)
+    if metric == ALL:
+        d0, d1 = signals.align(d0, d1)
+    prep = prep_mod.prepare(
+        dag, target, [d0, d1], metric, ("baseline", "incident"), expand=variables
+    )
+    return prep, metric
+
+
+#: The dowhy baselines: ``gcm.distribution_change`` with its own defaults (kernel mechanism-change
+#: test, sampled KL, its Shapley settings), on our linear mechanisms and on mechanisms chosen by
+#: ``gcm.auto.assign_causal_mechanisms``.
+DOWHY_BASELINES: dict[str, dict[str, Any]] = {
+    "dowhy": {"mechanisms": "linear"},
+    "dowhy_auto": {"mechanisms": "auto"},
+}
+
+
+def dowhy_baselines(
+    dag: nx.DiGraph,
+    baseline: Any,
+    incident: Any,
+    target: str,
+    *,
+    metric: str = ALL,
+    config: AttributionConfig | None = None,
+    which: tuple[str, ...] = tuple(DOWHY_BASELINES),
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], float]]:
+    """``gcm.distribution_change`` itself (:data:`DOWHY_BASELINES`) on the same variables as
+    :func:`attribute_shift`: per baseline, nodes ranked by their attribution, the nodes it blames
+    (flagged changed by its test, positive attribution, the target moved) and its seconds."""
+    from nodered_causal.analysis import gcm_engine
+
+    cfg = config or AttributionConfig()
+    target = g.resolve(dag, str(target))
+    prep, metric = _shift_data(dag, baseline, incident, target, metric, cfg)
+    s = prep.structure
+    x0 = prep.frames[0].to_numpy(dtype=float)
+    x1 = prep.frames[1].to_numpy(dtype=float)
+    marginal = baselines_mod.marginal_tests(x0, x1, cfg)
+    moved = min(marginal[i].p_value for i in s.outputs) * len(s.outputs) <= cfg.alpha
+    owner = dict(zip(s.nodes, prep.owner or s.nodes, strict=True))
+    out = {}
+    for name in which:
+        started = time.perf_counter()
+        variant = replace(
+            cfg, engine="dowhy-full", change_test="kernel", n_bootstrap=0, num_samples=2000,
+            shapley="early_stopping", **DOWHY_BASELINES[name],
+        )  # fmt: skip
+        res = gcm_engine.shift(s, x0, x1, variant, None)
+        order = sorted(range(len(s.nodes)), key=lambda i: (-float(res.scores[i]), s.nodes[i]))
+        blamed = [i for i in order if i in set(res.changed) and res.scores[i] > 0] if moved else []
+        ranked = prep_mod.first_mentions(
+            {"r": tuple(s.nodes[i] for i in order), "b": tuple(s.nodes[i] for i in blamed)}, owner
+        )
+        out[name] = (ranked["r"], ranked["b"], time.perf_counter() - started)
+    return out
+
+
+def attribute_shift(
+    dag: nx.DiGraph,
+    baseline: Any,
+    incident: Any,
+    target: str,
+    *,
+    metric: str = ALL,
+    config: AttributionConfig | None = None,
+) -> Attribution:
+    """Which nodes' mechanisms explain the change of ``target``'s ``metric`` distribution?
+
+    ``baseline``/``incident``: record columns (``Store.record_columns``), a :func:`windowed` frame,
+    or a frame with one column per node id. ``dag``: the flow's causal DAG (runtime or condensed).
+    """
+    import numpy as np
+
+    cfg = config or AttributionConfig()
+    started = time.perf_counter()
+    target = g.resolve(dag, str(target))
+    prep, metric = _shift_data(dag, baseline, incident, target, metric, cfg)
     s = prep.structure
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)
     notes = list(prep.notes)
     sizes = {"baseline": len(x0), "incident": len(x1), "nodes": len(s.nodes)}
-    marginal = _marginal_tests(x0, x1, cfg)
-    baselines = _marginal_baselines(s, x0, x1, cfg, marginal)
+    marginal = baselines_mod.marginal_tests(x0, x1, cfg)
+    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
+    # variables; independent of the graph)?
+    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
+    answers = baselines_mod.run_baselines(
+        s, x0, x1, cfg, marginal, target_moved=target_p <= cfg.alpha,
+        upstream_of=_upstream_variables(dag, s, prep.owner),
+    )  # fmt: skip
+    baselines = {name: tuple(s.nodes[i] for i in b.ranking) for name, b in answers.items()}
+    baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":
-        run = _fast_shift(s, x0, x1, cfg)
+        overrides = _message_overrides(dag, s, baseline, incident, metric, cfg, sizes, notes)
+        run = fast.shift(s, x0, x1, cfg, overrides=overrides)
         p_values = {i: t.p_value for i, t in run.tests.items()}
         boot = None
         if cfg.n_bootstrap and run.changed:
-            boot = _bootstrap(
-                lambda b0, b1: _fast_shift(s, b0, b1, cfg, run.tests, run.changed).scores,
+            boot = fast.bootstrap(
+                lambda b0, b1: fast.shift(s, b0, b1, cfg, run.tests, run.changed).scores,
                 x0,
                 x1,
                 cfg,
@@ -695,13 +326,13 @@ def attribute_shift(
     else:
         from nodered_causal.analysis import gcm_engine
 
-        out = gcm_engine.shift(prep, x0, x1, cfg, notes)
+        out = gcm_engine.shift(prep.structure, x0, x1, cfg, notes)
         scores, changed, total, p_values = out.scores, out.changed, out.total, out.p_values
         boot = None
         if cfg.n_bootstrap:
             quiet = replace(cfg, n_bootstrap=0)
-            boot = _bootstrap(
-                lambda b0, b1: gcm_engine.shift(prep, b0, b1, quiet, None).scores,
+            boot = fast.bootstrap(
+                lambda b0, b1: gcm_engine.shift(prep.structure, b0, b1, quiet, None).scores,
                 x0,
                 x1,
                 cfg,
@@ -709,13 +340,13 @@ def attribute_shift(
                 smooth=True,
             )
     target_sd = float(np.nanstd(x0[:, s.target]))
-    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
-    # variables; independent of the graph)?
-    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
     if prep.owner:
         sizes["variables"] = len(s.nodes)
-        prep, scores, boot, changed, p_values, baselines = _by_node(
-            prep, scores, boot, changed, p_values, baselines
+        owner = dict(zip(s.nodes, prep.owner, strict=True))
+        baselines = prep_mod.first_mentions(baselines, owner)
+        baseline_blamed = prep_mod.first_mentions(baseline_blamed, owner)
+        prep, scores, boot, changed, p_values = prep_mod.by_node(
+            prep, scores, boot, changed, p_values
         )
         sizes["nodes"] = len(prep.structure.nodes)
     return _assemble(
@@ -735,6 +366,7 @@ def attribute_shift(
         started=started,
         notes=notes,
         baselines=baselines,
+        baseline_blamed=baseline_blamed,
         target_p_value=target_p,
     )
 
@@ -763,10 +395,13 @@ def attribute_anomaly(
     started = time.perf_counter()
     target = g.resolve(dag, str(target))
     rows = anomalous_rows.to_frame().T if isinstance(anomalous_rows, pd.Series) else anomalous_rows
-    d_norm, d_anom = _metric_data(normal, metric, cfg), _metric_data(rows, metric, cfg)
+    d_norm, d_anom = (
+        prep_mod.metric_data(normal, metric, cfg),
+        prep_mod.metric_data(rows, metric, cfg),
+    )
     if len(d_anom) == 0:
         raise MissingDataError("no anomalous rows given", node_id=target)
-    prep = _prepare(
+    prep = prep_mod.prepare(
         dag, target, [d_norm, d_anom], metric, ("normal", "anomalous"), drop_if_missing_in=d_anom
     )
     if prep.off_path:
@@ -787,7 +422,7 @@ def attribute_anomaly(
     sd_n = np.nanstd(xn, axis=0) + 1e-12
     marginal = np.abs(np.nanmean(xa, axis=0) - mean_n) / sd_n
     shifted = [i for i in range(len(s.nodes)) if marginal[i] >= cfg.z_threshold]
-    anc = _ancestor_sets(s)
+    anc = baselines_mod.ancestor_sets(s)
     baselines = {
         "marginal_shift": tuple(
             s.nodes[i] for i in sorted(range(len(s.nodes)), key=lambda i: -marginal[i])
@@ -801,7 +436,7 @@ def attribute_anomaly(
     else:
         from nodered_causal.analysis import gcm_engine
 
-        scores = gcm_engine.anomaly(prep, xn, xa, cfg, notes)
+        scores = gcm_engine.anomaly(prep.structure, xn, xa, cfg, notes)
     boot = None
     if cfg.n_bootstrap:
         quiet = replace(cfg, n_bootstrap=0)
@@ -814,7 +449,7 @@ def attribute_anomaly(
             else:
                 from nodered_causal.analysis import gcm_engine
 
-                boot[b] = gcm_engine.anomaly(prep, sample, xa, quiet, [])
+                boot[b] = gcm_engine.anomaly(prep.structure, sample, xa, quiet, [])
     deviation = float(np.nanmean(xa[:, s.target]) - mean_n[s.target])
     changed = tuple(i for i in range(len(s.nodes)) if abs(z[i]) >= cfg.z_threshold)
     p_values = {i: float(math.erfc(abs(z[i]) / math.sqrt(2))) for i in range(len(s.nodes))}

@@ -164,6 +164,9 @@ def attribute_fleet(
 
     started = time.perf_counter()
     cfg = config or AttributionConfig()
+    # instances are screened on one signal of the target; "all" screens its values, then
+    # explains the odd instance with every signal
+    screen_metric = "value" if metric == "all" else metric
     parts = split_by_tap(columns, taps)
     if len(parts) < MIN_INSTANCES:
         raise MissingDataError(
@@ -171,7 +174,7 @@ def attribute_fleet(
             f"{len(parts)} ({', '.join(parts) or 'none'}): with two, which one differs has no "
             "answer (compare them with attribute --baseline/--incident)"
         )
-    screen = _screen(parts, target, metric, cfg)
+    screen = _screen(parts, target, screen_metric, cfg)
     suspects = {tap for tap, z in screen.items() if z > suspect_z}
     order = sorted(parts, key=lambda t: (-_nan_low(screen[t]), t))
     checked = order if max_checked is None else order[:max_checked]

@@ -241,6 +241,52 @@ def target_moments(
     ).astype(float)
 
 
+def forward_select(
+    frame: Any, y_name: str, candidates: Sequence[str], max_k: int, min_gain: float
+) -> list[str]:
+    """Forward selection of ``y_name``'s regressors among ``candidates`` (columns of ``frame``):
+    each step adds the one that explains most of what is left, while it explains at least
+    ``min_gain`` of it; at most ``max_k``."""
+    import numpy as np
+
+    if not candidates:
+        return []
+    data = frame[[y_name, *candidates]].dropna().to_numpy(dtype=float)
+    y, xs = data[:, 0], data[:, 1:]
+    if len(y) < 3 or np.std(y) == 0:
+        return []
+    chosen: list[int] = []
+    left = float(np.sum((y - y.mean()) ** 2))
+    while len(chosen) < max_k and left > 1e-12 * len(y):
+        best, best_rss = -1, left
+        for j in range(xs.shape[1]):
+            if j in chosen or np.std(xs[:, j]) == 0:
+                continue
+            design = np.column_stack([np.ones(len(y)), xs[:, [*chosen, j]]])
+            resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+            rss = float(resid @ resid)
+            if rss < best_rss:
+                best, best_rss = j, rss
+        if best < 0 or left - best_rss < min_gain * left:
+            break
+        chosen.append(best)
+        left = best_rss
+    return [candidates[j] for j in chosen]
+
+
+def gaussian_hellinger2(mean0: Any, var0: Any, mean1: Any, var1: Any) -> Any:
+    """Squared Hellinger distance of two normals, vectorised, in [0, 1]: bounded where the KL
+    divergence of a nearly deterministic variable (a count, an age) explodes."""
+    import numpy as np
+
+    v0 = np.maximum(var0, _TINY)
+    v1 = np.maximum(var1, _TINY)
+    total = v0 + v1
+    return 1.0 - np.sqrt(2.0 * np.sqrt(v0 * v1) / total) * np.exp(
+        -np.square(mean0 - mean1) / (4.0 * total)
+    )
+
+
 def gaussian_kl(mean0: Any, var0: Any, mean1: Any, var1: Any) -> Any:
     """KL(N(mean0, var0) || N(mean1, var1)), vectorised; variances floored at a tiny value."""
     import numpy as np
@@ -297,6 +343,8 @@ def kl_set_values(
         m0, v0 = target_moments(one, old, new, subsets[:1] * 0, players)
         if difference == "mean":
             out = out + (means - m0[0])
+        elif difference == "hellinger":
+            out = out + gaussian_hellinger2(m0[0], v0[0], means, variances)
         else:
             out = out + gaussian_kl(m0[0], v0[0], means, variances)
     return out  # type: ignore[no-any-return]

@@ -27,7 +27,8 @@ class Attribution:
     - ``changed_mechanisms``: nodes whose mechanism changed per the test (``p_values`` beside).
     - ``baselines``: simple methods run beside GCM, each a ranked list of nodes:
       ``marginal_shift`` (largest standardised shift of the node's own column) and
-      ``most_upstream`` (changed nodes with no changed ancestor first).
+      ``most_upstream`` (changed nodes with no changed ancestor first), ``baro`` (robust
+      z-scores); ``baseline_blamed`` what each would blame (:mod:`.baselines`).
     - ``labels``: a readable name per node, incl. the subflow instance for subflow-internal nodes.
     - ``target_p_value`` (distribution change): did the target's own distribution change at all,
       whatever the cause (a marginal test, independent of the graph); ``None`` for anomalies.
@@ -49,6 +50,7 @@ class Attribution:
     seed: int
     notes: tuple[str, ...] = ()
     baselines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    baseline_blamed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     target_p_value: float | None = None
 

@@ -12,7 +12,7 @@ Used by the tests, the benchmarks and the experiment scoring to know the right a
 Every node ``n`` computes ``out = a_n + b_n * in + noise_n`` (roots: ``level[window] + noise``);
 :class:`Fault` changes one node in the incident run: ``bias`` adds ``magnitude``, ``scale``
 multiplies the output by ``magnitude``, ``noise`` adds Gaussian noise of sd ``magnitude``,
-``drop`` drops that fraction of the node's messages.
+``drop`` drops that fraction of the node's messages, ``delay`` holds each message ``magnitude`` s.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FAULT_KINDS = ("bias", "scale", "noise", "drop")
+FAULT_KINDS = ("bias", "scale", "noise", "drop", "delay")
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ def simulate_records(
             )
             parent, trace = in_seq, in_trace
         values = _apply_fault(values, name, fault, rng)
+        if fault is not None and fault.node == name and fault.kind == "delay":
+            ts = ts + int(fault.magnitude * 1e9)  # seconds the node holds each message
         keep = np.ones(len(values), dtype=bool)
         if fault is not None and fault.node == name and fault.kind == "drop":
             keep = rng.random(len(values)) >= fault.magnitude

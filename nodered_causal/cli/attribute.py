@@ -133,9 +133,11 @@ def register(subparsers: Any) -> None:
         help="the fleet's run (--across-instances), or the run a time range reads",
     )
     parser.add_argument(
-        "--metric", default="value",
-        choices=("value", "value_p50", "value_p95", "throughput", "latency", "errors"),
-        help="what to compare per window (default value)",
+        "--metric", default="all",
+        choices=("all", "value", "value_p50", "value_p95", "throughput", "latency", "errors"),
+        help="what to compare per window: all (default) analyses every node's payload leaves, "
+        "throughput, message age (a delay shows downstream) and errors together; the others "
+        "look at one signal only",
     )  # fmt: skip
     add_window_arg(parser)
     parser.add_argument(
@@ -149,9 +151,12 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     from nodered_causal.analysis import AttributionConfig
 
     try:
+        engine = args.engine
+        if args.mechanisms == "auto" and engine == "fast":
+            engine = "dowhy"  # documented in --mechanisms' help: auto needs a dowhy engine
         return AttributionConfig(
             seed=args.seed,
-            engine=args.engine,
+            engine=engine,
             mechanisms=args.mechanisms,
             n_bootstrap=args.bootstrap,
             field=args.field,
@@ -273,12 +278,15 @@ def _answer(
     names = graph_names(dag)
     culprits = list(result.blamed[:2] or result.ranking[:1])
     nodes = [result.target, *culprits]
-    opts = {"metric": args.metric, "window_s": args.window, "field": args.field}
+    # the before/after charts show values ("all" analyses every signal; values are what people
+    # read first)
+    shown = "value" if args.metric == "all" else args.metric
+    opts = {"metric": shown, "window_s": args.window, "field": args.field}
     before = window_series(baseline, nodes, **opts)
     after = window_series(incident, nodes, **opts)
-    metric = METRIC_WORDS.get(args.metric, args.metric)
+    metric = METRIC_WORDS.get(shown, shown)
     what = f"{metric} of {{field}} per {args.window:g} s window"
-    if args.metric not in ("value", "value_p50", "value_p95"):
+    if shown not in ("value", "value_p50", "value_p95"):
         what = f"{metric} ({args.window:g} s windows)"
     labels = {"before_label": f"run {args.baseline}", "after_label": f"run {args.incident}"}
     periods = {

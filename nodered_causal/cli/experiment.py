@@ -30,14 +30,17 @@ from nodered_causal.cli._common import (
 )
 from nodered_causal.cli.progress import Progress
 from nodered_causal.errors import UsageError
+from nodered_causal.experiment.plan import SCENARIOS, SHIFT_FAULTS
 from nodered_causal.faults.spec import DEFAULT_FAULTS
 from nodered_causal.redact import redact_data
 
 __all__ = ["register", "run"]
 
-#: ``--metric`` values (``nodered_causal.analysis.datasets.METRICS``, kept here so ``--help``
-#: does not import pandas).
-METRIC_CHOICES = ("throughput", "value", "value_p50", "value_p95", "latency", "errors")
+#: ``--metric`` values: every signal, the one each fault kind shows in, or one of
+#: ``nodered_causal.analysis.datasets.METRICS`` (kept here so ``--help`` does not import pandas).
+METRIC_CHOICES = (
+    "all", "per-fault", "throughput", "value", "value_p50", "value_p95", "latency", "errors",
+)  # fmt: skip
 
 EPILOG = """\
 Each fault case records a baseline and an injected period of --seconds, attributes the change at
@@ -99,18 +102,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="no-fault cases (10)",
     )  # fmt: skip
     parser.add_argument(
+        "--scenarios", type=t.choice_list(SCENARIOS), default=["single"], metavar="LIST",
+        help="scenario classes, --cases of each (default single): single (one fault), double "
+        "(two at once; right = both in the top 3), irrelevant (a fault plus a change that cannot "
+        "reach the target; right = the fault first, the other not blamed), harmless (that change "
+        "alone; right = nothing blamed), shift (data shifts at sources)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shift-faults", type=t.FAULT_LIST, default=",".join(SHIFT_FAULTS), metavar="LIST",
+        help="the data shifts of the shift class (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--metric", default="all", choices=METRIC_CHOICES,
+        help="what the analysis compares: all (default) every signal of every node at once; "
+        "per-fault the one each fault kind shows in; or one signal",
+    )  # fmt: skip
+    parser.add_argument(
         "--seconds", type=t.SECONDS, default=20.0, help="length of each recording (20)"
     )
     add_window_arg(parser)
     parser.add_argument(
         "--field", type=t.FIELD, help="payload field to fault/analyse (default: the leaf the "
         "target reads most)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--metric", choices=METRIC_CHOICES, default=None,
-        help="analyse this metric in every case (default: the one that suits each fault kind: "
-        "value for bias/scale/constant, value_p95 for noise, throughput for drop/error, "
-        "latency for delay)",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=t.SEED, default=t.env_default(config.SEED),
@@ -148,8 +161,19 @@ def _progress(bar: Progress) -> Callable[[int, int, object], None]:
         from nodered_causal.experiment.campaign import CaseResult
 
         assert isinstance(case, CaseResult)
-        what = f"{case.fault} at {case.node}" if case.node else "no fault"
-        verdict = f"rank {case.rank_of_true}" if case.node else f"blamed {case.blamed or 'nothing'}"
+        what = (
+            " + ".join(f"{fault} at {node}" for node, fault, _ in case.injections)
+            if case.injections
+            else f"{case.fault} at {case.node}"
+            if case.node
+            else "no fault"
+        )
+        verdict = (
+            f"rank {case.rank_of_true}"
+            if case.culprits or case.node
+            else f"blamed {', '.join(case.blamed) or 'nothing'}"
+        )
+        what = f"{case.scenario}: {what}" if case.scenario not in ("single", "no_fault") else what
         bar.write(f"[{i}/{n}] {what}: {verdict} ({case.seconds:.0f} s)")
         bar.update(i)
 
@@ -208,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     client = client_from_args(args, url=url) if url else None
     mqtt_url, http = transport_from_args(args, default=client is not None)
     mqtt = mqtt_settings(mqtt_url, "experiment", str(store.resolve()), str(seed))
-    n_total = args.cases + args.no_fault_cases
+    n_total = args.cases * len(args.scenarios) + args.no_fault_cases
     with Progress(n_total, unit="cases", what="experiment", every=None) as bar:
         exp = run_experiment(
             target=args.target,
@@ -227,10 +251,18 @@ def run(args: argparse.Namespace) -> int:
             version=args.nodered_version,
             state_path=args.state or store.with_suffix(".state.json"),
             progress=_progress(bar),
+            scenarios=args.scenarios,
+            shift_faults=args.shift_faults,
             modules=args.install,
             metric=args.metric,
         )
-    data = exp.result.to_json(flow=exp.flow, seed=seed, seconds_per_recording=args.seconds)
+    data = exp.result.to_json(
+        flow=exp.flow,
+        seed=seed,
+        seconds_per_recording=args.seconds,
+        metric=args.metric,
+        survey=exp.survey.to_json() if exp.survey else None,
+    )
     data = redact_data(data)
     if args.output:
         from nodered_causal.report import write_atomic
@@ -256,4 +288,24 @@ def run(args: argparse.Namespace) -> int:
             f"{summary['n_symptom']} of {summary['n_cases']} faults showed at the target; on "
             f"those: AC@1 {summary['ac1_symptom']}  AC@3 {summary['ac3_symptom']}"
         )
+        print(class_table(summary["classes"]))
     return 0
+
+
+def class_table(classes: dict[str, Any]) -> str:
+    """Per scenario class, ours beside every baseline: the class's headline score."""
+    from nodered_causal.experiment.scoring import CLASS_SCORE
+
+    names = sorted({b for c in classes.values() for b in c["baselines"]})
+    head = f"{'class':<11} {'score':<19} {'n':>4} {'ours':>6}" + "".join(f" {n:>9}" for n in names)
+    lines = [head]
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    for name, c in classes.items():
+        what = CLASS_SCORE.get(name, "ac1")
+        row = f"{name:<11} {what:<19} {c['n']:>4} {fmt(c['score']):>6}"
+        row += "".join(f" {fmt(c['baselines'][n]['score']):>9}" for n in names)
+        lines.append(row)
+    return "\n".join(lines)

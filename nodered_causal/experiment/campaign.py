@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from nodered_causal.errors import ExperimentError
-from nodered_causal.experiment.scoring import ac_at_k, rank_of_true, specificity
+from nodered_causal.experiment.plan import (
+    PASS_THROUGH_TYPES,
+    CaseSpec,
+    metric_for,
+    plan_cases,
+)
+from nodered_causal.experiment.scoring import ac_at_k, class_metrics, rank_of_true, specificity
 from nodered_causal.faults.spec import Fault, parse_fault
 
 __all__ = [
@@ -39,26 +44,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Node types that only forward messages: faulting them is faulting their upstream node.
-PASS_THROUGH_TYPES = frozenset({"junction", "link out", "link in", "link call"})
-#: Fault kinds an ``inject`` node cannot show: its payload is usually a timestamp nobody reads,
-#: and a root node has no receive-to-send latency. Injects only get ``drop`` and ``error``.
-TRIGGER_ONLY_KINDS = frozenset({"drop", "error"})
-#: Fault kinds only a node that receives messages can show: latency is receive-to-send, so a
-#: delay at a node without inputs (an ``mqtt in``) is seen by no metric of any node.
-NEEDS_INPUT_KINDS = frozenset({"delay"})
 #: Short names of the analysis' baselines in a campaign summary.
-BASELINE_NAMES = {"marginal_shift": "marginal", "most_upstream": "upstream"}
-#: Metric the analysis should look at for each fault kind. Noise widens a node's distribution
-#: but leaves its window means alone: the 95th percentile per window shows it.
-METRIC_FOR_KIND = {
-    "bias": "value", "scale": "value", "noise": "value_p95", "constant": "value",
-    "drop": "throughput", "error": "throughput", "delay": "latency",
+BASELINE_NAMES = {
+    "marginal_shift": "marginal", "most_upstream": "upstream", "baro": "baro",
+    "dowhy": "dowhy", "dowhy_auto": "dowhy_auto",
 }  # fmt: skip
-
-
-def metric_for(fault: Fault) -> str:
-    return METRIC_FOR_KIND[fault.kind]
 
 
 @dataclass(frozen=True)
@@ -69,6 +59,8 @@ class LabAttribution:
     blamed: Sequence[str]
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> ranking
     symptom: bool | None = None  # did the target itself change (None: not known)
+    baseline_blamed: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> blamed
+    seconds: float | None = None  # how long the attribution took
 
 
 class Lab(Protocol):
@@ -86,15 +78,6 @@ class Lab(Protocol):
 
 
 @dataclass(frozen=True)
-class CaseSpec:
-    key: str  # stable id used to resume, e.g. "f03-calibrate-bias:2"
-    node: str | None  # None for a no-fault case
-    fault: str | None
-    seed: int
-    metric: str = "value"
-
-
-@dataclass(frozen=True)
 class CaseResult:
     key: str
     node: str | None
@@ -109,6 +92,18 @@ class CaseResult:
     leaf: str | None = None  # the payload leaf a value fault changed (live labs)
     spans: dict[str, list[int]] = field(default_factory=dict)  # run -> [start_ns, end_ns]
     symptom: bool | None = None  # the target's own distribution changed (the fault showed)
+    scenario: str = "single"  # a class of plan.SCENARIOS, or "no_fault"
+    injections: list[list[Any]] = field(default_factory=list)  # [node, fault, leaf]
+    culprits: list[str] = field(default_factory=list)  # what a right answer names
+    culprit_ranks: dict[str, int | None] = field(default_factory=dict)  # among the blamed
+    irrelevant: str | None = None  # the node changed in a way that cannot reach the target
+    irrelevant_blamed: bool | None = None
+    baseline_rankings: dict[str, list[str]] = field(default_factory=dict)
+    baseline_blamed: dict[str, list[str]] = field(default_factory=dict)
+    analysis_s: float | None = None  # seconds the attribution took
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # node -> ids standing for it
+    seed: int = 0  # the case's seed (faults and analysis)
+    baseline_seconds: dict[str, float] = field(default_factory=dict)  # the slow baselines' time
 
 
 @dataclass(frozen=True)
@@ -118,17 +113,26 @@ class CampaignResult:
     no_fault: list[CaseResult]
 
     def summary(self) -> dict[str, Any]:
-        ranks = [c.rank_of_true for c in self.cases]
-        names = sorted({n for c in self.cases for n in c.baseline_ranks})
+        """Top-level AC@k over every case with a culprit, specificity over the no-fault cases,
+        the baselines beside them, and the same per scenario class under ``classes``."""
+        ranks = [c.rank_of_true for c in self.cases if c.culprits or c.node]
+        with_culprit = [c for c in self.cases if c.culprits or c.node]
+        names = sorted({n for c in [*self.cases, *self.no_fault] for n in c.baseline_rankings}
+                       or {n for c in self.cases for n in c.baseline_ranks})  # fmt: skip
         baselines = {
             BASELINE_NAMES.get(n, n): {
-                "ac1": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 1),
-                "ac3": ac_at_k([c.baseline_ranks.get(n) for c in self.cases], 3),
+                "ac1": ac_at_k(
+                    [c.baseline_ranks[n] for c in with_culprit if n in c.baseline_ranks], 1
+                ),
+                "ac3": ac_at_k(
+                    [c.baseline_ranks[n] for c in with_culprit if n in c.baseline_ranks], 3
+                ),
             }
             for n in names
         }
-        ranked = [c.rank_in_ranking for c in self.cases]
-        showed = [c.rank_of_true for c in self.cases if c.symptom]
+        ranked = [c.rank_in_ranking for c in with_culprit]
+        showed = [c.rank_of_true for c in with_culprit if c.symptom]
+        times = [c.analysis_s for c in [*self.cases, *self.no_fault] if c.analysis_s is not None]
         return {
             "ac1": ac_at_k(ranks, 1),
             "ac3": ac_at_k(ranks, 3),
@@ -141,9 +145,14 @@ class CampaignResult:
             # analysis of the target can be asked about; None where the lab does not tell
             "ac1_symptom": ac_at_k(showed, 1) if showed else None,
             "ac3_symptom": ac_at_k(showed, 3) if showed else None,
-            "n_symptom": sum(bool(c.symptom) for c in self.cases),
+            "n_symptom": sum(bool(c.symptom) for c in with_culprit),
             "seconds": round(sum(c.seconds for c in [*self.cases, *self.no_fault]), 1),
+            "analysis_s_median": sorted(times)[len(times) // 2] if times else None,
+            "analysis_s_max": max(times) if times else None,
             "baselines": baselines,
+            "classes": class_metrics(
+                [*self.cases, *self.no_fault], [BASELINE_NAMES.get(n, n) for n in names], names
+            ),
         }
 
     def to_json(self, **extra: Any) -> dict[str, Any]:
@@ -154,71 +163,6 @@ class CampaignResult:
             "no_fault": [asdict(c) for c in self.no_fault],
             "summary": self.summary(),
         }
-
-
-def plan_cases(
-    candidates: Iterable[tuple[str, str, bool]],
-    *,
-    n_cases: int,
-    faults: Sequence[str],
-    n_no_fault: int,
-    seed: int,
-    field: str = "payload",
-    roots: Iterable[str] = (),
-) -> list[CaseSpec]:
-    """Draw ``n_cases`` (node, fault) pairs and ``n_no_fault`` no-fault cases, reproducibly.
-
-    ``candidates`` are ``(node_id, type, is_source)`` of the target's ancestors; pass-through nodes
-    are skipped, ``inject`` triggers only get ``drop``/``error`` faults, ``shift:...`` faults
-    only go to sources, and ``delay`` never goes to ``roots`` (nodes without inputs). Fault kinds
-    are cycled so every kind gets its share, nodes are drawn without replacement until each was
-    used once.
-    """
-    candidates = list(candidates)
-    pool = sorted((n, s) for n, t, s in candidates if t not in PASS_THROUGH_TYPES)
-    triggers = {n for n, t, _ in candidates if t == "inject"}
-    if not pool:
-        raise ExperimentError("no node to fault: the target has no ancestors that transform data")
-    no_input = set(roots)
-
-    def eligible_for(fault: Fault) -> list[str]:
-        return [
-            n
-            for n, is_source in pool
-            if (is_source or not fault.source_only)
-            and (fault.kind in TRIGGER_ONLY_KINDS or n not in triggers)
-            and (fault.kind not in NEEDS_INPUT_KINDS or n not in no_input)
-        ]
-
-    parsed: list[tuple[str, Fault]] = []
-    skipped: list[tuple[str, Fault]] = []
-    for text in faults:
-        fault = parse_fault(text, field=field)
-        (parsed if eligible_for(fault) else skipped).append((text, fault))
-    for text, fault in skipped:
-        need = (
-            "a source node" if fault.source_only
-            else "a node that receives messages" if fault.kind in NEEDS_INPUT_KINDS
-            else "a node that is not an inject"
-        )  # fmt: skip
-        logger.warning("fault %r needs %s among the target's ancestors: left out", text, need)
-    if not parsed:
-        raise ExperimentError(
-            f"no fault of {', '.join(faults)} fits a node among the target's ancestors"
-        )
-    rng = random.Random(seed)
-    specs: list[CaseSpec] = []
-    bags: dict[tuple[str, ...], list[str]] = {}  # eligible nodes -> those not yet drawn
-    for i in range(n_cases):
-        text, fault = parsed[i % len(parsed)]
-        eligible = eligible_for(fault)
-        bag = bags.setdefault(tuple(eligible), [])
-        if not bag:
-            bag.extend(rng.sample(eligible, len(eligible)))
-        node = bag.pop()
-        specs.append(CaseSpec(f"f{i:03d}-{node}-{text}", node, text, seed + i, metric_for(fault)))
-    specs += [CaseSpec(f"n{i:03d}", None, None, seed + 10_000 + i) for i in range(n_no_fault)]
-    return specs
 
 
 def _load_state(path: Path | None, plan: Sequence[CaseSpec]) -> dict[str, CaseResult]:
@@ -248,9 +192,13 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     started = time.monotonic()
     base, incident = f"{case.key}-base", f"{case.key}-incident"
     lab.record(base, seconds)
-    if case.node is not None and case.fault is not None:
-        lab.inject(case.node, parse_fault(case.fault), seed=case.seed)
+    injected: list[list[Any]] = []
+    if case.all_injections():
         try:
+            for node, text, leaf in case.all_injections():
+                fault = parse_fault(text) if leaf is None else parse_fault(text, field=leaf)
+                lab.inject(node, fault, seed=case.seed)
+                injected.append([node, text, getattr(lab, "injected_field", leaf)])
             lab.record(incident, seconds)
         finally:
             lab.restore()
@@ -259,8 +207,11 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     attr = lab.attribute(base, incident, target, metric=case.metric, seed=case.seed)
     ranking = [list(r) for r in attr.ranking]
     blamed_order = [r[0] for r in attr.ranking if r[0] in set(attr.blamed)]
-    truth = lab.aliases(case.node) if case.node else None
+    culprits = list(case.culprits or ([case.node] if case.node else []))
+    aliases = {c: lab.aliases(c) for c in culprits}
+    truth = [a for c in culprits for a in aliases[c]]
     slices = getattr(lab, "slices", {})  # live labs: run -> (start_ns, end_ns)
+    irrelevant = lab.aliases(case.irrelevant) if case.irrelevant else None
     return CaseResult(
         key=case.key,
         node=case.node,
@@ -276,12 +227,28 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
         seconds=round(time.monotonic() - started, 2),
         rank_in_ranking=rank_of_true([str(r[0]) for r in ranking], truth) if truth else None,
         # live labs: the leaf faulted and the recordings' time slices, to re-analyse the case
-        leaf=getattr(lab, "injected_field", None) if case.node else None,
+        leaf=injected[0][2] if injected and case.node else None,
         symptom=attr.symptom,
         spans={
             role: list(slices[run])
             for role, run in (("baseline", base), ("incident", incident))
             if run in slices
+        },
+        scenario=case.scenario,
+        injections=injected,
+        culprits=culprits,
+        culprit_ranks={c: rank_of_true(blamed_order, aliases[c]) for c in culprits},
+        irrelevant=case.irrelevant,
+        irrelevant_blamed=(
+            None if irrelevant is None else any(n in set(irrelevant) for n in blamed_order)
+        ),
+        baseline_rankings={n: list(r) for n, r in attr.baselines.items()},
+        baseline_blamed={n: list(r) for n, r in attr.baseline_blamed.items()},
+        analysis_s=None if attr.seconds is None else round(attr.seconds, 3),
+        seed=case.seed,
+        aliases={
+            n: [a for a in lab.aliases(n) if a != n]
+            for n in [*culprits, *([case.irrelevant] if case.irrelevant else [])]
         },
     )
 
@@ -308,6 +275,6 @@ def run_campaign(
     results = [done[c.key] for c in plan]
     return CampaignResult(
         target=target,
-        cases=[r for r in results if r.node is not None],
-        no_fault=[r for r in results if r.node is None],
+        cases=[r for r in results if r.scenario != "no_fault" and (r.node or r.injections)],
+        no_fault=[r for r in results if r.scenario == "no_fault" or not (r.node or r.injections)],
     )

@@ -12,6 +12,7 @@ collector, and removes it afterwards.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -27,12 +28,15 @@ from nodered_causal.collector.service import Collector
 from nodered_causal.collector.store import Store
 from nodered_causal.errors import ExperimentError, UnknownNodeError
 from nodered_causal.experiment.campaign import (
+    PASS_THROUGH_TYPES,
     CampaignResult,
     CaseResult,
     LabAttribution,
     plan_cases,
     run_campaign,
 )
+from nodered_causal.experiment.plan import DEFAULT_SCENARIOS, SHIFT_FAULTS
+from nodered_causal.experiment.survey import Survey, survey
 from nodered_causal.faults.inject import FaultInjector
 from nodered_causal.faults.spec import DEFAULT_FAULTS, Fault
 from nodered_causal.nodered.client import NodeRedClient
@@ -166,6 +170,8 @@ class LiveLab:
             blamed=list(attr.blamed),
             baselines=dict(attr.baselines),
             symptom=changed,
+            baseline_blamed=dict(attr.baseline_blamed),
+            seconds=attr.runtime_s,
         )
 
 
@@ -248,13 +254,27 @@ def candidates(runtime_dag: Any, target: str) -> list[tuple[str, str, bool]]:
     ]
 
 
+def _irrelevant_choices(found: Survey | None, runtime: Any, analysis: Any) -> list[tuple[str, str]]:
+    """The survey's irrelevant leaves, those of data nodes first: an inject's timestamp that
+    nobody reads is irrelevant too, but a trivial test (the analysis leaves clocks out). Never
+    a node inside a cycle: the analysis sees a cycle as one node, whose change it cannot split."""
+    if found is None:
+        return []
+    looped = {str(m) for _, d in analysis.nodes(data=True) for m in d.get("members") or ()}
+    usable = [p for p in found.irrelevant if p[0] not in looped]
+    data = [p for p in usable if runtime.nodes[p[0]].get("type") != "inject"]
+    return data or usable
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """What ``run_experiment`` returns: the scored campaign and the graph it ran on."""
+    """What ``run_experiment`` returns: the scored campaign, the graph it ran on, and the
+    survey that chose where to fault (``None`` when no survey was recorded)."""
 
     result: CampaignResult
     dag: Any  # runtime graph, for drawing
     flow: str
+    survey: Survey | None = None
 
 
 def _free_port() -> int:
@@ -321,17 +341,27 @@ def run_experiment(
     nodes: Sequence[str] | None = None,
     state_path: str | Path | None = None,
     progress: Callable[[int, int, CaseResult], None] | None = None,
+    scenarios: Sequence[str] = DEFAULT_SCENARIOS,
+    shift_faults: Sequence[str] = SHIFT_FAULTS,
+    metric: str | None = "all",
+    survey_first: bool = True,
+    config: Any = None,
     modules: Sequence[str] = (),
-    metric: str | None = None,
 ) -> Experiment:
     """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
 
-    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``). ``modules``
+    ``nodes`` restricts the nodes faulted (default: every ancestor of ``target``). With
+    ``survey_first`` a fault-free recording first finds the ancestors that carry traffic toward
+    the target (only those are faulted) and the irrelevant leaves (:mod:`.survey`).
+    ``config``: the :class:`~nodered_causal.analysis.AttributionConfig` (window and field set
+    from ``window_s``/``field``). ``metric``: what every case analyses (``all`` signals, one of
+    them, or ``per-fault``: the one its fault kind shows in; ``None`` is ``all``). ``modules``
     are npm specs of contrib nodes the local Node-RED gets (``node-red-dashboard@3``); the
     fixtures a bundled flow needs (:func:`~nodered_causal.experiment.fixtures.flow_fixtures`)
-    run beside it. ``metric`` makes every case analyse that metric (``throughput``, ...) instead
-    of the one that suits its fault kind.
+    run beside it.
     """
+
+    import networkx as nx
 
     from nodered_causal.analysis import AttributionConfig
     from nodered_causal.flows import load_flow, to_causal_dag
@@ -348,23 +378,52 @@ def run_experiment(
         pool = candidates(runtime, target)
         if nodes:
             pool = [c for c in pool if c[0] in set(nodes)]
-        plan = plan_cases(
-            pool, n_cases=n_cases, faults=faults,
-            n_no_fault=n_no_fault, seed=seed, field=field,
-            roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
-        )  # fmt: skip
-        if metric is not None:
-            plan = [replace(case, metric=metric) for case in plan]
         snapshot = snapshot_of(flow, rev, runtime)
-        config = AttributionConfig(window_s=window_s, field=None if field == "payload" else field)
+        config = replace(
+            config or AttributionConfig(),
+            window_s=window_s,
+            field=None if field == "payload" else field,
+        )
         stream = f"experiment-{target}-seed{seed}"
         with LiveLab(
             nr_client, store, snapshot, analysis, stream=stream, http=http, mqtt=mqtt,
             config=config, target=target,
         ) as lab:  # fmt: skip
             lab.restore()  # a clean start: no fault left over from an earlier crash
+            found = None
+            saved = Path(f"{state_path}.survey.json") if state_path is not None else None
+            if survey_first and saved is not None and saved.exists():
+                found = Survey.from_json(json.loads(saved.read_text()))  # resuming: same plan
+            elif survey_first:
+                lab.record("survey", seconds)
+                found = survey(
+                    lab.columns("survey"), runtime, target, pass_through=PASS_THROUGH_TYPES
+                )
+                if saved is not None:
+                    from nodered_causal.report.write import write_atomic
+
+                    write_atomic(saved, json.dumps(found.to_json(), indent=1))
+            if found is not None:
+                busy = [c for c in pool if c[0] in set(found.active)]
+                pool = busy or pool
+                logger.info(
+                    "survey: %d active ancestors, idle: %s, irrelevant leaves: %s",
+                    len(found.active),
+                    ", ".join(found.idle) or "none",
+                    ", ".join(f"{n}.{leaf}" for n, leaf in found.irrelevant) or "none",
+                )
+            plan = plan_cases(
+                pool, n_cases=n_cases, faults=faults,
+                n_no_fault=n_no_fault, seed=seed, field=field,
+                roots=[n for n, *_ in pool if runtime.in_degree(n) == 0],
+                scenarios=scenarios, shift_faults=shift_faults, metric=metric or "all",
+                irrelevant=_irrelevant_choices(found, runtime, analysis),
+                ancestors={n: set(nx.ancestors(runtime, n)) for n, *_ in pool},
+            )  # fmt: skip
             result = run_campaign(
                 lab, plan, target=target, seconds=seconds, state_path=state_path,
                 progress=progress,
             )  # fmt: skip
-    return Experiment(result=result, dag=runtime, flow=flow_path or url or nr_client.url)
+    return Experiment(
+        result=result, dag=runtime, flow=flow_path or url or nr_client.url, survey=found
+    )

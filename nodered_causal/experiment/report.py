@@ -60,15 +60,41 @@ def _rate(value: Any) -> Any:
     return f"{value * 100:.0f} %" if isinstance(value, int | float) else value
 
 
+#: What the headline score of each scenario class means, in words.
+CLASS_WORDS = {
+    "single": "one fault: the faulted node named first",
+    "double": "two faults at once: both among the first three",
+    "irrelevant": "a fault plus a change that cannot reach the target: the fault named first "
+    "and the other change not blamed",
+    "harmless": "only a change that cannot reach the target: nothing blamed",
+    "shift": "a data shift at a source: the source named first",
+    "no_fault": "no fault: nothing blamed",
+}
+BASELINE_WORDS = {
+    "upstream": "most upstream changed node",
+    "marginal": "largest shift",
+    "baro": "BARO",
+}
+
+
 def plain_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """The campaign summary with words for keys and percentages for rates."""
+    """The campaign summary with words for keys and percentages for rates; per scenario class
+    ours beside every simple method."""
     out = {
         SUMMARY_WORDS.get(k, k): _rate(v) if k in _RATES else v
         for k, v in summary.items()
-        if k != "baselines"
+        if k not in ("baselines", "classes")
     }
     for name, scores in summary["baselines"].items():
-        out[f"simple method “{name}”: faulted node named first"] = _rate(scores["ac1"])
+        what = BASELINE_WORDS.get(name, name)
+        out[f"simple method “{what}”: faulted node named first"] = _rate(scores["ac1"])
+    for name, c in summary.get("classes", {}).items():
+        others = ", ".join(
+            f"{BASELINE_WORDS.get(b, b)} {_rate(v['score'])}" for b, v in c["baselines"].items()
+        )
+        out[f"{CLASS_WORDS.get(name, name)} ({c['n']} cases)"] = (
+            f"ours {_rate(c['score'])}; {others}" if others else f"ours {_rate(c['score'])}"
+        )
     return out
 
 
@@ -99,12 +125,20 @@ def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> 
     rows: list[dict[str, Any]] = []
     for case in [*result.cases, *result.no_fault]:
         row: dict[str, Any] = {CASE_WORDS[k]: getattr(case, k) for k in CASE_COLUMNS}
-        row[CASE_WORDS["node"]] = name(case.node) if case.node else "no fault"
+        row[CASE_WORDS["node"]] = (
+            name(case.node)
+            if case.node
+            else f"harmless change at {name(case.irrelevant)}"
+            if case.irrelevant
+            else "no fault"
+        )
         row[CASE_WORDS["blamed"]] = ", ".join(name(b) for b in case.blamed) or "nothing"
         row[CASE_WORDS["symptom"]] = (
             "–" if case.symptom is None else "yes" if case.symptom else "no"
         )
         hit = case.rank_of_true == 1 if case.node else not case.blamed
+        if case.irrelevant and case.node:
+            hit = hit and not case.irrelevant_blamed
         row["_class"] = "hit" if hit else "miss"
         rows.append(row)
     details = [

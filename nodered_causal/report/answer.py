@@ -52,6 +52,7 @@ KINDS: tuple[str, ...] = ("attribution", "explanation", "incident", "experiment"
 
 #: Plain words for the metrics of :func:`nodered_causal.analysis.datasets.windowed`.
 METRIC_WORDS: Mapping[str, str] = {
+    "all": "behaviour (values, throughput, message age, errors)",
     "value": "average value",
     "value_p50": "median value",
     "value_p95": "95th-percentile value",

@@ -146,12 +146,16 @@ def answer_from_attribution(
     names = graph_names(graph)
     target_name = names.get(result.target, result.target)
     what = what or f"the {METRIC_WORDS.get(result.metric, result.metric)}"
+    if result.metric == "all" and what.startswith("the behaviour"):
+        what = ""  # "Why did “x” change?": every signal of it was compared
     ranking = _ranked(result, names, top)
     if question is None:
         question = (
             f"Why was {what} at {quoted(target_name)} unusual?"
             if result.method == "anomaly"
             else f"Why did {what} at {quoted(target_name)} change?"
+            if what
+            else f"Why did {quoted(target_name)} change?"
         )
     return Answer(
         kind=kind,

@@ -56,7 +56,9 @@ def test_campaign_names_the_injected_nodes(campaign: dict[str, Any]) -> None:
     summary = data["summary"]
     assert summary["ac1"] == pytest.approx(sum(hits) / 3)
     assert summary["ac1_ranked"] == pytest.approx(sum(ranked) / 3)
-    assert set(summary["baselines"]) == {"marginal", "upstream"}
+    assert set(summary["baselines"]) == {"marginal", "upstream", "baro"}
+    assert set(summary["classes"]) == {"single", "no_fault"}
+    assert summary["classes"]["single"]["ac1"] == pytest.approx(sum(hits) / 3)
     assert summary["n_symptom"] == sum(c["symptom"] for c in data["cases"])
     assert "AC@1" in campaign["proc"].stdout
     assert campaign["proc"].stderr.count("[") >= 5  # one progress line per case

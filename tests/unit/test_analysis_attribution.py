@@ -68,7 +68,9 @@ def test_result_shape_and_determinism(dag: nx.DiGraph) -> None:
     low, high = first.intervals["calibrate"]
     assert 0 < low <= first.scores["calibrate"] <= high
     assert first.intervals["read_sensor"] == (0.0, 0.0)
-    assert first.dataset_sizes == {"baseline": WINDOWS, "incident": WINDOWS, "nodes": 7}
+    sizes = first.dataset_sizes
+    assert (sizes["baseline"], sizes["incident"], sizes["nodes"]) == (WINDOWS, WINDOWS, 7)
+    assert sizes["variables"] > 7  # every node's signals
     assert first.baselines["most_upstream"][0] == "calibrate"
     strip = lambda a: {k: v for k, v in json.loads(a.to_json()).items() if k != "runtime_s"}  # noqa: E731
     assert strip(first) == strip(again)
@@ -201,6 +203,11 @@ def test_anomaly_leaves_out_nodes_off_the_path(dag: nx.DiGraph) -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="alpha must be in"):
+    with pytest.raises(ValueError, match="alpha must be a number in"):
         AttributionConfig(alpha=2)
-    assert AttributionConfig(mechanisms="auto").engine == "dowhy"
+    with pytest.raises(ValueError, match="mechanisms='auto' needs engine='dowhy'"):
+        AttributionConfig(mechanisms="auto")  # never a silent switch of the engine
+    assert AttributionConfig(engine="dowhy", mechanisms="auto").engine == "dowhy"
+    for bad in ({"engine": "slow"}, {"window_s": float("nan")}, {"n_bootstrap": 1.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+            AttributionConfig(**bad)  # type: ignore[arg-type]

@@ -91,7 +91,7 @@ def test_windowed_adds_one_value_column_per_leaf() -> None:
 def test_a_fault_on_a_second_leaf_is_found_only_with_all_fields(fields: str) -> None:
     cfg = AttributionConfig(window_s=0.5, fields=fields, n_bootstrap=20)  # type: ignore[arg-type]
     base, incident = _bottles(1), _bottles(2, bias_b=1.0)
-    attr = attribute_shift(DAG, base, incident, "score", config=cfg)
+    attr = attribute_shift(DAG, base, incident, "score", metric="value", config=cfg)
     if fields == "all":
         assert attr.blamed == ("B",)
         assert attr.ranking[0] == "B"
@@ -126,7 +126,7 @@ def test_fault_field_picks_the_leaf_the_target_reads() -> None:
 def test_a_leaf_keeps_only_the_parent_leaves_it_follows() -> None:
     import pandas as pd
 
-    from nodered_causal.analysis.attribution import _prune_parents
+    from nodered_causal.analysis.prepare import prune_parents as _prune_parents
 
     rng = np.random.default_rng(7)
     parents = {f"P::payload.x{i}": rng.normal(size=40) for i in range(6)}

@@ -90,8 +90,10 @@ def test_plan_is_reproducible_and_respects_kinds() -> None:
     assert all(c.node == "src" for c in faulted if c.fault == "shift:mean:3")
     assert "j1" not in {c.node for c in faulted}  # pass-through nodes are never faulted
     assert {c.node for c in faulted if c.fault == "bias:2"} == {"src", "gen", "calib", "route"}
-    assert [c.metric for c in faulted][:2] == ["value", "value"]
-    noisy = plan_cases(CANDIDATES, n_cases=1, faults=["noise:1"], n_no_fault=0, seed=7)
+    assert {c.metric for c in plan} == {"all"}  # every signal at once, whatever the fault
+    noisy = plan_cases(
+        CANDIDATES, n_cases=1, faults=["noise:1"], n_no_fault=0, seed=7, metric="per-fault"
+    )
     assert noisy[0].metric == "value_p95"
     drops = plan_cases(CANDIDATES, n_cases=5, faults=["drop:0.5"], n_no_fault=0, seed=7)
     assert {c.node for c in drops} == {"tick", "src", "gen", "calib", "route"}  # injects too
@@ -132,7 +134,7 @@ def test_campaign_scores_hits_misses_and_specificity(tmp_path: Path) -> None:
     assert [c.rank_in_ranking for c in result.cases[1:]] == [1, 1, 1]
     assert summary["ac1_ranked"] == 0.75
     assert summary["ac3_ranked"] == (1.0 if first.node == "src" else 0.75)
-    assert result.cases[1].metric == "throughput"
+    assert result.cases[1].metric == "all"
     # every injection is followed by a restore, before attribution
     assert lab.calls.count("restore") == sum(1 for c in lab.calls if c.startswith("inject"))
     data = result.to_json(flow="f.json")

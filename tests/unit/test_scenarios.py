@@ -1,0 +1,131 @@
+"""Scenario classes of a campaign (plan.py, scoring.class_metrics): which faults go where and how
+each class is scored, for ours and the baselines, with a lab that knows the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nodered_causal.errors import ExperimentError
+from nodered_causal.experiment.campaign import LabAttribution, run_campaign
+from nodered_causal.experiment.plan import IRRELEVANT_FAULT, SCENARIOS, plan_cases
+from nodered_causal.faults.spec import Fault
+
+# src -> gen -> calib -> out; tick triggers src
+CANDIDATES = [
+    ("tick", "inject", False),
+    ("src", "function", True),
+    ("gen", "function", False),
+    ("calib", "function", False),
+]
+ANCESTORS = {"src": {"tick"}, "gen": {"tick", "src"}, "calib": {"tick", "src", "gen"}}
+ORDER = ["tick", "src", "gen", "calib"]
+IRRELEVANT = [("src", "payload.unused")]
+
+
+def _plan(**kw: object) -> list:  # type: ignore[type-arg]
+    args = dict(
+        n_cases=6, faults=["bias:2sd", "drop:0.5", "delay:30"], n_no_fault=2, seed=3,
+        scenarios=SCENARIOS, irrelevant=IRRELEVANT, ancestors=ANCESTORS, roots=["tick"],
+    )  # fmt: skip
+    args.update(kw)
+    return plan_cases(CANDIDATES, **args)  # type: ignore[arg-type]
+
+
+def test_every_class_is_planned_as_it_should_be() -> None:
+    plan = _plan()
+    assert plan == _plan()  # reproducible
+    assert len({c.key for c in plan}) == len(plan)
+    by = {s: [c for c in plan if c.scenario == s] for s in [*SCENARIOS, "no_fault"]}
+    assert {s: len(v) for s, v in by.items()} == {
+        "single": 6, "double": 6, "irrelevant": 6, "harmless": 6, "shift": 6, "no_fault": 2,
+    }  # fmt: skip
+    for c in by["double"]:
+        (a, _, _), (b, _, _) = c.injections
+        assert a != b and c.culprits == (a, b)
+    for c in by["irrelevant"]:
+        real, other = c.injections
+        assert other == ("src", IRRELEVANT_FAULT, "payload.unused") and c.irrelevant == "src"
+        # the real fault lies downstream of the irrelevant change: "most upstream" is wrong
+        assert "src" in ANCESTORS[real[0]] and c.culprits == (real[0],)
+    for c in by["harmless"]:
+        assert c.node is None and c.culprits == () and len(c.injections) == 1
+    assert {c.injections[0][0] for c in by["shift"]} == {"src"}  # the only source
+    assert {c.fault for c in by["shift"]} == {"shift:mean:3sd", "shift:scale:2", "shift:noise:2sd"}
+    delays = [c for c in plan if c.fault == "delay:30"]
+    assert delays and all(c.node != "tick" for c in delays)
+
+
+def test_unknown_scenario_and_missing_irrelevant_changes() -> None:
+    with pytest.raises(ExperimentError, match="unknown scenario 'triple'"):
+        _plan(scenarios=["triple"])
+    plan = _plan(irrelevant=[])  # nothing irrelevant found: those classes are left out
+    assert {c.scenario for c in plan} == {"single", "double", "shift", "no_fault"}
+
+
+class TruthLab:
+    """Records which nodes are faulted; ours blames the faulted nodes that reach the target
+    (not the irrelevant leaf); the 'upstream' baseline names every changed node, upstream
+    first, as the heuristic does."""
+
+    def __init__(self) -> None:
+        self.active: list[tuple[str, Fault]] = []
+        self.runs: dict[str, list[tuple[str, Fault]]] = {}
+
+    def record(self, run: str, seconds: float) -> None:
+        self.runs[run] = list(self.active)
+
+    def inject(self, node: str, fault: Fault, *, seed: int) -> None:
+        self.active.append((node, fault))
+        self.injected_field = fault.field
+
+    def restore(self) -> None:
+        self.active = []
+
+    def aliases(self, node: str) -> list[str]:
+        return [node]
+
+    def attribute(
+        self, baseline: str, incident: str, target: str, *, metric: str, seed: int
+    ) -> LabAttribution:
+        faults = self.runs[incident]
+        real = [n for n, f in faults if f.field != "payload.unused"]
+        changed = sorted({n for n, _ in faults}, key=ORDER.index)
+        return LabAttribution(
+            ranking=[(n, 1.0, 0.5, 1.5) for n in real] + [("gen", 0.0, 0.0, 0.0)],
+            blamed=real,
+            baselines={"most_upstream": changed},
+            baseline_blamed={"most_upstream": changed},
+            symptom=bool(real),
+            seconds=0.25,
+        )
+
+
+def test_classes_score_ours_and_the_baselines(tmp_path: Path) -> None:
+    plan = _plan()
+    result = run_campaign(TruthLab(), plan, target="out", seconds=1.0,
+                          state_path=tmp_path / "s.json")  # fmt: skip
+    summary = result.summary()
+    classes = summary["classes"]
+    assert set(classes) == {*SCENARIOS, "no_fault"}
+    assert classes["single"]["ac1"] == 1.0 and classes["single"]["score"] == 1.0
+    assert classes["double"]["both_top3"] == 1.0
+    assert classes["irrelevant"]["right"] == 1.0
+    assert classes["irrelevant"]["irrelevant_not_blamed"] == 1.0
+    assert classes["harmless"]["specificity"] == 1.0 and classes["no_fault"]["specificity"] == 1.0
+    upstream = {k: v["baselines"]["upstream"] for k, v in classes.items()}
+    assert upstream["single"]["ac1"] == 1.0
+    # the irrelevant change is upstream of the real fault: the heuristic names it first
+    assert upstream["irrelevant"]["ac1"] == 0.0 and upstream["irrelevant"]["right"] == 0.0
+    assert upstream["irrelevant"]["irrelevant_not_blamed"] == 0.0
+    assert upstream["harmless"]["specificity"] == 0.0
+    assert upstream["no_fault"]["specificity"] == 1.0
+    case = next(c for c in result.cases if c.scenario == "irrelevant")
+    assert case.irrelevant_blamed is False and case.culprit_ranks == {case.culprits[0]: 1}
+    assert [row[2] for row in case.injections][1] == "payload.unused"
+    assert summary["analysis_s_median"] == 0.25
+    # the state file resumes a finished campaign without running anything again
+    again = run_campaign(TruthLab(), plan, target="out", seconds=1.0,
+                         state_path=tmp_path / "s.json")  # fmt: skip
+    assert again.summary()["classes"] == classes
