@@ -186,6 +186,7 @@ def _watch(args: argparse.Namespace, mqtt: Any, http: Any, stop: threading.Event
         alerts = _alerts(args, mqtt, client)
         try:
             watcher = _start(args, store, flows, rev, settings, alerts)
+            alerts.graph = lambda: watcher.dag
             collector = Collector(store, args.run, mqtt=mqtt, http=http).start()
             watcher.start_at(time.time_ns())
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["Alerts", "incidents_topic"]
@@ -39,6 +39,9 @@ class Alerts:
     ) -> None:
         self.webhook = webhook
         self.push = push
+        #: The flow's analysis graph now (it changes on a redeploy): with it, an incident pushed
+        #: to the editor carries its report page (the sidebar's "Full report" link).
+        self.graph: Callable[[], Any] | None = None
         self.timeout = timeout
         self.failures = 0
         self.sent = 0
@@ -100,11 +103,24 @@ class Alerts:
 
         try:
             client: Any = self.push
-            push_incident(client, dict(doc))
+            push_incident(client, dict(doc), report_html=self._page(doc))
             self.sent += 1
         except NoderedCausalError as exc:
             self.failures += 1
             logger.warning("incident %s not pushed to the editor: %s", doc.get("id"), exc)
+
+    def _page(self, doc: Mapping[str, Any]) -> str | None:
+        """The incident's report page, or None without a graph or when it cannot be drawn."""
+        if self.graph is None:
+            return None
+        from nodered_causal.report.page import render_answer
+        from nodered_causal.watch.report import answer_from_incident
+
+        try:
+            return render_answer(self.graph(), answer_from_incident(dict(doc)))
+        except Exception:  # noqa: BLE001 - a report is a courtesy: the alert goes out regardless
+            logger.warning("incident %s: no report page for the editor", doc.get("id"))
+            return None
 
     def close(self) -> None:
         if self._client is not None:

@@ -229,3 +229,39 @@ def test_push_incident_posts_watchs_document_as_it_is(httpserver) -> None:  # ty
     httpserver.expect_oneshot_request("/causal-tap/incidents").respond_with_data("", status=404)
     with pytest.raises(TapError, match="has no /causal-tap/incidents endpoint"):
         push_incident(client, incident)
+
+
+def test_watch_pushes_an_incident_with_its_report_page(httpserver) -> None:  # type: ignore[no-untyped-def]
+    import networkx as nx
+
+    from nodered_causal.nodered.client import NodeRedClient
+    from nodered_causal.watch.alerts import Alerts
+
+    dag = nx.DiGraph([("calibrate", "sink")])
+    for n in dag:
+        dag.nodes[n]["type"] = "function"
+    incident = {
+        "id": "inc-2", "state": "open", "target": "sink", "signal": "value", "metric": "value",
+        "changed_ns": 2_000_000_000, "blamed": ["calibrate"],
+        "ranking": [{"node": "calibrate", "name": "calibrate", "score": 0.5, "low": 0.4,
+                     "high": 0.6, "blamed": True}],
+        "series": {"changed_ns": 2_000_000_000, "t_ns": [1_000_000_000, 3_000_000_000],
+                   "values": [1.0, 2.0]},
+    }  # fmt: skip
+    seen: list[dict] = []  # type: ignore[type-arg]
+
+    def keep(request):  # type: ignore[no-untyped-def]
+        from werkzeug import Response
+
+        seen.append(request.get_json())
+        return Response('{"id": "inc-2"}', status=201, content_type="application/json")
+
+    httpserver.expect_request("/causal-tap/incidents", method="POST").respond_with_handler(keep)
+    alerts = Alerts(push=NodeRedClient(httpserver.url_for("/")))
+    alerts.send(incident)  # no graph yet: the document alone
+    alerts.graph = lambda: dag
+    alerts.send({**incident, "state": "update"})
+    assert alerts.sent == 2 and alerts.failures == 0
+    assert "report_html" not in seen[0]
+    page = seen[1]["report_html"]
+    assert page.startswith("<!DOCTYPE html>") and "calibrate" in page and "sink" in page
