@@ -270,8 +270,9 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output, json.dumps(data, indent=1, default=str))
     if args.report:
         page, png = write_campaign_report(
-            exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}"
-        )
+            exp.dag, exp.result, args.report, title=f"nodered-causal experiment: {exp.flow}",
+            idle=exp.survey.idle if exp.survey else (),
+        )  # fmt: skip
         print(f"report: {page} ({png or 'no PNG: apt-get install graphviz'})", file=sys.stderr)
     if args.push:
         _push(args, client, exp)
@@ -289,6 +290,9 @@ def run(args: argparse.Namespace) -> int:
             f"those: AC@1 {summary['ac1_symptom']}  AC@3 {summary['ac3_symptom']}"
         )
         print(class_table(summary["classes"]))
+        if exp.survey is not None and exp.survey.idle:
+            print("not faulted (no traffic toward the target in the survey): "
+                  + ", ".join(exp.survey.idle))  # fmt: skip
     return 0
 
 

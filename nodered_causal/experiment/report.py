@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,11 @@ def campaign_blame(result: CampaignResult) -> dict[str, Blame]:
     return {node: Blame(sum(h) / len(h), None, None, any(h)) for node, h in sorted(hits.items())}
 
 
-def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> str:
+def render_campaign(
+    graph: GraphLike, result: CampaignResult, *, title: str, idle: Sequence[str] = ()
+) -> str:
+    """The campaign's HTML page; ``idle``: the target's ancestors that carried no traffic toward
+    it in the survey (not faulted: no fault there could show), listed by name."""
     names = graph_names(graph)
 
     def name(node: str | None) -> str:
@@ -162,6 +167,14 @@ def render_campaign(graph: GraphLike, result: CampaignResult, *, title: str) -> 
         notes=[
             "Flow colours: share of the cases faulted at that node in which it was ranked first.",
             "A case counts as a hit only if the true node is blamed (interval excludes zero).",
+            *(
+                [
+                    "Not faulted, because they carried no traffic toward the target in the "
+                    "survey recording: " + ", ".join(name(n) for n in idle) + "."
+                ]
+                if idle
+                else []
+            ),
         ],
         data=result.to_json(),
     )
@@ -201,13 +214,18 @@ def campaign_answer(graph: GraphLike, result: CampaignResult, *, flow: str = "")
 
 
 def write_campaign_report(
-    graph: GraphLike, result: CampaignResult, html_path: str | Path, *, title: str
+    graph: GraphLike,
+    result: CampaignResult,
+    html_path: str | Path,
+    *,
+    title: str,
+    idle: Sequence[str] = (),
 ) -> tuple[Path, Path | None]:
     """Write the HTML page and a PNG of its flow drawing next to it (``.png``).
 
     The PNG needs graphviz; without it the page is still written and the PNG is ``None``.
     """
-    page = write_atomic(html_path, render_campaign(graph, result, title=title))
+    page = write_atomic(html_path, render_campaign(graph, result, title=title, idle=idle))
     try:
         png = render_png(
             graph,

@@ -129,3 +129,17 @@ def test_classes_score_ours_and_the_baselines(tmp_path: Path) -> None:
     again = run_campaign(TruthLab(), plan, target="out", seconds=1.0,
                          state_path=tmp_path / "s.json")  # fmt: skip
     assert again.summary()["classes"] == classes
+
+
+def test_the_report_lists_the_idle_ancestors(tmp_path: Path) -> None:
+    import networkx as nx
+
+    from nodered_causal.experiment.report import render_campaign
+
+    plan = _plan(n_cases=1, n_no_fault=1)
+    result = run_campaign(TruthLab(), plan, target="out", seconds=1.0)
+    graph = nx.DiGraph([("tick", "src"), ("src", "gen"), ("gen", "calib"), ("calib", "out"),
+                        ("button", "calib")])  # fmt: skip
+    page = render_campaign(graph, result, title="t", idle=["button"])
+    assert "carried no traffic toward the target" in page and "button" in page
+    assert "carried no traffic" not in render_campaign(graph, result, title="t")
