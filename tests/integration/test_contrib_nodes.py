@@ -63,7 +63,7 @@ def test_experiment_runs_the_dashboard_flow_with_install(
     assert proc.returncode == 0, proc.stderr[-3000:]
     data: dict[str, Any] = json.loads(out.read_text())
     (case,) = data["cases"]
-    assert case["fault"] == "delay:300" and case["metric"] == "latency"
+    assert case["fault"] == "delay:300" and case["metric"] == "all"  # every signal at once
     ranked = [r[0] for r in case["ranking"]]
     # every ancestor of the chart got records (the dashboard node received the quakes)
     assert {"qk_build", "qk_delay", "qk_split", "qk_fetch"} <= set(ranked)
