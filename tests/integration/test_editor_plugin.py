@@ -281,7 +281,8 @@ def test_the_tab_appears_after_a_palette_install(editor: Editor) -> None:
     # now that the plugin is there: the answer of `attribute --push`, computed meanwhile
     editor.attribute = _cli_process(
         "attribute", "--store", str(editor.store), "--baseline", "base", "--incident", "inc",
-        "--target", "bt_score", "--push", "--url", nr.url, "--token", editor.token,
+        "--target", "bt_score", "--metric", "value", "--push", "--url", nr.url,
+        "--token", editor.token,
     )  # fmt: skip
     page.evaluate("RED.sidebar.show('causal-tap')")
     page.wait_for_selector(".causal-tap-panel", state="visible")
