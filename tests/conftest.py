@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A test run started in the background (`make test &`, a CI job without job control) inherits
+# SIGINT ignored, and so would every command the tests start: the Ctrl-C tests would then wait
+# for an exit that never comes. Ctrl-C is what they test, so the run restores its default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "flows"
