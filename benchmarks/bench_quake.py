@@ -60,6 +60,7 @@ def paper_scores(dag: Any, base: Any, incident: Any, target: str, spans: Any, se
     from dowhy.gcm.divergence import auto_estimate_kl_divergence
 
     from nodered_causal.analysis import datasets
+    from nodered_causal.analysis.gcm_engine import set_linear_mechanisms
 
     frames = []
     for cols, (start, end) in ((base, spans["baseline"]), (incident, spans["incident"])):
@@ -72,13 +73,7 @@ def paper_scores(dag: Any, base: Any, incident: Any, target: str, spans: Any, se
     nodes = [n for n in [*nx.ancestors(dag, target), target] if n in old and n in new]
     graph = nx.DiGraph(dag.subgraph(nodes))
     model = gcm.ProbabilisticCausalModel(graph)
-    for node in graph.nodes:
-        if graph.in_degree(node) == 0:
-            model.set_causal_mechanism(node, gcm.EmpiricalDistribution())
-        else:
-            model.set_causal_mechanism(
-                node, gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor())
-            )
+    set_linear_mechanisms(model)
     gcm.config.disable_progress_bars()
     np.random.seed(seed)
     with warnings.catch_warnings():

@@ -253,7 +253,7 @@ def dowhy_baselines(
     x0 = prep.frames[0].to_numpy(dtype=float)
     x1 = prep.frames[1].to_numpy(dtype=float)
     marginal = baselines_mod.marginal_tests(x0, x1, cfg)
-    moved = min(marginal[i].p_value for i in s.outputs) * len(s.outputs) <= cfg.alpha
+    moved = baselines_mod.target_p_value(s, marginal) <= cfg.alpha
     owner = dict(zip(s.nodes, prep.owner or s.nodes, strict=True))
     out = {}
     for name in which:
@@ -298,9 +298,7 @@ def attribute_shift(
     notes = list(prep.notes)
     sizes = {"baseline": len(x0), "incident": len(x1), "nodes": len(s.nodes)}
     marginal = baselines_mod.marginal_tests(x0, x1, cfg)
-    # did the target's own distribution change at all, whatever the cause (Bonferroni over its
-    # variables; independent of the graph)?
-    target_p = min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
+    target_p = baselines_mod.target_p_value(s, marginal)
     answers = baselines_mod.run_baselines(
         s, x0, x1, cfg, marginal, target_moved=target_p <= cfg.alpha,
         upstream_of=_upstream_variables(dag, s, prep.owner),

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
     from nodered_causal.analysis.config import AttributionConfig
 
-__all__ = ["NAMES", "Baseline", "ancestor_sets", "marginal_tests", "run_baselines"]
+__all__ = [
+    "NAMES", "Baseline", "ancestor_sets", "marginal_tests", "run_baselines", "target_p_value",
+]  # fmt: skip
 
 #: Baselines by name, in the order reports show them.
 NAMES: tuple[str, ...] = ("most_upstream", "marginal_shift", "baro")
@@ -54,6 +56,12 @@ def marginal_tests(x0: np.ndarray, x1: np.ndarray, cfg: AttributionConfig) -> li
         )
         for i in range(x0.shape[1])
     ]  # fmt: skip
+
+
+def target_p_value(s: linear.Structure, marginal: Sequence[linear.NodeTest]) -> float:
+    """Did the target's own distribution change at all, whatever the cause: the smallest marginal
+    p-value of its variables, Bonferroni over them (independent of the graph)."""
+    return min(1.0, min(marginal[i].p_value for i in s.outputs) * len(s.outputs))
 
 
 def ancestor_sets(s: linear.Structure) -> list[set[int]]:
