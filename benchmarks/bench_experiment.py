@@ -102,6 +102,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument(
+        "--budget", type=float, default=None, metavar="MIN",
+        help="minutes per flow: no case starts after that, the cases done are scored",
+    )  # fmt: skip
     parser.add_argument("--replay", action="store_true", help="re-analyse recorded campaigns")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
@@ -124,6 +128,7 @@ def main() -> int:
                 seconds=args.seconds, seed=args.seed, scenarios=scenarios,
                 state_path=args.out / f"{name}.state.json", progress=_progress(name),
                 modules=MODULES.get(name, ()),
+                stop_at=None if args.budget is None else time.time() + 60 * args.budget,
             )  # fmt: skip
             result = exp.result
             extra = {

@@ -253,6 +253,15 @@ def _run_case(lab: Lab, case: CaseSpec, target: str, seconds: float) -> CaseResu
     )
 
 
+def interleaved(plan: Sequence[CaseSpec]) -> list[CaseSpec]:
+    """``plan`` in turns over its scenario classes, each class in its own order."""
+    by_class: dict[str, list[CaseSpec]] = {}
+    for case in plan:
+        by_class.setdefault(case.scenario, []).append(case)
+    queues = list(by_class.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
 def run_campaign(
     lab: Lab,
     plan: Sequence[CaseSpec],
@@ -261,18 +270,28 @@ def run_campaign(
     seconds: float,
     state_path: str | Path | None = None,
     progress: Callable[[int, int, CaseResult], None] | None = None,
+    stop_at: float | None = None,
 ) -> CampaignResult:
-    """Run every case of ``plan`` not already in the state file; return the scored campaign."""
+    """Run every case of ``plan`` not already in the state file; return the scored campaign.
+
+    Cases run in turns over the scenario classes (one of each class, then the next of each), so
+    a campaign stopped early, or cut by ``stop_at`` (a ``time.time()``: no case starts after it),
+    has an even share of every class; the result then holds the cases done so far."""
     path = Path(state_path) if state_path is not None else None
     done = _load_state(path, plan)
-    for i, case in enumerate(plan, start=1):
+    order = interleaved(plan)
+    for i, case in enumerate(order, start=1):
         if case.key not in done:
+            if stop_at is not None and time.time() >= stop_at:
+                left = sum(c.key not in done for c in order)
+                logger.warning("time budget spent: %d of %d cases not run", left, len(order))
+                break
             logger.info("case %s: fault %s at %s", case.key, case.fault, case.node)
             done[case.key] = _run_case(lab, case, target, seconds)
             _save_state(path, plan, done)
         if progress is not None:
-            progress(i, len(plan), done[case.key])
-    results = [done[c.key] for c in plan]
+            progress(i, len(order), done[case.key])
+    results = [done[c.key] for c in plan if c.key in done]
     return CampaignResult(
         target=target,
         cases=[r for r in results if r.scenario != "no_fault" and (r.node or r.injections)],

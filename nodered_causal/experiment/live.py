@@ -347,6 +347,7 @@ def run_experiment(
     survey_first: bool = True,
     config: Any = None,
     modules: Sequence[str] = (),
+    stop_at: float | None = None,
 ) -> Experiment:
     """Plan and run a campaign on ``flow_path`` (a local Node-RED is started) or at ``url``.
 
@@ -358,7 +359,8 @@ def run_experiment(
     them, or ``per-fault``: the one its fault kind shows in; ``None`` is ``all``). ``modules``
     are npm specs of contrib nodes the local Node-RED gets (``node-red-dashboard@3``); the
     fixtures a bundled flow needs (:func:`~nodered_causal.experiment.fixtures.flow_fixtures`)
-    run beside it.
+    run beside it. ``stop_at``: no case starts after this ``time.time()`` (see
+    :func:`~nodered_causal.experiment.campaign.run_campaign`).
     """
 
     import networkx as nx
@@ -422,7 +424,7 @@ def run_experiment(
             )  # fmt: skip
             result = run_campaign(
                 lab, plan, target=target, seconds=seconds, state_path=state_path,
-                progress=progress,
+                progress=progress, stop_at=stop_at,
             )  # fmt: skip
     return Experiment(
         result=result, dag=runtime, flow=flow_path or url or nr_client.url, survey=found

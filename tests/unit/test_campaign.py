@@ -161,7 +161,9 @@ def test_interrupted_campaign_resumes_without_redoing_cases(tmp_path: Path) -> N
     plan = plan_cases(CANDIDATES, n_cases=4, faults=["bias:2"], n_no_fault=1, seed=3)
     with pytest.raises(KeyboardInterrupt):
         run_campaign(FakeLab(fail_at=2), plan, target="t", seconds=1, state_path=state)
-    assert len(json.loads(state.read_text())["done"]) == 2
+    done = json.loads(state.read_text())["done"]
+    # in turns over the classes (fault, no-fault, fault, ...): the third injection failed
+    assert [d["key"] for d in done] == [plan[0].key, plan[-1].key, plan[1].key]
     lab = FakeLab()
     result = run_campaign(lab, plan, target="t", seconds=1, state_path=state)
     assert sum(1 for c in lab.calls if c.startswith("inject")) == 2  # only the missing ones

@@ -143,3 +143,32 @@ def test_the_report_lists_the_idle_ancestors(tmp_path: Path) -> None:
     page = render_campaign(graph, result, title="t", idle=["button"])
     assert "carried no traffic toward the target" in page and "button" in page
     assert "carried no traffic" not in render_campaign(graph, result, title="t")
+
+
+def test_a_campaign_cut_by_its_time_budget_has_every_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nodered_causal.experiment.campaign as campaign
+
+    plan = _plan()
+    now = [1000.0]
+    monkeypatch.setattr(campaign.time, "time", lambda: now[0])
+
+    class Ticking(TruthLab):
+        def record(self, run: str, seconds: float) -> None:
+            super().record(run, seconds)
+            now[0] += seconds
+
+    # two recordings of 1 s per case: a 13 s budget lets 7 cases start (the last at t = 12)
+    result = run_campaign(Ticking(), plan, target="out", seconds=1.0, stop_at=1013.0,
+                          state_path=tmp_path / "s.json")  # fmt: skip
+    done = [*result.cases, *result.no_fault]
+    assert len(done) == 7
+    # one of each of the six classes first, then the next single: an even share
+    assert sorted(c.scenario for c in done) == sorted([*SCENARIOS, "no_fault", "single"])
+    assert result.summary()["classes"]["single"]["n"] == 2
+    # run again without a budget: it resumes and finishes, the same seven kept
+    full = run_campaign(TruthLab(), plan, target="out", seconds=1.0,
+                        state_path=tmp_path / "s.json")  # fmt: skip
+    assert len(full.cases) + len(full.no_fault) == len(plan)
+    assert {c.key for c in done} <= {c.key for c in [*full.cases, *full.no_fault]}
