@@ -8,8 +8,9 @@
   counting them as misses.
 - **Irrelevant leaves**: ``(node, leaf)`` pairs of an active node whose numeric leaf the target
   does not depend on: over the messages the lineage pairs (same trace), the leaf's rank
-  correlation with every leaf of the target's messages stays below chance level
-  (:math:`3/\\sqrt{n}`, about three standard errors of a zero correlation), with at least
+  correlation with every leaf of the target's messages, plain and partial (given the node's
+  other leaves: a small real dependence behind a large one shows only then), stays below chance
+  level (:math:`3/\\sqrt{n}`, about three standard errors of a zero correlation), with at least
   ``min_pairs`` pairs, and its values do not decide whether a message reaches the target at all
   (a switch on it). A large bias on such a leaf changes the node without reaching the target.
 """
@@ -118,8 +119,12 @@ def _irrelevant_leaves(
         joined = at_node.merge(
             at_target, left_index=True, right_index=True, suffixes=("@node", "@target")
         )
+        mine = {
+            leaf: joined[f"{leaf}@node" if leaf in theirs else leaf].to_numpy(dtype=float)
+            for leaf in leaves[name]
+        }
         for leaf in leaves[name]:
-            x = joined[f"{leaf}@node" if leaf in theirs else leaf].to_numpy(dtype=float)
+            x = mine[leaf]
             best, n_best = 0.0, 0
             for other in theirs:
                 y = joined[f"{other}@target" if other in leaves[name] else other]
@@ -129,7 +134,8 @@ def _irrelevant_leaves(
                     best, n_best = math.inf, n  # too little to judge: never irrelevant
                     break
                 yv = y.to_numpy(dtype=float)[ok]
-                rho = 1.0 if np.std(yv) == 0 else abs(_spearman(x[ok], yv))
+                given = [v[ok] for k, v in mine.items() if k != leaf and not np.isnan(v[ok]).any()]
+                rho = 1.0 if np.std(yv) == 0 else _dependence(x[ok], yv, given)
                 best, n_best = max(best, rho), n
             pairs[f"{name}::{leaf}"] = n_best
             if n_best and best < 3 / math.sqrt(n_best) and not _routes(at_node[leaf], at_target):
@@ -149,6 +155,33 @@ def _routes(values: pd.Series, at_target: pd.DataFrame) -> bool:
     if min(len(a), len(b)) < 10 or (np.std(a) == 0 and np.std(b) == 0):
         return False
     return bool(stats.mannwhitneyu(a, b).pvalue < 0.01)
+
+
+def _dependence(x: Any, y: Any, given: list[Any]) -> float:
+    """The larger of |Spearman(x, y)| and the partial rank correlation of x and y given the
+    node's other leaves: a small real dependence hidden behind a large one (fee = amount x rate,
+    where amounts vary far more than rates) shows once the other leaves are accounted for. A leaf
+    the others determine (R² > 0.99 on ranks) cannot be judged apart from them: 1.0."""
+    import numpy as np
+    from scipy import stats
+
+    marginal = abs(_spearman(x, y))
+    if not given:
+        return marginal
+    design = np.column_stack([np.ones(len(x)), *(stats.rankdata(g) for g in given)])
+
+    def residual(v: Any) -> Any:
+        r = stats.rankdata(v)
+        coef, *_ = np.linalg.lstsq(design, r, rcond=None)
+        return r - design @ coef
+
+    rx, ry = residual(x), residual(y)
+    spread = np.var(stats.rankdata(x))
+    if spread == 0 or np.var(rx) < 0.01 * spread:
+        return 1.0
+    if np.std(ry) == 0:
+        return marginal
+    return max(marginal, abs(float(np.corrcoef(rx, ry)[0, 1])))
 
 
 def _spearman(x: Any, y: Any) -> float:
