@@ -110,10 +110,12 @@ const NOT_FOUND = Symbol("not found");
  * A node's sends in one synchronous run are one *burst* (a batch node sends its whole sequence at
  * once; a send to several wires is several deliveries): they all get the same parts. The burst
  * ends with the run (a microtask), and the node's next receive starts a new set of parts. So a
- * join by count gets exactly its group's parts; limits: a join in automatic mode fed by
- * interleaved sequences (two splits in flight) lists the parts of both received since its last
- * send; a batch's overlapping messages (re-sent from the previous batch) are not parts again; a
- * join in "accumulate" mode lists only the parts that arrived since its previous output.
+ * join by count gets exactly its group's parts. A batch by count with an overlap re-sends the
+ * newest `overlap` messages of the previous batch: those stay parts of the next burst (read from
+ * the node's flow config), so every window lists all the readings it holds. Limits: a join in
+ * automatic mode fed by interleaved sequences (two splits in flight) lists the parts of both
+ * received since its last send; a join in "accumulate" mode lists only the parts that arrived
+ * since its previous output.
  */
 class Parts {
     constructor(types, max) {
@@ -134,7 +136,7 @@ class Parts {
         if (st === undefined || st.node !== node) {
             // a new node, or a redeployed one (new object): start clean
             if (this.byNode.size >= 65536) this.byNode.clear();
-            st = new PartsOf(node, this.max);
+            st = new PartsOf(node, this.max, overlapOf(node));
             this.byNode.set(nodeId, st);
         }
         st.add(p);
@@ -154,11 +156,27 @@ class Parts {
     }
 }
 
-/** The parts of one aggregating node: a ring of seqs; `total` received since the last burst. */
+/** How many parts a node keeps for its next burst: a batch by count's `overlap`, else 0. */
+function overlapOf(node) {
+    try {
+        if (node === undefined || node.type !== "batch") return 0;
+        const flow = node._flow && node._flow.flow;
+        const cfg = flow && flow.nodes && flow.nodes[node.id];
+        if (!cfg || cfg.mode !== "count") return 0;
+        const overlap = Math.floor(Number(cfg.overlap));
+        return overlap > 0 ? overlap : 0;
+    } catch (_) {
+        return 0; // a runtime without the config where we look: no overlap, as before
+    }
+}
+
+/** The parts of one aggregating node: a ring of seqs; `total` received since the last burst
+ * (plus the `keep` newest of the burst before, a batch's overlap). */
 class PartsOf {
-    constructor(node, max) {
+    constructor(node, max, keep = 0) {
         this.node = node;
         this.seqs = new Float64Array(max);
+        this.keep = Math.min(keep, max - 1);
         this.total = 0;
         this.burst = false;
         // the range of the store's parents ring holding this burst's copy (see RecordStore)
@@ -167,16 +185,30 @@ class PartsOf {
         this.end = () => {
             if (this.burst) {
                 this.burst = false;
-                this.total = 0;
+                this.carry();
             }
         };
+    }
+
+    /** Start the next set of parts: empty, or the `keep` newest of this one. */
+    carry() {
+        const k = Math.min(this.keep, this.size);
+        this.start = -1;
+        if (k === 0) {
+            this.total = 0;
+            return;
+        }
+        const kept = [];
+        for (let j = this.size - k; j < this.size; j++) kept.push(this.at(j));
+        kept.forEach((p, j) => (this.seqs[j] = p));
+        this.total = k;
     }
 
     add(p) {
         if (this.burst) {
             // received while its burst is still running (synchronous delivery back to itself)
             this.burst = false;
-            this.total = 0;
+            this.carry();
         }
         this.seqs[this.total % this.seqs.length] = p;
         this.total++;

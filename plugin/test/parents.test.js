@@ -118,6 +118,53 @@ test("a batch's burst: every message it sends (and every wire) gets all parts; l
     assert.ok(!("parents" in out[6]));
 });
 
+test("a batch by count with overlap: every window lists all the readings it holds", async () => {
+    const { tap, hooks, transport } = makeTap();
+    const rt = new Runtime(hooks);
+    // Node-RED's batch (count 3, overlap 2): after the first three, each reading sends a window
+    // of clones of the newest three
+    let queue = [];
+    rt.on("W", "batch", (msg) => {
+        queue.push(msg);
+        if (queue.length === 3) {
+            for (const m of queue) rt.send({ payload: m.payload }, "W", 0, "sink", true);
+            queue = queue.slice(-2);
+        }
+    });
+    rt.node("W")._flow = { flow: { nodes: { W: { id: "W", mode: "count", count: "3", overlap: "2" } } } };
+    for (let k = 0; k < 5; k++) {
+        rt.send({ payload: k }, "src", 0, "W");
+        await rt.idle();
+    }
+    const recs = await records(tap, transport);
+    const into = recs.filter((r) => r.dst === "W").map((r) => r.seq);
+    const out = recs.filter((r) => r.src === "W");
+    assert.equal(out.length, 9); // three windows of three
+    const windows = [0, 1, 2].map((w) => out.slice(3 * w, 3 * w + 3));
+    windows.forEach((win, w) => {
+        for (const r of win) assert.deepEqual(r.parents, into.slice(w, w + 3), `window ${w}`);
+    });
+    // without the overlap in its config a batch lists only what it received since its last send
+    const plain = makeTap();
+    const rt2 = new Runtime(plain.hooks);
+    queue = [];
+    rt2.on("W", "batch", (msg) => {
+        queue.push(msg);
+        if (queue.length === 3) {
+            for (const m of queue) rt2.send({ payload: m.payload }, "W", 0, "sink", true);
+            queue = queue.slice(-2);
+        }
+    });
+    for (let k = 0; k < 4; k++) {
+        rt2.send({ payload: k }, "src", 0, "W");
+        await rt2.idle();
+    }
+    const recs2 = await records(plain.tap, plain.transport);
+    const into2 = recs2.filter((r) => r.dst === "W").map((r) => r.seq);
+    const last = recs2.filter((r) => r.src === "W").pop();
+    assert.deepEqual(last.parents, [into2[3]]);
+});
+
 test("parts are bounded by maxParents (the newest kept, the send counted as truncated)", async () => {
     const { tap, hooks, transport } = makeTap({ maxParents: 4 });
     const rt = new Runtime(hooks);

@@ -6,7 +6,8 @@ Three sub-flows in one deploy:
 - ``inj_a`` -> ``gen_a`` (an array of 3) -> split ``sp`` -> join ``ja`` (automatic) -> debug;
 - ``inj_c`` -> ``fan`` (3 outputs) -> ``b1``/``b2``/``b3`` (their own maths, topic = branch) ->
   join ``jc`` (manual, key/value object by topic, count 3) -> debug;
-- ``inj_b`` -> ``cnt`` -> batch ``bt`` (count 3) -> debug.
+- ``inj_b`` -> ``cnt`` -> batch ``bt`` (count 3) -> debug;
+- ``inj_d`` -> ``cnt_d`` -> batch ``bo`` (count 3, overlap 2: a sliding window) -> debug.
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def _flow() -> list[dict[str, Any]]:
         fn("cnt", [["bt"]], counter + "return { payload: { i } };"),
         n("bt", "batch", [["out_b"]], mode="count", count="3", overlap="0", interval="10"),
         n("out_b", "debug", active=False, tosidebar=False, complete="payload"),
+        inject("inj_d", "cnt_d"),
+        fn("cnt_d", [["bo"]], counter + "return { payload: { i } };"),
+        n("bo", "batch", [["out_d"]], mode="count", count="3", overlap="2", interval="10"),
+        n("out_d", "debug", active=False, tosidebar=False, complete="payload"),
     ]
 
 
@@ -87,13 +92,13 @@ def test_join_and_batch_sends_list_every_part(
     settings = {**tap_config(mqtt_prefix), "runtimeSyncDelivery": sync}
     with LocalNodeRed("4", flows=_flow(), plugins=[PLUGIN_DIR], settings=settings) as nr:
         for _ in range(N):
-            for inj in ("inj_a", "inj_c", "inj_b"):
+            for inj in ("inj_a", "inj_c", "inj_b", "inj_d"):
                 nr.client.inject(inj)
             time.sleep(0.02)  # one group at a time through each join (see the module docstring)
 
         def done(rs: list[dict[str, Any]]) -> bool:
             sinks = [r for r in rs if r["kind"] == "deliver" and r["dst"].startswith("out_")]
-            return len(sinks) >= N + N + N - N % 3
+            return len(sinks) >= N + N + N - N % 3 + 3 * (N - 2)
 
         records.wait(done)
     delivers = records.of("deliver")
@@ -101,7 +106,7 @@ def test_join_and_batch_sends_list_every_part(
     into: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in delivers:
         into[r["dst"]].append(r)
-    assert not [r for r in delivers if "parents" in r and r["src"] not in ("ja", "jc", "bt")]
+    assert not [r for r in delivers if "parents" in r and r["src"] not in ("ja", "jc", "bt", "bo")]
 
     # split -> join (auto): each output lists the three parts of its own split
     out_a = [r for r in delivers if r["src"] == "ja"]
@@ -141,6 +146,17 @@ def test_join_and_batch_sends_list_every_part(
         batch = out_b[k : k + 3]
         assert [r["parent"] for r in batch] == seqs_in[k : k + 3]
         assert all(r["parents"] == seqs_in[k : k + 3] for r in batch)
+
+    # batch by count with overlap 2: each window of three (clones of the newest three readings)
+    # lists the three readings it holds, not just the one received since the previous window
+    out_d = [r for r in delivers if r["src"] == "bo"]
+    assert len(out_d) == 3 * (N - 2)
+    seqs_d = [r["seq"] for r in into["bo"]]
+    for w in range(N - 2):
+        window = out_d[3 * w : 3 * w + 3]
+        assert all(r["parents"] == seqs_d[w : w + 3] for r in window), w
+        values = [r["payload"]["values"]["payload.i"] for r in window]
+        assert values == [by_seq[q]["payload"]["values"]["payload.i"] for q in seqs_d[w : w + 3]]
 
     # the collector accepts the field and the store gives it back
     bodies = list(records.sub.raw)
