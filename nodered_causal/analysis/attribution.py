@@ -163,7 +163,9 @@ def _message_overrides(
     if not (messages.has_lineage(baseline) and messages.has_lineage(incident)):
         return {}
 
-    found = messages.message_tests(baseline, incident, s.nodes, min_rows=cfg.min_rows)
+    found = messages.message_tests(
+        baseline, incident, s.nodes, min_rows=cfg.min_rows, mechanism=cfg.regressor, seed=cfg.seed
+    )
     timed = {signals.node_of(v) for v in s.nodes if signals.family(v) == signals.AGE}
     latency = messages.latency_tests(
         baseline, incident, timed, min_shift_s=cfg.min_latency_s, min_rows=cfg.min_rows
@@ -177,6 +179,12 @@ def _message_overrides(
             f"lineage ({sizes['message_pairs']} pairs) and {len(latency)} ages on the nodes' own "
             "latency per message; the rest on windows"
         )
+        curved = [t.model for t in found.values() if t.model != "linear"]
+        if curved:
+            notes.append(
+                f"{len(curved)} of them modelled non-linearly (lower held-out error than a "
+                f"linear fit on the baseline): {', '.join(sorted(set(curved)))}"
+            )
     return {index[v]: t for v, t in found.items() if v in index}
 
 

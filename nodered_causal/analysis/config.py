@@ -39,7 +39,10 @@ class AttributionConfig:
     ``"auto"`` tests the value mechanisms of nodes with inputs on their messages paired by
     lineage where the records carry it (:mod:`.messages`), the rest on windows; ``"windows"``
     tests everything on windows; with lineage a node's age is tested on its own latency per
-    message, and a change of less than ``min_latency_s`` seconds is no change.
+    message, and a change of less than ``min_latency_s`` seconds is no change. ``regressor``: how
+    a message-level test models a node: ``"auto"`` keeps, per mechanism, the linear, spline or
+    gradient-boosting model with the lowest held-out error on the baseline (:mod:`.nonlinear`);
+    ``"linear"`` only the linear one.
     """
 
     alpha: float = 0.01
@@ -68,6 +71,7 @@ class AttributionConfig:
     baro_z: float = 3.0
     view: Literal["auto", "windows"] = "auto"
     min_latency_s: float = 0.005
+    regressor: Literal["auto", "linear"] = "auto"
 
     def __post_init__(self) -> None:
         _open_unit = ("alpha", "confidence")

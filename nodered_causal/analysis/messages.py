@@ -8,7 +8,10 @@ instead of a few dozen windows:
 
 - per node and payload leaf ``y`` it sends, the regressors are the leaves of its input messages,
   named ``<input node>|<leaf>`` (a join's parts side by side), chosen on the baseline by forward
-  selection (at most 4; the leaves ``y`` depends on);
+  selection (at most 4; the leaves ``y`` depends on); where a spline or boosting model of them
+  has a clearly lower held-out error on the baseline, that model and a residual test replace
+  the linear fit (:mod:`.nonlinear`: curves, steps and clamps that move along their inputs are
+  no change);
 - messages are grouped by where their inputs came from (the branch of a merge), each group tested
   on its own (:func:`~.linear.mechanism_test`: Chow on the fit, Brown-Forsythe on the spread),
   Bonferroni over the groups;
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from nodered_causal.analysis import datasets, linear
+from nodered_causal.analysis import datasets, linear, nonlinear
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,9 +119,13 @@ def message_tests(
     *,
     min_rows: int = 8,
     roots: Iterable[str] = (),
+    mechanism: str = "auto",
+    seed: int = 0,
 ) -> dict[str, MessageTest]:
     """Per value variable ``<node>::<leaf>`` (nodes in ``roots`` left out): the message-level
-    mechanism test's ``(p_value, effect, rows)``; variables without enough pairs are absent."""
+    mechanism test's ``(p_value, effect, rows)``; variables without enough pairs are absent.
+    ``mechanism``: ``auto`` chooses a linear, spline or boosting model per mechanism by held-out
+    error on the baseline (:mod:`.nonlinear`, ``seed`` its folds); ``linear`` only the first."""
     wanted: dict[str, list[str]] = {}
     skip = set(roots)
     for v in variables:
@@ -136,7 +143,7 @@ def message_tests(
         for leaf in leaves:
             if leaf not in a or leaf not in b:
                 continue
-            result = _test_leaf(a, b, leaf, min_rows)
+            result = _test_leaf(a, b, leaf, min_rows, mechanism, seed)
             if result is not None:
                 out[f"{node}::{leaf}"] = result
     return out
@@ -198,6 +205,7 @@ class MessageTest(NamedTuple):
     rows: int
     p_in_range: float | None = None
     effect_in_range: float | None = None
+    model: str = "linear"  # the model of each input group, joined by "+" (.nonlinear)
 
 
 def _in_range(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
@@ -211,10 +219,20 @@ def _in_range(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     return np.asarray(((x1 >= lo - pad) & (x1 <= hi + pad)).all(axis=1))
 
 
-def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> MessageTest | None:
-    """The leaf's mechanism tested per input group; Bonferroni over groups, largest effect."""
+def _test_leaf(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    leaf: str,
+    min_rows: int,
+    mechanism: str = "auto",
+    seed: int = 0,
+) -> MessageTest | None:
+    """The leaf's mechanism tested per input group; Bonferroni over groups, largest effect.
+    ``mechanism``: ``auto`` (the model with the lowest held-out error, :mod:`.nonlinear`) or
+    ``linear``."""
     tests = []
     inside = []
+    kinds: set[str] = set()
     for group, rows0 in a.groupby("inputs"):
         rows1 = b[b["inputs"] == group]
         y0 = rows0[leaf].to_numpy(dtype=float)
@@ -231,6 +249,14 @@ def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> Me
         f0, f1 = _features(rows0, candidates, quad), _features(rows1, candidates, quad)
         chosen = _select(f0.assign(**{leaf: y0}), leaf, list(f0.columns))
         x0, x1 = f0[chosen].to_numpy(dtype=float), f1[chosen].to_numpy(dtype=float)
+        if mechanism == "auto":
+            fitted = _nonlinear(y0, x0, y1, x1, rows0, rows1, candidates, min_rows, seed)
+            if fitted is not None:
+                tests.append((fitted[0], len(y0) + len(y1)))
+                inside += fitted[1]
+                kinds.add(fitted[2])
+                continue
+        kinds.add("linear")
         tests.append((linear.mechanism_test(y0, x0, y1, x1, min_rows=min_rows), len(y0) + len(y1)))
         raw = sorted({part for c in chosen for part in c.split(_TIMES)})
         keep = _in_range(rows0[raw].to_numpy(dtype=float), rows1[raw].to_numpy(dtype=float))
@@ -242,8 +268,35 @@ def _test_leaf(a: pd.DataFrame, b: pd.DataFrame, leaf: str, min_rows: int) -> Me
     p_in = min(1.0, min(t.p_value for t in inside) * len(inside)) if inside else None
     return MessageTest(
         p, max(t.effect for t, _ in tests), sum(n for _, n in tests),
-        p_in, max(t.effect for t in inside) if inside else None,
+        p_in, max(t.effect for t in inside) if inside else None, "+".join(sorted(kinds)),
     )  # fmt: skip
+
+
+def _nonlinear(
+    y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray,
+    rows0: pd.DataFrame, rows1: pd.DataFrame, inputs: list[str], min_rows: int, seed: int,
+) -> tuple[Any, list[Any], str] | None:  # fmt: skip
+    """The non-linear test of one group (:mod:`.nonlinear`), or None where the linear model
+    wins on held-out baseline error: (test, [in-range test], model kind)."""
+    import numpy as np
+
+    if len(y0) < nonlinear.MIN_ROWS or not inputs:
+        return None
+    in0, in1 = rows0[inputs].to_numpy(dtype=float), rows1[inputs].to_numpy(dtype=float)
+    ok0 = np.isfinite(y0) & np.isfinite(x0).all(axis=1) & np.isfinite(in0).all(axis=1)
+    ok1 = np.isfinite(y1) & np.isfinite(x1).all(axis=1) & np.isfinite(in1).all(axis=1)
+    if min(int(ok0.sum()), int(ok1.sum())) < min_rows:
+        return None
+    choice = nonlinear.choose(y0[ok0], x0[ok0], in0[ok0], seed=seed)
+    if choice.kind == "linear":
+        return None
+    d1 = nonlinear.design(choice, x1[ok1], in1[ok1])
+    test = nonlinear.residual_test(choice, y0[ok0], y1[ok1], d1)
+    keep = _in_range(in0[ok0], in1[ok1])
+    inside = []
+    if int(keep.sum()) >= min_rows:
+        inside.append(nonlinear.residual_test(choice, y0[ok0], y1[ok1][keep], d1[keep]))
+    return test, inside, choice.kind
 
 
 #: Joins the two input leaves of a product feature (``a*b``); ``a*a`` is a square.
