@@ -98,8 +98,20 @@ def _assemble(
         material = abs(scores[i]) >= cfg.min_share * magnitude and scores[i] * sign > 0
         if excludes and material and total_ok:
             blamed.append(i)
-    blamed.sort(key=lambda i: -abs(scores[i]))
-    ranking = sorted(range(m), key=lambda i: (-abs(scores[i]), p_values.get(i, 1.0), s.nodes[i]))
+    upstream = _flow_order(dag, s.nodes)
+
+    def first(i: int) -> tuple[float, int, float, str]:
+        # scores equal to 0.1 % of the total are a tie (a saturated difference splits evenly
+        # between a root cause and the node it pushed off its range): upstream first
+        return (
+            -round(abs(scores[i]) / magnitude, 3),
+            upstream[i],
+            p_values.get(i, 1.0),
+            s.nodes[i],
+        )
+
+    blamed.sort(key=first)
+    ranking = sorted(range(m), key=first)
     if not total_ok:
         notes.append(f"the target moved too little to blame anything (total {total:.4g})")
     if intervals is None:
@@ -127,6 +139,15 @@ def _assemble(
         labels=g.node_labels(dag, s.nodes),
         target_p_value=target_p_value,
     )
+
+
+def _flow_order(dag: nx.DiGraph, nodes: tuple[str, ...]) -> list[int]:
+    """Each of ``nodes``' position in a topological order of ``dag`` (a cycle's members share
+    one); nodes not in it keep their own order, after the rest."""
+    condensed = nx.condensation(dag)
+    rank = {c: k for k, c in enumerate(nx.topological_sort(condensed))}
+    order = {n: rank[c] for n, c in condensed.graph["mapping"].items()}
+    return [order.get(n, len(rank) + i) for i, n in enumerate(nodes)]
 
 
 def _upstream_variables(
@@ -315,12 +336,13 @@ def attribute_shift(
     baseline_blamed = {name: tuple(s.nodes[i] for i in b.blamed) for name, b in answers.items()}
     if cfg.engine == "fast":
         overrides = _message_overrides(dag, s, baseline, incident, metric, cfg, sizes, notes)
-        run = fast.shift(s, x0, x1, cfg, overrides=overrides)
+        wired = prep_mod.prune_by_messages(s, overrides)
+        run = fast.shift(wired, x0, x1, cfg, overrides=overrides)
         p_values = {i: t.p_value for i, t in run.tests.items()}
         boot = None
         if cfg.n_bootstrap and run.changed:
             boot = fast.bootstrap(
-                lambda b0, b1: fast.shift(s, b0, b1, cfg, run.tests, run.changed).scores,
+                lambda b0, b1: fast.shift(wired, b0, b1, cfg, run.tests, run.changed).scores,
                 x0,
                 x1,
                 cfg,

@@ -106,7 +106,13 @@ def _as_frame(records: Any) -> pd.DataFrame:
 
 
 def _payload_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c == "payload" or str(c).startswith("payload.")]
+    return [c for c in frame.columns if is_leaf(str(c))]
+
+
+def is_leaf(column: str) -> bool:
+    """Is ``column`` a payload leaf: ``payload`` itself, ``payload.a.b``, or the leaf of a
+    payload that is an array (``payload[0].temp_c``, a join's or batch's parts)?"""
+    return column == "payload" or column.startswith(("payload.", "payload["))
 
 
 def choose_fields(records: Any, field: str | Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ instead of a few dozen windows:
 
 - per node and payload leaf ``y`` it sends, the regressors are the leaves of its input messages,
   named ``<input node>|<leaf>`` (a join's parts side by side), chosen on the baseline by forward
-  selection (at most 4; the leaves ``y`` depends on); where a spline or boosting model of them
+  selection (at most 6; the leaves ``y`` depends on); where a spline or boosting model of them
   has a clearly lower held-out error on the baseline, that model and a residual test replace
   the linear fit (:mod:`.nonlinear`: curves, steps and clamps that move along their inputs are
   no change);
@@ -38,7 +38,7 @@ __all__ = ["MessageTest", "has_lineage", "latency_tests", "message_tests", "pair
 
 #: Input columns are named ``<input node>|<leaf>``.
 IN_SEP = "|"
-_MAX_PARENTS = 4
+_MAX_PARENTS = 6
 _MIN_GAIN = 0.2
 
 
@@ -59,21 +59,16 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
 
     frame = datasets.records_frame(records)
     deliver = frame[(frame["kind"] == "deliver").to_numpy()].reset_index(drop=True)
-    leaves = [c for c in deliver.columns if c == "payload" or str(c).startswith("payload.")]
+    leaves = [c for c in deliver.columns if datasets.is_leaf(str(c))]
     keys = [k for k in ("tap", "boot") if k in deliver]
     sent = deliver[deliver["parent"].notna().to_numpy()]
     if nodes is not None:
         sent = sent[sent["src"].astype(str).isin(set(nodes)).to_numpy()]
-    sent = sent.drop_duplicates([*keys, "src", "parent"])
+    # a fan-out's copies once (the first destination's), but every message of a batch's burst
+    sent = sent[sent["dst"].astype(str) == _first_dst(sent, [*keys, "src", "parent"])]
     if not len(sent):
         return pd.DataFrame()
-    inputs = []
-    for row_id, parent, parents in zip(
-        sent.index, sent["parent"].to_numpy(), _parents_of(sent), strict=True
-    ):
-        for p in parents or [parent]:
-            inputs.append((row_id, int(p)))
-    links = pd.DataFrame(inputs, columns=["row", "seq"])
+    links = pd.DataFrame(_links(sent, keys), columns=["row", "seq", "part"])
     for k in keys:
         links[k] = sent.loc[links["row"], k].astype(str).to_numpy()
     source = deliver[[*keys, "seq", "src", *leaves]].copy()
@@ -84,9 +79,14 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
     joined = links.merge(source, on=[*keys, "seq"], how="inner")
     if not len(joined):
         return pd.DataFrame()
-    long = joined.melt(id_vars=["row", "in_node"], value_vars=leaves, var_name="leaf")
+    # several parts from one input node (a join of a window) side by side, by position
+    joined["k"] = joined.groupby(["row", "in_node"]).cumcount()
+    many = joined.groupby(["row", "in_node"])["k"].transform("size") > 1
+    name = joined["in_node"].where(~many, joined["in_node"] + "[" + joined["k"].astype(str) + "]")
+    joined["name"] = name
+    long = joined.melt(id_vars=["row", "in_node", "name"], value_vars=leaves, var_name="leaf")
     long = long[np.isfinite(long["value"].to_numpy(dtype=float))]
-    long["column"] = long["in_node"] + IN_SEP + long["leaf"]
+    long["column"] = long["name"] + IN_SEP + long["leaf"]
     wide = long.pivot_table(index="row", columns="column", values="value", aggfunc="mean")
     where = joined.groupby("row")["in_node"].agg(lambda s: "+".join(sorted(set(s))))
     own = sent[leaves].copy()
@@ -94,6 +94,36 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
     own.insert(1, "inputs", where.reindex(own.index).to_numpy())
     out = own.join(wide, how="left")
     return out[out["inputs"].notna()]
+
+
+def _first_dst(sent: pd.DataFrame, keys: list[str]) -> Any:
+    """Per row, the destination of the first delivery of the same message (same keys)."""
+    return sent.groupby(keys, observed=True, sort=False)["dst"].transform("first").astype(str)
+
+
+def _links(sent: pd.DataFrame, keys: list[str]) -> list[tuple[Any, int, int]]:
+    """(row, input delivery seq, position) per input of each sent message: its ``parents`` (a
+    join's or batch's parts) or its ``parent``. A batch sends as many messages as it has parts,
+    all listing every part: the j-th message of such a burst (in send order) is the j-th part."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    parts = _parents_of(sent)
+    rows = list(sent.index)
+    for i, (row, ps) in enumerate(zip(rows, parts, strict=True)):
+        if ps and len(ps) > 1:
+            key = (*(sent.at[row, k] for k in keys), sent.at[row, "src"], tuple(ps))
+            groups.setdefault(key, []).append(i)
+    alone: dict[int, int] = {}
+    for key, members in groups.items():
+        if len(members) == len(key[-1]):
+            members.sort(key=lambda i: int(sent.at[rows[i], "seq"]))
+            alone.update({i: j for j, i in enumerate(members)})
+    out: list[tuple[Any, int, int]] = []
+    for i, (row, parent, ps) in enumerate(zip(rows, sent["parent"].to_numpy(), parts, strict=True)):
+        if i in alone:
+            out.append((row, int(ps[alone[i]]), 0))  # type: ignore[index]
+        else:
+            out.extend((row, int(p), j) for j, p in enumerate(ps or [parent]))
+    return out
 
 
 def _parents_of(sent: pd.DataFrame) -> list[list[int] | None]:
@@ -206,6 +236,10 @@ class MessageTest(NamedTuple):
     p_in_range: float | None = None
     effect_in_range: float | None = None
     model: str = "linear"  # the model of each input group, joined by "+" (.nonlinear)
+    #: the input leaves the fits read (``<input node>|<leaf>``), and every input node seen: an
+    #: input node's leaf the fits left out does not drive this variable
+    inputs: tuple[str, ...] = ()
+    input_nodes: tuple[str, ...] = ()
 
 
 def _in_range(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
@@ -233,6 +267,8 @@ def _test_leaf(
     tests = []
     inside = []
     kinds: set[str] = set()
+    used: set[str] = set()
+    seen: set[str] = set()
     for group, rows0 in a.groupby("inputs"):
         rows1 = b[b["inputs"] == group]
         y0 = rows0[leaf].to_numpy(dtype=float)
@@ -249,16 +285,19 @@ def _test_leaf(
         f0, f1 = _features(rows0, candidates, quad), _features(rows1, candidates, quad)
         chosen = _select(f0.assign(**{leaf: y0}), leaf, list(f0.columns))
         x0, x1 = f0[chosen].to_numpy(dtype=float), f1[chosen].to_numpy(dtype=float)
+        seen.update(_input_node(c) for c in candidates)
+        raw = sorted({part for c in chosen for part in c.split(_TIMES)})
         if mechanism == "auto":
-            fitted = _nonlinear(y0, x0, y1, x1, rows0, rows1, candidates, min_rows, seed)
+            fitted = _nonlinear(y0, x0, y1, x1, rows0, rows1, (candidates, raw), min_rows, seed)
             if fitted is not None:
                 tests.append((fitted[0], len(y0) + len(y1)))
                 inside += fitted[1]
                 kinds.add(fitted[2])
+                used.update(_leaf_of(c) for c in (candidates if fitted[2] == "boosting" else raw))
                 continue
         kinds.add("linear")
         tests.append((linear.mechanism_test(y0, x0, y1, x1, min_rows=min_rows), len(y0) + len(y1)))
-        raw = sorted({part for c in chosen for part in c.split(_TIMES)})
+        used.update(_leaf_of(c) for c in raw)
         keep = _in_range(rows0[raw].to_numpy(dtype=float), rows1[raw].to_numpy(dtype=float))
         if int(keep.sum()) >= min_rows:
             inside.append(linear.mechanism_test(y0, x0, y1[keep], x1[keep], min_rows=min_rows))
@@ -269,30 +308,47 @@ def _test_leaf(
     return MessageTest(
         p, max(t.effect for t, _ in tests), sum(n for _, n in tests),
         p_in, max(t.effect for t in inside) if inside else None, "+".join(sorted(kinds)),
+        tuple(sorted(used)), tuple(sorted(seen)),
     )  # fmt: skip
+
+
+def _input_node(column: str) -> str:
+    """The input node of a column ``<node>|<leaf>`` or ``<node>[k]|<leaf>`` (k-th part)."""
+    node = column.split(IN_SEP)[0]
+    return node.split("[")[0] if node.endswith("]") else node
+
+
+def _leaf_of(column: str) -> str:
+    """``<node>|<leaf>`` of any column, the part's position dropped."""
+    return f"{_input_node(column)}{IN_SEP}{column.split(IN_SEP, 1)[1]}"
 
 
 def _nonlinear(
     y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray,
-    rows0: pd.DataFrame, rows1: pd.DataFrame, inputs: list[str], min_rows: int, seed: int,
+    rows0: pd.DataFrame, rows1: pd.DataFrame, columns: tuple[list[str], list[str]],
+    min_rows: int, seed: int,
 ) -> tuple[Any, list[Any], str] | None:  # fmt: skip
     """The non-linear test of one group (:mod:`.nonlinear`), or None where the linear model
-    wins on held-out baseline error: (test, [in-range test], model kind)."""
+    wins on held-out baseline error: (test, [in-range test], model kind). ``columns``: every
+    input leaf, and the ones forward selection chose."""
     import numpy as np
 
+    inputs, raw = columns
     if len(y0) < nonlinear.MIN_ROWS or not inputs:
         return None
     in0, in1 = rows0[inputs].to_numpy(dtype=float), rows1[inputs].to_numpy(dtype=float)
+    at = [inputs.index(c) for c in raw]
     ok0 = np.isfinite(y0) & np.isfinite(x0).all(axis=1) & np.isfinite(in0).all(axis=1)
     ok1 = np.isfinite(y1) & np.isfinite(x1).all(axis=1) & np.isfinite(in1).all(axis=1)
     if min(int(ok0.sum()), int(ok1.sum())) < min_rows:
         return None
-    choice = nonlinear.choose(y0[ok0], x0[ok0], in0[ok0], seed=seed)
+    choice = nonlinear.choose(y0[ok0], x0[ok0], in0[ok0], curves=in0[ok0][:, at], seed=seed)
     if choice.kind == "linear":
         return None
-    d1 = nonlinear.design(choice, x1[ok1], in1[ok1])
+    d1 = nonlinear.design(choice, x1[ok1], in1[ok1], in1[ok1][:, at])
     test = nonlinear.residual_test(choice, y0[ok0], y1[ok1], d1)
-    keep = _in_range(in0[ok0], in1[ok1])
+    read = list(range(len(inputs))) if choice.kind == "boosting" else at
+    keep = _in_range(in0[ok0][:, read], in1[ok1][:, read])
     inside = []
     if int(keep.sum()) >= min_rows:
         inside.append(nonlinear.residual_test(choice, y0[ok0], y1[ok1][keep], d1[keep]))
@@ -322,5 +378,5 @@ def _features(rows: pd.DataFrame, inputs: list[str], quadratic: bool) -> pd.Data
 
 
 def _select(frame: pd.DataFrame, y_name: str, candidates: list[str]) -> list[str]:
-    """The input leaves ``y_name`` depends on (at most 4, chosen on the baseline)."""
+    """The input leaves ``y_name`` depends on (at most 6, chosen on the baseline)."""
     return linear.forward_select(frame, y_name, candidates, _MAX_PARENTS, _MIN_GAIN)

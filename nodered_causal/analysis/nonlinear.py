@@ -7,9 +7,9 @@ fitted three ways on the baseline and the one with the lowest held-out error (k-
 with the analysis' seed) is kept:
 
 - **linear** on the features forward selection chose (input leaves, squares, products);
-- **splines**: additive cubic splines of every input leaf (knots at quantiles), beside the linear
-  features, fitted by ridge;
-- **boosting**: scikit-learn gradient boosting (depth 3) of the input leaves, tried only where
+- **splines**: additive cubic splines of the input leaves forward selection chose (knots at
+  quantiles), beside the linear features, fitted by ridge;
+- **boosting**: scikit-learn gradient boosting (depth 3) of every input leaf, tried only where
   neither of the others explains 99 % of the held-out variance (steps, interactions): it costs
   ~30 ms a fit.
 
@@ -107,14 +107,16 @@ def choose(
     features: np.ndarray,
     inputs: np.ndarray,
     *,
+    curves: np.ndarray | None = None,
     seed: int = 0,
     kinds: tuple[Kind, ...] = ("linear", "splines", "boosting"),
 ) -> Choice:
     """The model of ``y`` with the lowest held-out error on the baseline (module docstring).
 
-    ``features``: the linear model's columns (forward selection's); ``inputs``: the raw input
-    leaves the non-linear models use (splines: beside ``features``). Rows with a missing value
-    must have been dropped."""
+    ``features``: the linear model's columns (forward selection's); ``inputs``: every raw input
+    leaf (boosting's columns); ``curves``: the raw leaves the splines bend (default ``inputs``;
+    the ones forward selection chose: a spline per leaf of a wide message overfits), beside
+    ``features``. Rows with a missing value must have been dropped."""
     import numpy as np
     from sklearn.model_selection import KFold
 
@@ -131,7 +133,8 @@ def choose(
         or linear_error <= (1 - _LINEAR_ENOUGH) * var
     ):
         return Choice("linear", errors, lin_r)
-    width = inputs.shape[1]
+    curves = inputs if curves is None else curves
+    width = curves.shape[1]
 
     def splines() -> Any:
         from sklearn.compose import ColumnTransformer
@@ -144,8 +147,8 @@ def choose(
         return make_pipeline(curves, spline[2])
 
     tried: dict[str, tuple[np.ndarray, Any, np.ndarray]] = {"linear": (lin_r, _Linear, features)}
-    if "splines" in kinds:
-        x = np.column_stack([inputs, features])
+    if "splines" in kinds and width:
+        x = np.column_stack([curves, features])
         tried["splines"] = (_out_of_fold(splines, x, y, folds), splines, x)
     if (
         "boosting" in kinds
@@ -165,11 +168,15 @@ def choose(
     return Choice(best, errors, residuals, make().fit(x, y))  # type: ignore[arg-type]
 
 
-def design(choice: Choice, features: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-    """The columns ``choice``'s model reads, from the linear features and the raw inputs."""
+def design(
+    choice: Choice, features: np.ndarray, inputs: np.ndarray, curves: np.ndarray | None = None
+) -> np.ndarray:
+    """The columns ``choice``'s model reads (the arguments of :func:`choose`)."""
     import numpy as np
 
-    return np.column_stack([inputs, features]) if choice.kind == "splines" else inputs
+    if choice.kind == "splines":
+        return np.column_stack([inputs if curves is None else curves, features])
+    return inputs
 
 
 @dataclass(frozen=True)

@@ -322,3 +322,27 @@ def first_mentions(
         name: tuple(dict.fromkeys(owner.get(v, v) for v in ranking))
         for name, ranking in rankings.items()
     }
+
+
+def prune_by_messages(s: linear.Structure, tests: Mapping[int, Any]) -> linear.Structure:
+    """``s`` without the value parents the message-level fits left out: where a variable's
+    messages were fitted (``tests[i]``: a :class:`~.messages.MessageTest` with its ``inputs``
+    and ``input_nodes``), a value variable of an input node is a parent only if the fits read that
+    leaf. Hundreds of paired messages say which leaves drive a node far better than a few dozen
+    windows, where a leaf the node never reads (an audit field beside the ones it uses) can get a
+    chance coefficient and carry a harmless change to the target. Parents of other kinds, and of
+    nodes the messages do not name (a condensed cycle), stay."""
+    parents = list(s.parents)
+    for i, t in tests.items():
+        seen, used = set(getattr(t, "input_nodes", ())), set(getattr(t, "inputs", ()))
+        if not seen:
+            continue
+        keep = []
+        for p in parents[i]:
+            node, _, leaf = s.nodes[p].rpartition(signals.SEP)
+            value = not leaf.startswith("#")
+            if value and node in seen and f"{node}|{leaf}" not in used:
+                continue
+            keep.append(p)
+        parents[i] = tuple(keep)
+    return replace(s, parents=tuple(parents))

@@ -220,9 +220,11 @@ def simulate_windows(
 
 def to_records(columns: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     """Record columns back to v1 record objects (as the tap sends them), e.g. for a Store."""
+    from nodered_causal.analysis import datasets
+
     keys = ("tap", "boot", "seq", "ts_ns", "kind", "src", "port", "dst", "trace", "parent",
             "latency_ns", "bytes", "error")  # fmt: skip
-    paths = [k for k in columns if k == "payload" or k.startswith("payload.")]
+    paths = [k for k in columns if datasets.is_leaf(k)]
     out = []
     for i in range(len(columns["seq"])):
         rec: dict[str, Any] = {"v": 1, **{k: columns[k][i] for k in keys if k in columns}}

@@ -83,3 +83,35 @@ def test_choose_prefers_linear_unless_clearly_better_and_is_seeded() -> None:
     assert a.errors[a.kind] < (1 - nonlinear.MARGIN) * a.errors["linear"]
     few = nonlinear.choose(step[:30], x[:30], x[:30], seed=0)
     assert few.kind == "linear" and few.errors["splines"] is None  # too few rows to try
+
+
+def test_a_sliding_window_pairs_each_message_with_its_own_part() -> None:
+    """fuse -> win (batch: five copies per burst, each listing all five parts) -> collect (join:
+    one array of the five). Each copy is paired with its own part, the array with the five parts
+    side by side by position, and the array's leaves are the join's variables."""
+    from nodered_causal.analysis import datasets
+    from nodered_causal.analysis.messages import paired
+
+    cols: dict[str, list] = {k: [] for k in ("seq", "kind", "src", "dst", "parent", "parents",
+                                             "ts_ns", "payload.temp", *(f"payload[{k}].temp"
+                                             for k in range(5)))}  # fmt: skip
+
+    def add(src: str, dst: str, parent, parents, **values: float) -> int:  # type: ignore[no-untyped-def]
+        seq = len(cols["seq"]) + 1
+        row = {"seq": seq, "kind": "deliver", "src": src, "dst": dst, "parent": parent,
+               "parents": parents, "ts_ns": seq * 1000}  # fmt: skip
+        for k in cols:
+            cols[k].append(row.get(k, values.get(k.replace("payload", "p"))))
+        return seq
+
+    temps = [850.0 + k for k in range(5)]
+    into = [add("fuse", "win", None, None, **{"p.temp": t}) for t in temps]
+    copies = [add("win", "collect", into[-1], into, **{"p.temp": t}) for t in temps]
+    add("collect", "avg", copies[-1], copies, **{f"p[{k}].temp": t for k, t in enumerate(temps)})
+    frame = paired(cols)
+    win = frame[frame["node"] == "win"]
+    assert list(win["payload.temp"]) == temps
+    assert list(win["fuse|payload.temp"]) == temps  # its own part, not the mean of five
+    arr = frame[frame["node"] == "collect"].iloc[0]
+    assert [arr[f"win[{k}]|payload.temp"] for k in range(5)] == temps
+    assert datasets.value_fields(cols)["collect"][:2] == ["payload[0].temp", "payload[1].temp"]
