@@ -170,7 +170,7 @@ def _load_state(path: Path | None, plan: Sequence[CaseSpec]) -> dict[str, CaseRe
         return {}
     data = json.loads(path.read_text())
     keys = {c.key for c in plan}
-    if set(data.get("plan", [])) != keys:
+    if not set(data.get("plan", [])) <= keys:  # a plan that grew resumes; another one does not
         raise ExperimentError(
             f"{path} belongs to a different campaign plan: delete it or use another --state"
         )

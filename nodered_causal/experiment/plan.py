@@ -191,13 +191,29 @@ def plan_cases(
     rng = random.Random(seed)
     bags = _Bags(rng)
     specs: list[CaseSpec] = []
+    short: dict[str, int] = {}
     for scenario in scenarios:
         make = _MAKERS[scenario]
         for i in range(n_cases):
             spec = make(i, pool, parsed, bags, rng, seed, field, irrelevant, shift_faults)
             if spec is None:
+                short[scenario] = i
                 break
             specs.append(spec)
+    # a combination no node fits (a shift fault whose only source is where the irrelevant change
+    # goes) is skipped, not the end of its class: top the class up with the next ones (after
+    # every class, so the cases planned before stay the same)
+    for scenario, first in short.items():
+        have = sum(c.scenario == scenario for c in specs)
+        i = first + 1
+        while 0 < have < n_cases and i <= first + 10 * n_cases:
+            spec = _MAKERS[scenario](
+                i, pool, parsed, bags, rng, seed, field, irrelevant, shift_faults
+            )
+            if spec is not None:
+                specs.append(spec)
+                have += 1
+            i += 1
     specs += [
         CaseSpec(f"n{i:03d}", None, None, seed + 10_000 + i, scenario="no_fault")
         for i in range(n_no_fault)

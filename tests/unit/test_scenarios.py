@@ -172,3 +172,25 @@ def test_a_campaign_cut_by_its_time_budget_has_every_class(
                         state_path=tmp_path / "s.json")  # fmt: skip
     assert len(full.cases) + len(full.no_fault) == len(plan)
     assert {c.key for c in done} <= {c.key for c in [*full.cases, *full.no_fault]}
+
+
+def test_a_combination_no_node_fits_is_skipped_not_the_end_of_the_class(tmp_path: Path) -> None:
+    faults = ["bias:2sd", "drop:0.5", "delay:30", "shift:mean:3sd"]
+    plan = _plan(faults=faults, n_cases=8)
+    irrelevant = [c for c in plan if c.scenario == "irrelevant"]
+    # the 4th kind (a shift) fits only src, where the irrelevant change goes: skipped each time
+    assert len(irrelevant) == 8 and not any("shift" in str(c.fault) for c in irrelevant)
+    assert len({c.key for c in plan}) == len(plan)
+    # the cases before the first skip are the ones an older planner made (same keys, same rest)
+    first = [c.key for c in irrelevant[:3]]
+    assert first == [c.key for c in irrelevant if int(c.key[1:4]) < 3]
+    # a campaign whose plan grew resumes from its state file; another plan does not
+    small = [c for c in plan if not (c.scenario == "irrelevant" and int(c.key[1:4]) > 3)]
+    run_campaign(TruthLab(), small, target="out", seconds=1.0, state_path=tmp_path / "s.json")
+    lab = TruthLab()
+    grown = run_campaign(lab, plan, target="out", seconds=1.0, state_path=tmp_path / "s.json")
+    assert len(grown.cases) + len(grown.no_fault) == len(plan)
+    assert len(lab.runs) == 2 * (len(plan) - len(small))  # only the new cases recorded
+    with pytest.raises(ExperimentError, match="different campaign plan"):
+        run_campaign(TruthLab(), _plan(seed=99), target="out", seconds=1.0,
+                     state_path=tmp_path / "s.json")  # fmt: skip
