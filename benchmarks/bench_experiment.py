@@ -3,17 +3,20 @@
 Each flow runs in its own local Node-RED 4 with the tap plugin (HTTP to an in-process collector):
 a survey recording (which ancestors carry traffic to the target, which leaves it ignores), then
 --cases cases of every class of --scenarios and --no-fault no-fault cases, --seconds per
-recording. Prints one table per class (ours and the baselines: most upstream changed node,
-largest marginal shift, BARO) and appends it, with the machine and date, to benchmarks/RESULTS.md;
-the per-case JSON, the store (for --replay) and an HTML report go to --out.
+recording. Prints one row per flow and class (ours and the baselines: most upstream changed node,
+largest marginal shift, BARO; with --dowhy-cases also dowhy's distribution_change on a subsample)
+and the classes pooled over the flows, and appends them, with the machine and date, to
+benchmarks/RESULTS.md; the per-case JSON and the store (for --replay) go to --out.
 
     .venv/bin/python benchmarks/bench_experiment.py                       # every flow, 30/class
     .venv/bin/python benchmarks/bench_experiment.py --flows sensor-pipeline --cases 4 --no-fault 2
     .venv/bin/python benchmarks/bench_experiment.py --replay --flows bottling-line  # re-analyse
+    .venv/bin/python benchmarks/bench_experiment.py --replay --jobs 2 --dowhy-cases 2
 
 --replay re-analyses the recorded cases of --out with the current analysis (no Node-RED), so two
 analyses are compared on the same recordings. Campaigns resume from their state file when run
-again; SIGTERM stops them like Ctrl-C (the tap's faults are restored by the campaign).
+again (a --budget in minutes per flow cuts a campaign evenly over its classes); SIGTERM stops
+them like Ctrl-C (the tap's faults are restored by the campaign).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from nodered_causal.experiment.live import DEFAULT_FAULTS, run_experiment  # noq
 from nodered_causal.experiment.plan import SCENARIOS  # noqa: E402
 from nodered_causal.experiment.scoring import CLASS_SCORE  # noqa: E402
 
-BASELINES = ("upstream", "marginal", "baro")
+BASELINES = ("upstream", "marginal", "baro", "dowhy", "dowhy_auto")
 
 
 def _fmt(x: object) -> str:
@@ -75,19 +78,70 @@ def class_rows(name: str, summary: dict[str, Any]) -> list[tuple[Any, ...]]:
 def table(rows: list[tuple[Any, ...]]) -> str:
     header = (
         "| flow | class | cases | scored as | ours | most upstream | largest shift | BARO "
-        "| ours AC@3 | irrelevant node not blamed |"
+        "| dowhy distribution_change | dowhy, auto mechanisms | ours AC@3 "
+        "| irrelevant node not blamed |"
     )
-    lines = [header, "|" + "---|" * 10]
+    lines = [header, "|" + "---|" * 12]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _replay(name: str, out: Path) -> CampaignResult:
+def _replay(name: str, out: Path, dowhy_cases: int = 0) -> CampaignResult:
     from nodered_causal.experiment.replay import load_campaign, reanalyse
 
     data, result = load_campaign(out / f"{name}.json")
     path, _ = bundled_flow(name)
-    return reanalyse(data, result, out / f"{name}.db", path, progress=_progress(name))
+    return reanalyse(
+        data, result, out / f"{name}.db", path, progress=_progress(name), dowhy_cases=dowhy_cases
+    )
+
+
+def run_flow(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """One flow's campaign (or its replay): the campaign JSON (written to --out) and minutes."""
+    path, target = bundled_flow(name)
+    started = time.monotonic()
+    if args.replay:
+        result = _replay(name, args.out, args.dowhy_cases)
+        extra: dict[str, Any] = json.loads((args.out / f"{name}.json").read_text())
+        extra = {k: v for k, v in extra.items() if k not in ("cases", "no_fault", "summary")}
+    else:
+        exp = run_experiment(
+            target=target, store_path=args.out / f"{name}.db", flow_path=str(path),
+            n_cases=args.cases, faults=DEFAULT_FAULTS, n_no_fault=args.no_fault,
+            seconds=args.seconds, seed=args.seed, scenarios=args.scenarios,
+            state_path=args.out / f"{name}.state.json", progress=_progress(name),
+            modules=MODULES.get(name, ()),
+            stop_at=None if args.budget is None else time.time() + 60 * args.budget,
+        )  # fmt: skip
+        result = exp.result
+        extra = {
+            "flow": str(path), "seed": args.seed, "window_s": 0.5,
+            "seconds_per_recording": args.seconds,
+            "survey": exp.survey.to_json() if exp.survey else None,
+        }  # fmt: skip
+    data = result.to_json(**extra)
+    suffix = "-replay" if args.replay else ""
+    (args.out / f"{name}{suffix}.json").write_text(json.dumps(data, indent=1, default=str))
+    return data, (time.monotonic() - started) / 60
+
+
+def _replay_job(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
+    return run_flow(name, args)
+
+
+def pooled(datas: list[dict[str, Any]], subsample: bool = False) -> list[tuple[Any, ...]]:
+    """Class rows over every flow's cases together (``subsample``: only the cases the dowhy
+    baselines ran on, ours and theirs on the same cases)."""
+    from nodered_causal.experiment.campaign import BASELINE_NAMES, CaseResult
+    from nodered_causal.experiment.scoring import class_metrics
+
+    cases = [CaseResult(**c) for d in datas for c in [*d["cases"], *d["no_fault"]]]
+    if subsample:
+        cases = [c for c in cases if "dowhy" in c.baseline_rankings]
+    keys = sorted({k for c in cases for k in c.baseline_rankings})
+    classes = class_metrics(cases, [BASELINE_NAMES.get(k, k) for k in keys], keys)
+    return class_rows("all flows", {"classes": classes})
 
 
 def main() -> int:
@@ -107,47 +161,45 @@ def main() -> int:
         help="minutes per flow: no case starts after that, the cases done are scored",
     )  # fmt: skip
     parser.add_argument("--replay", action="store_true", help="re-analyse recorded campaigns")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="flows re-analysed at once (--replay; default 1)"
+    )
+    parser.add_argument(
+        "--dowhy-cases", type=int, default=0, metavar="N",
+        help="--replay: also run dowhy's distribution_change (defaults, and auto mechanisms) on "
+        "the first N cases of each class (5-10 s a case)",
+    )  # fmt: skip
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[Any, ...]] = []
     timing: list[str] = []
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    for name in [f.strip() for f in args.flows.split(",") if f.strip()]:
-        path, target = bundled_flow(name)
-        started = time.monotonic()
-        if args.replay:
-            result = _replay(name, args.out)
-            extra: dict[str, Any] = json.loads((args.out / f"{name}.json").read_text())
-            extra = {k: v for k, v in extra.items() if k not in ("cases", "no_fault", "summary")}
-        else:
-            exp = run_experiment(
-                target=target, store_path=args.out / f"{name}.db", flow_path=str(path),
-                n_cases=args.cases, faults=DEFAULT_FAULTS, n_no_fault=args.no_fault,
-                seconds=args.seconds, seed=args.seed, scenarios=scenarios,
-                state_path=args.out / f"{name}.state.json", progress=_progress(name),
-                modules=MODULES.get(name, ()),
-                stop_at=None if args.budget is None else time.time() + 60 * args.budget,
-            )  # fmt: skip
-            result = exp.result
-            extra = {
-                "flow": str(path), "seed": args.seed, "window_s": 0.5,
-                "seconds_per_recording": args.seconds,
-                "survey": exp.survey.to_json() if exp.survey else None,
-            }  # fmt: skip
-        wall = time.monotonic() - started
-        data = result.to_json(**extra)
-        suffix = "-replay" if args.replay else ""
-        (args.out / f"{name}{suffix}.json").write_text(json.dumps(data, indent=1, default=str))
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    names = [f.strip() for f in args.flows.split(",") if f.strip()]
+    if args.replay and args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as pool:
+            done = list(pool.map(_replay_job, names, [args] * len(names)))
+    else:
+        done = [run_flow(name, args) for name in names]
+    for name, (data, minutes) in zip(names, done, strict=True):
         summary = data["summary"]
         rows += class_rows(name, summary)
         timing.append(
             f"{name}: {summary['n_cases']} fault + {summary['n_no_fault']} no-fault cases in "
-            f"{wall / 60:.1f} min; attribution median {_fmt(summary['analysis_s_median'])} s, "
+            f"{minutes:.1f} min; attribution median {_fmt(summary['analysis_s_median'])} s, "
             f"max {_fmt(summary['analysis_s_max'])} s per case"
         )
         print(table(class_rows(name, summary)), flush=True)
+    datas = [data for data, _ in done]
+    rows += pooled(datas)
+    if any("dowhy" in c["baseline_rankings"] for d in datas for c in d["cases"]):
+        timing.append(
+            "dowhy's subsample (the first --dowhy-cases cases of each class of each flow), "
+            "ours and dowhy on the same cases:\n\n" + table(pooled(datas, subsample=True))
+        )
     text = table(rows) + "\n\n" + "\n".join(f"- {t}" for t in timing)
     print(text)
     if not args.no_record:
