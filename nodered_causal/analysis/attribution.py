@@ -85,18 +85,26 @@ def _assemble(
     baseline_blamed: dict[str, tuple[str, ...]] | None = None,
     sign: float = 1.0,
     target_p_value: float | None = None,
+    alone: Mapping[str, float] | None = None,
 ) -> Attribution:
+    """The :class:`Attribution`. A changed node is blamed when its share is material and its
+    interval excludes 0, or (``alone``: the target's difference with only that node's mechanism
+    changed) when by itself it would move the target by a material share of the total: two
+    faults that each saturate the difference split it unevenly, and the second's Shapley value
+    can be about 0 though it alone would have done as much."""
     import numpy as np
 
     s = prep.structure
     m = len(s.nodes)
     intervals = fast.intervals(boot, cfg) if boot is not None and len(boot) else None
     magnitude = float(np.sum(np.abs(scores))) or 1.0
+    solo = alone or {}
     blamed = []
     for i in changed:
         excludes = intervals is None or intervals[i, 0] > 0 or intervals[i, 1] < 0
         material = abs(scores[i]) >= cfg.min_share * magnitude and scores[i] * sign > 0
-        if excludes and material and total_ok:
+        by_itself = solo.get(s.nodes[i], 0.0) * sign >= cfg.min_share * abs(total) > 0
+        if ((excludes and material) or by_itself) and total_ok:
             blamed.append(i)
     upstream = _flow_order(dag, s.nodes)
 
@@ -139,6 +147,18 @@ def _assemble(
         labels=g.node_labels(dag, s.nodes),
         target_p_value=target_p_value,
     )
+
+
+def _by_owner(
+    variables: tuple[str, ...], owner: tuple[str, ...], values: np.ndarray | None
+) -> dict[str, float] | None:
+    """Per-variable values summed per node (``owner``; none: the variables are the nodes)."""
+    if values is None:
+        return None
+    out: dict[str, float] = {}
+    for n, x in zip(owner or variables, values, strict=True):
+        out[n] = out.get(n, 0.0) + float(x)
+    return out
 
 
 def _flow_order(dag: nx.DiGraph, nodes: tuple[str, ...]) -> list[int]:
@@ -351,9 +371,11 @@ def attribute_shift(
         elif cfg.n_bootstrap:
             boot = np.zeros((cfg.n_bootstrap, len(s.nodes)))
         scores, changed, total = run.scores, run.changed, run.total
+        alone = _by_owner(s.nodes, prep.owner, run.alone)
     else:
         from nodered_causal.analysis import gcm_engine
 
+        alone = None
         out = gcm_engine.shift(prep.structure, x0, x1, cfg, notes)
         scores, changed, total, p_values = out.scores, out.changed, out.total, out.p_values
         boot = None
@@ -396,6 +418,7 @@ def attribute_shift(
         baselines=baselines,
         baseline_blamed=baseline_blamed,
         target_p_value=target_p,
+        alone=alone,
     )
 
 

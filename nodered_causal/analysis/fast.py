@@ -25,6 +25,8 @@ class ShiftRun:
     changed: tuple[int, ...]
     scores: np.ndarray
     total: float
+    #: per variable, the target's difference with its mechanism alone changed (0: not a player)
+    alone: np.ndarray | None = None
 
 
 def _test_nodes(
@@ -47,15 +49,17 @@ def _shapley(
     new: list[linear.Mechanism],
     players: tuple[int, ...],
     cfg: AttributionConfig,
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Shapley values of ``players``, the total, and each player's value alone."""
     import numpy as np
 
     k = len(players)
     if k == 0:
-        return np.zeros(0), 0.0
+        return np.zeros(0), 0.0, np.zeros(0)
     if k <= cfg.max_exact:
         values = linear.kl_set_values(s, old, new, players, cfg.difference)
-        return linear.shapley_exact(values, k), float(values[-1])
+        alone = np.asarray([values[1 << j] for j in range(k)], dtype=float)
+        return linear.shapley_exact(values, k), float(values[-1]), alone
     from dowhy.gcm.shapley import (
         ShapleyApproximationMethods,
         ShapleyConfig,
@@ -69,7 +73,9 @@ def _shapley(
         ShapleyApproximationMethods.PERMUTATION, num_permutations=10, n_jobs=cfg.n_jobs
     )
     phi = estimate_shapley_values(set_func, k, config)
-    return np.asarray(phi, dtype=float), set_func(np.ones(k, dtype=np.int8))
+    eye = np.eye(k, dtype=np.int8)
+    alone = np.asarray(linear.kl_set_values(s, old, new, players, cfg.difference, eye), dtype=float)
+    return np.asarray(phi, dtype=float), set_func(np.ones(k, dtype=np.int8)), alone
 
 
 def shift(
@@ -111,10 +117,12 @@ def shift(
             }
             players = _drop_induced(s, x0, x1, players, own)
     old, new = linear.mechanisms_from(tests, set(players), m)
-    phi, total = _shapley(s, old, new, players, cfg)
+    phi, total, alone = _shapley(s, old, new, players, cfg)
     scores = np.zeros(m)
     scores[list(players)] = phi
-    return ShiftRun(tests, players, scores, total)
+    solo = np.zeros(m)
+    solo[list(players)] = alone
+    return ShiftRun(tests, players, scores, total, solo)
 
 
 #: A changed node counts as induced by a changed ancestor when at least this share of its incident

@@ -115,3 +115,26 @@ def test_a_sliding_window_pairs_each_message_with_its_own_part() -> None:
     arr = frame[frame["node"] == "collect"].iloc[0]
     assert [arr[f"win[{k}]|payload.temp"] for k in range(5)] == temps
     assert datasets.value_fields(cols)["collect"][:2] == ["payload[0].temp", "payload[1].temp"]
+
+
+def test_a_second_cause_whose_shapley_value_is_negative_is_still_blamed() -> None:
+    """T = A + B. A's mean moves up by 6, B's down by 3: together the target moves less than
+    with A alone, so B's Shapley value is negative (it "undoes" part of A), yet B alone would move
+    the target materially: both are causes."""
+    import networkx as nx
+    import pandas as pd
+
+    from nodered_causal.analysis import AttributionConfig, attribute_shift
+
+    rng = np.random.default_rng(5)
+
+    def frame(da: float, db: float, n: int = 600) -> pd.DataFrame:
+        a, b = rng.normal(size=n) + da, rng.normal(size=n) + db
+        return pd.DataFrame({"A": a, "B": b, "T": a + b + rng.normal(size=n)})
+
+    dag = nx.DiGraph([("A", "T"), ("B", "T")])
+    res = attribute_shift(dag, frame(0, 0), frame(6, -3), "T", config=AttributionConfig(seed=1))
+    assert res.scores["B"] < 0 < res.scores["A"]
+    assert res.blamed[0] == "A" and set(res.blamed) == {"A", "B"}
+    quiet = attribute_shift(dag, frame(0, 0), frame(6, 0), "T", config=AttributionConfig(seed=1))
+    assert quiet.blamed == ("A",)  # B did not change: never blamed
