@@ -26,9 +26,13 @@ replicate refits the changed nodes' old/new mechanisms and recomputes their Shap
 changed set stays the main run's: the test, not the bootstrap, controls the family-wise error; nodes
 that did not change are dummy players, score and interval exactly 0). A node is **blamed** only if
 (1) its mechanism test is significant at ``alpha`` (Bonferroni over the nodes) with an effect of at
-least ``min_effect`` residual sds, (2) its bootstrap interval excludes zero, (3) its score is at
-least ``min_share`` of the total, and (4) the target itself moved by at least ``min_total`` nats.
-Otherwise the verdict is "no significant change".
+least ``min_effect`` residual sds, (2) its bootstrap interval excludes zero and its score is at
+least ``min_share`` of the total — or its mechanism alone would move the target by that share (a
+second cause whose Shapley value the first one's saturation or offset leaves near 0) — and (3) the
+target itself moved by at least ``min_total`` nats. Otherwise the verdict is "no significant
+change". With the tap's lineage (``view="auto"``), value mechanisms are tested on messages
+(:mod:`.messages`; per mechanism a linear, spline or boosting model by held-out error,
+:mod:`.nonlinear`), and the leaves those fits do not read are no parents in the window model.
 """
 
 from __future__ import annotations
