@@ -22,7 +22,8 @@ class AttributionConfig:
     ``alpha``: family-wise significance of the mechanism-change tests (Bonferroni over variables).
     ``min_effect``: smallest material mechanism change, in baseline residual sds (mean) or
     ``|log sd ratio|`` (spread). ``min_share``: a blamed node explains at least this share of the
-    total score, or its mechanism alone would move the target by this share of the total. ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
+    total score, or its mechanism alone would move the target by this share of the total.
+    ``min_total``: the target must move by at least this many nats (0.001 ≈ a 0.045 sd
     mean shift). ``n_bootstrap``/``confidence``: percentile intervals. ``engine``/``mechanisms``:
     see :mod:`.attribution`. ``difference``: ``"hellinger"`` (squared Hellinger distance of the
     target's variables, summed; bounded, so one nearly deterministic variable cannot dwarf the
