@@ -165,6 +165,11 @@ def main() -> int:
         "--jobs", type=int, default=1, help="flows re-analysed at once (--replay; default 1)"
     )
     parser.add_argument(
+        "--tables", action="store_true",
+        help="only tabulate the campaign JSONs already in --out (with --replay: the "
+        "re-analysed ones); nothing is recorded or analysed",
+    )  # fmt: skip
+    parser.add_argument(
         "--dowhy-cases", type=int, default=0, metavar="N",
         help="--replay: also run dowhy's distribution_change (defaults, and auto mechanisms) on "
         "the first N cases of each class (5-10 s a case)",
@@ -177,19 +182,28 @@ def main() -> int:
     timing: list[str] = []
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     names = [f.strip() for f in args.flows.split(",") if f.strip()]
-    if args.replay and args.jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    if args.tables:
+        suffix = "-replay" if args.replay else ""
+        done = [(json.loads((args.out / f"{n}{suffix}.json").read_text()), 0.0) for n in names]
+    elif args.replay and args.jobs > 1:
+        import multiprocessing
 
-        with ProcessPoolExecutor(args.jobs) as pool:
-            done = list(pool.map(_replay_job, names, [args] * len(names)))
+        # a worker that ran dowhy keeps a thread alive at exit: terminate the pool once the
+        # results are in, instead of waiting for it to join
+        pool = multiprocessing.get_context("spawn").Pool(args.jobs)
+        try:
+            done = pool.starmap(_replay_job, [(name, args) for name in names])
+        finally:
+            pool.terminate()
     else:
         done = [run_flow(name, args) for name in names]
     for name, (data, minutes) in zip(names, done, strict=True):
         summary = data["summary"]
         rows += class_rows(name, summary)
         timing.append(
-            f"{name}: {summary['n_cases']} fault + {summary['n_no_fault']} no-fault cases in "
-            f"{minutes:.1f} min; attribution median {_fmt(summary['analysis_s_median'])} s, "
+            f"{name}: {summary['n_cases']} fault + {summary['n_no_fault']} no-fault cases"
+            + (f" in {minutes:.1f} min" if minutes else "")
+            + f"; attribution median {_fmt(summary['analysis_s_median'])} s, "
             f"max {_fmt(summary['analysis_s_max'])} s per case"
         )
         print(table(class_rows(name, summary)), flush=True)
@@ -202,7 +216,7 @@ def main() -> int:
         )
     text = table(rows) + "\n\n" + "\n".join(f"- {t}" for t in timing)
     print(text)
-    if not args.no_record:
+    if not (args.no_record or args.tables):
         what = "re-analysed recordings" if args.replay else "live campaign"
         section = (
             f"\n## bench_experiment.py ({what}) — {dt.date.today().isoformat()}\n\n"

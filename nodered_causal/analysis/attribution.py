@@ -92,10 +92,11 @@ def _assemble(
     alone: Mapping[str, float] | None = None,
 ) -> Attribution:
     """The :class:`Attribution`. A changed node is blamed when its share is material and its
-    interval excludes 0, or (``alone``: the target's difference with only that node's mechanism
-    changed) when by itself it would move the target by a material share of the total: two
-    faults that each saturate the difference split it unevenly, and the second's Shapley value
-    can be about 0 though it alone would have done as much."""
+    interval excludes 0, or, its share being about 0 or negative, when by itself (``alone``: the
+    target's difference with only that node's mechanism changed) it would move the target by a
+    material share of the total: two faults that each saturate the difference split it
+    unevenly, and the second's Shapley value can be about 0 though it alone would have done as
+    much. A large share whose interval includes 0 stays unblamed."""
     import numpy as np
 
     s = prep.structure
@@ -107,20 +108,18 @@ def _assemble(
     for i in changed:
         excludes = intervals is None or intervals[i, 0] > 0 or intervals[i, 1] < 0
         material = abs(scores[i]) >= cfg.min_share * magnitude and scores[i] * sign > 0
+        # a share about 0 (not one that is large but uncertain) is rescued by the node alone
         by_itself = solo.get(s.nodes[i], 0.0) * sign >= cfg.min_share * abs(total) > 0
-        if ((excludes and material) or by_itself) and total_ok:
+        if ((excludes and material) or (by_itself and not material)) and total_ok:
             blamed.append(i)
     upstream = _flow_order(dag, s.nodes)
 
     def first(i: int) -> tuple[float, int, float, str]:
         # scores equal to 0.1 % of the total are a tie (a saturated difference splits evenly
-        # between a root cause and the node it pushed off its range): upstream first
-        return (
-            -round(abs(scores[i]) / magnitude, 3),
-            upstream[i],
-            p_values.get(i, 1.0),
-            s.nodes[i],
-        )
+        # between a root cause and the node it pushed off its range): upstream first; nodes
+        # without a score by their test's p-value
+        share = round(abs(scores[i]) / magnitude, 3)
+        return (-share, upstream[i] if share else 0, p_values.get(i, 1.0), s.nodes[i])
 
     blamed.sort(key=first)
     ranking = sorted(range(m), key=first)

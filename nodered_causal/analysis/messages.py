@@ -64,8 +64,12 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
     sent = deliver[deliver["parent"].notna().to_numpy()]
     if nodes is not None:
         sent = sent[sent["src"].astype(str).isin(set(nodes)).to_numpy()]
-    # a fan-out's copies once (the first destination's), but every message of a batch's burst
-    sent = sent[sent["dst"].astype(str) == _first_dst(sent, [*keys, "src", "parent"])]
+    # a fan-out's copies once; of a batch's burst (sends listing several parts) every message,
+    # once (the first destination's)
+    multi = pd.Series([len(ps or ()) > 1 for ps in _parents_of(sent)], index=sent.index)
+    burst = sent[multi]
+    burst = burst[burst["dst"].astype(str) == _first_dst(burst, [*keys, "src", "parent"])]
+    sent = pd.concat([sent[~multi].drop_duplicates([*keys, "src", "parent"]), burst]).sort_index()
     if not len(sent):
         return pd.DataFrame()
     links = pd.DataFrame(_links(sent, keys), columns=["row", "seq", "part"])
@@ -236,10 +240,9 @@ class MessageTest(NamedTuple):
     p_in_range: float | None = None
     effect_in_range: float | None = None
     model: str = "linear"  # the model of each input group, joined by "+" (.nonlinear)
-    #: the input leaves the fits read (``<input node>|<leaf>``), and every input node seen: an
-    #: input node's leaf the fits left out does not drive this variable
+    #: the input leaves the fits read (``<input node>|<leaf>``): an input node's leaf the fits
+    #: left out does not drive this variable (:func:`~.prepare.prune_by_messages`)
     inputs: tuple[str, ...] = ()
-    input_nodes: tuple[str, ...] = ()
 
 
 def _in_range(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
@@ -268,7 +271,6 @@ def _test_leaf(
     inside = []
     kinds: set[str] = set()
     used: set[str] = set()
-    seen: set[str] = set()
     for group, rows0 in a.groupby("inputs"):
         rows1 = b[b["inputs"] == group]
         y0 = rows0[leaf].to_numpy(dtype=float)
@@ -285,7 +287,6 @@ def _test_leaf(
         f0, f1 = _features(rows0, candidates, quad), _features(rows1, candidates, quad)
         chosen = _select(f0.assign(**{leaf: y0}), leaf, list(f0.columns))
         x0, x1 = f0[chosen].to_numpy(dtype=float), f1[chosen].to_numpy(dtype=float)
-        seen.update(_input_node(c) for c in candidates)
         raw = sorted({part for c in chosen for part in c.split(_TIMES)})
         if mechanism == "auto":
             fitted = _nonlinear(y0, x0, y1, x1, rows0, rows1, (candidates, raw), min_rows, seed)
@@ -308,7 +309,7 @@ def _test_leaf(
     return MessageTest(
         p, max(t.effect for t, _ in tests), sum(n for _, n in tests),
         p_in, max(t.effect for t in inside) if inside else None, "+".join(sorted(kinds)),
-        tuple(sorted(used)), tuple(sorted(seen)),
+        tuple(sorted(used)),
     )  # fmt: skip
 
 

@@ -326,22 +326,24 @@ def first_mentions(
 
 def prune_by_messages(s: linear.Structure, tests: Mapping[int, Any]) -> linear.Structure:
     """``s`` without the value parents the message-level fits left out: where a variable's
-    messages were fitted (``tests[i]``: a :class:`~.messages.MessageTest` with its ``inputs``
-    and ``input_nodes``), a value variable of an input node is a parent only if the fits read that
+    messages were fitted (``tests[i]``: a :class:`~.messages.MessageTest` with its ``inputs``),
+    a value variable of an input node is a parent only if the fits read that
     leaf. Hundreds of paired messages say which leaves drive a node far better than a few dozen
     windows, where a leaf the node never reads (an audit field beside the ones it uses) can get a
-    chance coefficient and carry a harmless change to the target. Parents of other kinds, and of
-    nodes the messages do not name (a condensed cycle), stay."""
+    chance coefficient and carry a harmless change to the target. Only the leaves of an input
+    node some of whose leaves the fits read are dropped: where they read none of its leaves the
+    pairs may be wrong (a rate-limiting delay's queued messages carry another message's parent)
+    and the wires stay. Parents of other kinds, and of nodes the messages do not name (a
+    condensed cycle), stay too."""
     parents = list(s.parents)
     for i, t in tests.items():
-        seen, used = set(getattr(t, "input_nodes", ())), set(getattr(t, "inputs", ()))
-        if not seen:
-            continue
+        used = set(getattr(t, "inputs", ()))
+        read = {u.split("|")[0] for u in used}
         keep = []
         for p in parents[i]:
             node, _, leaf = s.nodes[p].rpartition(signals.SEP)
             value = not leaf.startswith("#")
-            if value and node in seen and f"{node}|{leaf}" not in used:
+            if value and node in read and f"{node}|{leaf}" not in used:
                 continue
             keep.append(p)
         parents[i] = tuple(keep)
