@@ -68,7 +68,8 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
     # once (the first destination's)
     multi = pd.Series([len(ps or ()) > 1 for ps in _parents_of(sent)], index=sent.index)
     burst = sent[multi]
-    burst = burst[burst["dst"].astype(str) == _first_dst(burst, [*keys, "src", "parent"])]
+    if "dst" in burst:
+        burst = burst[burst["dst"].astype(str) == _first_dst(burst, [*keys, "src", "parent"])]
     sent = pd.concat([sent[~multi].drop_duplicates([*keys, "src", "parent"]), burst]).sort_index()
     if not len(sent):
         return pd.DataFrame()
