@@ -118,11 +118,9 @@ test("a batch's burst: every message it sends (and every wire) gets all parts; l
     assert.ok(!("parents" in out[6]));
 });
 
-test("a batch by count with overlap: every window lists all the readings it holds", async () => {
-    const { tap, hooks, transport } = makeTap();
-    const rt = new Runtime(hooks);
-    // Node-RED's batch (count 3, overlap 2): after the first three, each reading sends a window
-    // of clones of the newest three
+/** Node-RED's batch "W" (count 3, overlap 2): after the first three, each reading sends a window
+ * of clones of the newest three. */
+function slidingBatch(rt) {
     let queue = [];
     rt.on("W", "batch", (msg) => {
         queue.push(msg);
@@ -131,6 +129,12 @@ test("a batch by count with overlap: every window lists all the readings it hold
             queue = queue.slice(-2);
         }
     });
+}
+
+test("a batch by count with overlap: every window lists all the readings it holds", async () => {
+    const { tap, hooks, transport } = makeTap();
+    const rt = new Runtime(hooks);
+    slidingBatch(rt);
     rt.node("W")._flow = { flow: { nodes: { W: { id: "W", mode: "count", count: "3", overlap: "2" } } } };
     for (let k = 0; k < 5; k++) {
         rt.send({ payload: k }, "src", 0, "W");
@@ -147,14 +151,7 @@ test("a batch by count with overlap: every window lists all the readings it hold
     // without the overlap in its config a batch lists only what it received since its last send
     const plain = makeTap();
     const rt2 = new Runtime(plain.hooks);
-    queue = [];
-    rt2.on("W", "batch", (msg) => {
-        queue.push(msg);
-        if (queue.length === 3) {
-            for (const m of queue) rt2.send({ payload: m.payload }, "W", 0, "sink", true);
-            queue = queue.slice(-2);
-        }
-    });
+    slidingBatch(rt2);
     for (let k = 0; k < 4; k++) {
         rt2.send({ payload: k }, "src", 0, "W");
         await rt2.idle();
