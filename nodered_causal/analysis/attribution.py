@@ -89,7 +89,7 @@ def _assemble(
     baseline_blamed: dict[str, tuple[str, ...]] | None = None,
     sign: float = 1.0,
     target_p_value: float | None = None,
-    alone: Mapping[str, float] | None = None,
+    alone: np.ndarray | None = None,
 ) -> Attribution:
     """The :class:`Attribution`. A changed node is blamed when its share is material and its
     interval excludes 0, or, its share being about 0 or negative, when by itself (``alone``: the
@@ -103,13 +103,12 @@ def _assemble(
     m = len(s.nodes)
     intervals = fast.intervals(boot, cfg) if boot is not None and len(boot) else None
     magnitude = float(np.sum(np.abs(scores))) or 1.0
-    solo = alone or {}
     blamed = []
     for i in changed:
         excludes = intervals is None or intervals[i, 0] > 0 or intervals[i, 1] < 0
         material = abs(scores[i]) >= cfg.min_share * magnitude and scores[i] * sign > 0
         # a share about 0 (not one that is large but uncertain) is rescued by the node alone
-        by_itself = solo.get(s.nodes[i], 0.0) * sign >= cfg.min_share * abs(total) > 0
+        by_itself = alone is not None and alone[i] * sign >= cfg.min_share * abs(total) > 0
         if ((excludes and material) or (by_itself and not material)) and total_ok:
             blamed.append(i)
     upstream = _flow_order(dag, s.nodes)
@@ -150,18 +149,6 @@ def _assemble(
         labels=g.node_labels(dag, s.nodes),
         target_p_value=target_p_value,
     )
-
-
-def _by_owner(
-    variables: tuple[str, ...], owner: tuple[str, ...], values: np.ndarray | None
-) -> dict[str, float] | None:
-    """Per-variable values summed per node (``owner``; none: the variables are the nodes)."""
-    if values is None:
-        return None
-    out: dict[str, float] = {}
-    for n, x in zip(owner or variables, values, strict=True):
-        out[n] = out.get(n, 0.0) + float(x)
-    return out
 
 
 def _flow_order(dag: nx.DiGraph, nodes: tuple[str, ...]) -> list[int]:
@@ -374,7 +361,7 @@ def attribute_shift(
         elif cfg.n_bootstrap:
             boot = np.zeros((cfg.n_bootstrap, len(s.nodes)))
         scores, changed, total = run.scores, run.changed, run.total
-        alone = _by_owner(s.nodes, prep.owner, run.alone)
+        alone = run.alone
     else:
         from nodered_causal.analysis import gcm_engine
 
@@ -398,8 +385,8 @@ def attribute_shift(
         owner = dict(zip(s.nodes, prep.owner, strict=True))
         baselines = prep_mod.first_mentions(baselines, owner)
         baseline_blamed = prep_mod.first_mentions(baseline_blamed, owner)
-        prep, scores, boot, changed, p_values = prep_mod.by_node(
-            prep, scores, boot, changed, p_values
+        prep, scores, boot, changed, p_values, alone = prep_mod.by_node(
+            prep, scores, boot, changed, p_values, alone
         )
         sizes["nodes"] = len(prep.structure.nodes)
     return _assemble(

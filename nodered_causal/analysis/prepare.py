@@ -287,9 +287,11 @@ def by_node(
     boot: np.ndarray | None,
     changed: tuple[int, ...],
     p_values: Mapping[int, float],
+    alone: np.ndarray | None = None,
 ) -> Any:
-    """Variables back to nodes: scores and bootstrap replicates summed, the smallest p-value,
-    a node changed if any of its variables did."""
+    """Variables back to nodes: scores, bootstrap replicates and ``alone`` (each variable's
+    difference by itself) summed, the smallest p-value, a node changed if any of its variables
+    did."""
     import numpy as np
 
     s = prep.structure
@@ -311,6 +313,7 @@ def by_node(
         None if boot is None else boot @ member,
         tuple(sorted({index[prep.owner[i]] for i in changed})),
         p_node,
+        None if alone is None else alone @ member,
     )
 
 
