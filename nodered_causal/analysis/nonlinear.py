@@ -58,20 +58,23 @@ class Choice:
     model: Any = None  # the non-linear model fitted on the whole baseline (None for linear)
 
 
-def _spline_model(seed: int) -> Any:
+def _splines(width: int) -> Any:
+    """Cubic splines (knots at quantiles) of the first ``width`` columns, the rest as they are,
+    fitted by ridge on standardised columns."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import SplineTransformer, StandardScaler
 
-    del seed  # deterministic
-    return make_pipeline(
+    curve = make_pipeline(
         SplineTransformer(n_knots=12, degree=3, knots="quantile", extrapolation="linear"),
         StandardScaler(),
-        Ridge(alpha=1e-3),
     )
+    columns = ColumnTransformer([("curve", curve, list(range(width)))], remainder="passthrough")
+    return make_pipeline(columns, Ridge(alpha=1e-3))
 
 
-def _boosting_model(seed: int) -> Any:
+def _boosting(seed: int) -> Any:
     from sklearn.ensemble import GradientBoostingRegressor
 
     return GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=seed)
@@ -109,7 +112,6 @@ def choose(
     *,
     curves: np.ndarray | None = None,
     seed: int = 0,
-    kinds: tuple[Kind, ...] = ("linear", "splines", "boosting"),
 ) -> Choice:
     """The model of ``y`` with the lowest held-out error on the baseline (module docstring).
 
@@ -117,6 +119,8 @@ def choose(
     leaf (boosting's columns); ``curves``: the raw leaves the splines bend (default ``inputs``;
     the ones forward selection chose: a spline per leaf of a wide message overfits), beside
     ``features``. Rows with a missing value must have been dropped."""
+    import functools
+
     import numpy as np
     from sklearn.model_selection import KFold
 
@@ -124,8 +128,7 @@ def choose(
     var = float(np.var(y))
     lin_r = _out_of_fold(_Linear, features, y, folds)
     linear_error = float(np.mean(lin_r**2))
-    errors: dict[str, float | None] = {k: None for k in kinds}
-    errors["linear"] = linear_error
+    errors: dict[str, float | None] = {"linear": linear_error, "splines": None, "boosting": None}
     if (
         len(y) < MIN_ROWS
         or not inputs.shape[1]
@@ -134,30 +137,13 @@ def choose(
     ):
         return Choice("linear", errors, lin_r)
     curves = inputs if curves is None else curves
-    width = curves.shape[1]
-
-    def splines() -> Any:
-        from sklearn.compose import ColumnTransformer
-        from sklearn.pipeline import make_pipeline
-
-        spline = _spline_model(seed)
-        curves = ColumnTransformer(
-            [("curve", spline[:2], list(range(width)))], remainder="passthrough"
-        )
-        return make_pipeline(curves, spline[2])
-
     tried: dict[str, tuple[np.ndarray, Any, np.ndarray]] = {"linear": (lin_r, _Linear, features)}
-    if "splines" in kinds and width:
+    if curves.shape[1]:
+        splines = functools.partial(_splines, curves.shape[1])
         x = np.column_stack([curves, features])
         tried["splines"] = (_out_of_fold(splines, x, y, folds), splines, x)
-    if (
-        "boosting" in kinds
-        and min(float(np.mean(r**2)) for r, *_ in tried.values()) > (1 - _SMOOTH_ENOUGH) * var
-    ):
-
-        def boosting() -> Any:
-            return _boosting_model(seed)
-
+    if min(float(np.mean(r**2)) for r, *_ in tried.values()) > (1 - _SMOOTH_ENOUGH) * var:
+        boosting = functools.partial(_boosting, seed)
         tried["boosting"] = (_out_of_fold(boosting, inputs, y, folds), boosting, inputs)
     mse = {k: float(np.mean(r**2)) for k, (r, *_) in tried.items()}
     errors.update(mse)
@@ -185,9 +171,7 @@ class ResidualTest:
     effect: float
 
 
-def residual_test(
-    choice: Choice, y0: np.ndarray, y1: np.ndarray, x1: np.ndarray, *, inflation: float = 1.0
-) -> ResidualTest:
+def residual_test(choice: Choice, y0: np.ndarray, y1: np.ndarray, x1: np.ndarray) -> ResidualTest:
     """Did the mechanism change? The incident's residuals under ``choice.model`` (``x1``: its
     :func:`design` columns) against the baseline's out-of-fold ones (module docstring)."""
     import numpy as np
@@ -202,7 +186,7 @@ def residual_test(
     floor = FLOOR * float(np.std(y0)) + 1e-12
     sd0, sd1 = max(float(np.std(r0)), floor), max(float(np.std(r1)), floor)
     shift = float(np.mean(r1) - np.mean(r0))
-    se = math.sqrt(sd0**2 / len(r0) + sd1**2 / len(r1)) * math.sqrt(inflation)
+    se = math.sqrt(sd0**2 / len(r0) + sd1**2 / len(r1))
     p_mean = float(2 * special.ndtr(-abs(shift) / se)) if se > 0 else 1.0
     z0, z1 = np.abs(r0 - np.median(r0)), np.abs(r1 - np.median(r1))
     p_var = _two_group_anova(z0, z1, 1.0) if np.ptp(np.r_[z0, z1]) > 0 else 1.0
