@@ -73,7 +73,7 @@ def paired(records: Any, nodes: Iterable[str] | None = None) -> pd.DataFrame:
     sent = pd.concat([sent[~multi].drop_duplicates([*keys, "src", "parent"]), burst]).sort_index()
     if not len(sent):
         return pd.DataFrame()
-    links = pd.DataFrame(_links(sent, keys), columns=["row", "seq", "part"])
+    links = pd.DataFrame(_links(sent, keys), columns=["row", "seq"])
     for k in keys:
         links[k] = sent.loc[links["row"], k].astype(str).to_numpy()
     source = deliver[[*keys, "seq", "src", *leaves]].copy()
@@ -106,9 +106,9 @@ def _first_dst(sent: pd.DataFrame, keys: list[str]) -> Any:
     return sent.groupby(keys, observed=True, sort=False)["dst"].transform("first").astype(str)
 
 
-def _links(sent: pd.DataFrame, keys: list[str]) -> list[tuple[Any, int, int]]:
-    """(row, input delivery seq, position) per input of each sent message: its ``parents`` (a
-    join's or batch's parts) or its ``parent``. A batch sends as many messages as it has parts,
+def _links(sent: pd.DataFrame, keys: list[str]) -> list[tuple[Any, int]]:
+    """(row, input delivery seq) per input of each sent message: its ``parents`` (a join's or
+    batch's parts, in order) or its ``parent``. A batch sends as many messages as it has parts,
     all listing every part: the j-th message of such a burst (in send order) is the j-th part."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     parts = _parents_of(sent)
@@ -117,17 +117,17 @@ def _links(sent: pd.DataFrame, keys: list[str]) -> list[tuple[Any, int, int]]:
         if ps and len(ps) > 1:
             key = (*(sent.at[row, k] for k in keys), sent.at[row, "src"], tuple(ps))
             groups.setdefault(key, []).append(i)
-    alone: dict[int, int] = {}
+    own: dict[int, int] = {}  # message -> the position of its own part in a burst
     for key, members in groups.items():
         if len(members) == len(key[-1]):
             members.sort(key=lambda i: int(sent.at[rows[i], "seq"]))
-            alone.update({i: j for j, i in enumerate(members)})
-    out: list[tuple[Any, int, int]] = []
+            own.update({i: j for j, i in enumerate(members)})
+    out: list[tuple[Any, int]] = []
     for i, (row, parent, ps) in enumerate(zip(rows, sent["parent"].to_numpy(), parts, strict=True)):
-        if i in alone:
-            out.append((row, int(ps[alone[i]]), 0))  # type: ignore[index]
+        if i in own:
+            out.append((row, int(ps[own[i]])))  # type: ignore[index]
         else:
-            out.extend((row, int(p), j) for j, p in enumerate(ps or [parent]))
+            out.extend((row, int(p)) for p in ps or [parent])
     return out
 
 

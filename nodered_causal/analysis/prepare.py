@@ -15,6 +15,7 @@ import networkx as nx
 from nodered_causal.analysis import graph as g
 from nodered_causal.analysis import linear, signals
 from nodered_causal.analysis.config import AttributionConfig
+from nodered_causal.analysis.messages import IN_SEP, MessageTest
 from nodered_causal.errors import MissingDataError
 
 if TYPE_CHECKING:
@@ -327,7 +328,7 @@ def first_mentions(
     }
 
 
-def prune_by_messages(s: linear.Structure, tests: Mapping[int, Any]) -> linear.Structure:
+def prune_by_messages(s: linear.Structure, tests: Mapping[int, MessageTest]) -> linear.Structure:
     """``s`` without the value parents the message-level fits left out: where a variable's
     messages were fitted (``tests[i]``: a :class:`~.messages.MessageTest` with its ``inputs``),
     a value variable of an input node is a parent only if the fits read that
@@ -340,13 +341,13 @@ def prune_by_messages(s: linear.Structure, tests: Mapping[int, Any]) -> linear.S
     condensed cycle), stay too."""
     parents = list(s.parents)
     for i, t in tests.items():
-        used = set(getattr(t, "inputs", ()))
-        read = {u.split("|")[0] for u in used}
+        used = set(t.inputs)
+        read = {u.split(IN_SEP)[0] for u in used}
         keep = []
         for p in parents[i]:
             node, _, leaf = s.nodes[p].rpartition(signals.SEP)
             value = not leaf.startswith("#")
-            if value and node in read and f"{node}|{leaf}" not in used:
+            if value and node in read and f"{node}{IN_SEP}{leaf}" not in used:
                 continue
             keep.append(p)
         parents[i] = tuple(keep)
