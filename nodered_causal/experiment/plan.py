@@ -191,11 +191,14 @@ def plan_cases(
     rng = random.Random(seed)
     bags = _Bags(rng)
     specs: list[CaseSpec] = []
+
+    def make(scenario: str, i: int) -> CaseSpec | None:
+        return _MAKERS[scenario](i, pool, parsed, bags, rng, seed, field, irrelevant, shift_faults)
+
     short: dict[str, int] = {}
     for scenario in scenarios:
-        make = _MAKERS[scenario]
         for i in range(n_cases):
-            spec = make(i, pool, parsed, bags, rng, seed, field, irrelevant, shift_faults)
+            spec = make(scenario, i)
             if spec is None:
                 short[scenario] = i
                 break
@@ -207,9 +210,7 @@ def plan_cases(
         have = sum(c.scenario == scenario for c in specs)
         i = first + 1
         while 0 < have < n_cases and i <= first + 10 * n_cases:
-            spec = _MAKERS[scenario](
-                i, pool, parsed, bags, rng, seed, field, irrelevant, shift_faults
-            )
+            spec = make(scenario, i)
             if spec is not None:
                 specs.append(spec)
                 have += 1
